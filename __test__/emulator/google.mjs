@@ -1,0 +1,242 @@
+// Google side of the loopback emulator: STS token exchange, IAM Credentials impersonation, and just
+// enough BigQuery for the real @google-cloud/bigquery client to run a query.
+//
+// Routes and wire formats:
+//   [sts]      POST /v1/token, application/x-www-form-urlencoded:
+//                grant_type=urn:ietf:params:oauth:grant-type:token-exchange
+//                requested_token_type=urn:ietf:params:oauth:token-type:access_token
+//                subject_token_type=urn:ietf:params:aws:token-type:aws4_request
+//                audience=<em.config.audience>  scope=<space-separated>  subject_token=<see sigv4-oracle.mjs>
+//              200 {"access_token":"ya29.sts.…","issued_token_type":"urn:ietf:params:oauth:token-type:access_token",
+//                   "token_type":"Bearer","expires_in":3600}
+//              400 {"error":"invalid_request"|"invalid_target"|"invalid_grant","error_description":…}
+//              Every request's log entry gets `verdict` {ok, reason, message, signedHeaders, accessKeyId}.
+//   [iam]      POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken
+//              Authorization: Bearer <STS token>, JSON {"scope":[…],"lifetime":"3600s"}
+//              200 {"accessToken":"ya29.sa.…","expireTime":"YYYY-MM-DDTHH:MM:SSZ"}
+//              401 UNAUTHENTICATED (unknown bearer), 403 PERMISSION_DENIED (other email), 400 INVALID_ARGUMENT
+//   [bigquery] BigQuery REST v2 under /bigquery/v2/projects/<p>/ (Authorization: Bearer <STS or IAM token>):
+//              POST queries            jobs.query (the client's fast path)
+//              POST jobs               jobs.insert (used when the fast path is not possible)
+//              GET  queries/<jobId>    jobs.getQueryResults
+//              GET  jobs/<jobId>       jobs.get
+//              Every query returns one row: greeting STRING, principal STRING, n INTEGER (42).
+
+import { verifySubjectToken } from './sigv4-oracle.mjs'
+import { bearerToken, json, parseJson, randomToken, rfc3339 } from './wire.mjs'
+
+export const GREETING = 'hello from the aws-wif-supplier emulator'
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+const AWS_SUBJECT_TOKEN_TYPE = 'urn:ietf:params:aws:token-type:aws4_request'
+const STS_TOKEN_TTL_SECONDS = 3600
+const MAX_LIFETIME_SECONDS = 43200
+const BIGQUERY_SCOPES = ['https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/bigquery']
+const WORKLOAD_AUDIENCE = /^\/\/iam\.googleapis\.com\/projects\/([^/]+)\/locations\/global\/workloadIdentityPools\/([^/]+)\/providers\/[^/]+$/
+
+/** A Google API error body: {"error":{"code","message","status"}}. */
+function googleError(code, status, message) {
+  return json(code, { error: { code, message, status } })
+}
+
+const UNAUTHENTICATED = () => googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.')
+
+/** Record a Google access token so IAM and BigQuery accept it. */
+function issueGoogleToken(em, { kind, principal, scopes, lifetimeSeconds }) {
+  const token = `ya29.${kind}.${randomToken(48)}`
+  const expiresAt = em.now() + lifetimeSeconds * 1000
+  em.googleTokens.set(token, { kind, principal, scopes, expiresAt })
+  return { token, expiresAt }
+}
+
+/** The caller's token record, or undefined when the bearer is missing, unknown or expired. */
+function callerToken(ctx) {
+  const record = ctx.em.googleTokens.get(bearerToken(ctx.headers))
+  return record && ctx.em.now() < record.expiresAt ? record : undefined
+}
+
+/** The federated principal Google derives from an AWS caller ARN. */
+function federatedPrincipal(audience, arn) {
+  const m = WORKLOAD_AUDIENCE.exec(audience)
+  const pool = m ? `projects/${m[1]}/locations/global/workloadIdentityPools/${m[2]}` : 'workloadIdentityPools/unknown'
+  return `principal://iam.googleapis.com/${pool}/subject/${arn}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// [sts] token exchange
+
+function stsError(error, reason, description, extra = {}) {
+  return { verdict: { ...extra, ok: false, reason, message: description }, reply: json(400, { error, error_description: description }) }
+}
+
+/** Check the form parameters other than the subject token; returns an error outcome or null. */
+function checkExchangeParams(em, form) {
+  if (form.get('grant_type') !== TOKEN_EXCHANGE) return stsError('invalid_request', 'bad-grant-type', `Invalid value for "grant_type": ${form.get('grant_type')}`)
+  if (form.get('requested_token_type') !== ACCESS_TOKEN_TYPE) return stsError('invalid_request', 'bad-requested-token-type', `Invalid value for "requested_token_type": ${form.get('requested_token_type')}`)
+  if (form.get('subject_token_type') !== AWS_SUBJECT_TOKEN_TYPE) return stsError('invalid_request', 'bad-subject-token-type', `Invalid value for "subject_token_type": ${form.get('subject_token_type')}`)
+  if (!form.get('scope')) return stsError('invalid_request', 'missing-scope', 'The "scope" parameter is required.')
+  if (!form.get('subject_token')) return stsError('invalid_request', 'missing-subject-token', 'The "subject_token" parameter is required.')
+  if (form.get('audience') !== em.config.audience) {
+    return stsError('invalid_target', 'audience-mismatch', 'The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn\'t exist.')
+  }
+  return null
+}
+
+function describeRejection(verdict) {
+  if (!verdict.awsCode) return `Invalid AWS subject token: ${verdict.message}`
+  return `Unable to verify the AWS response. Received invalid AWS response of type ${verdict.awsCode} with error message: ${verdict.message}`
+}
+
+async function exchange(em, form) {
+  const paramError = checkExchangeParams(em, form)
+  if (paramError) return paramError
+  const verdict = await verifySubjectToken(form.get('subject_token'), {
+    audience: em.config.audience,
+    lookupKey: (akid) => em.issued.get(akid),
+    nowMs: em.now(),
+  })
+  if (!verdict.ok) return stsError('invalid_grant', verdict.reason, describeRejection(verdict), verdict)
+  // The attribute condition: callers' ARNs (as GetCallerIdentity reports them) must start with a listed prefix.
+  const allowed = em.config.allowedPrincipals
+  if (allowed && !allowed.some((prefix) => verdict.arn.startsWith(prefix))) {
+    return stsError('invalid_grant', 'principal-not-allowed', 'The given credential is rejected by the attribute condition.', verdict)
+  }
+  const principal = federatedPrincipal(em.config.audience, verdict.arn)
+  const scopes = form.get('scope').split(/\s+/)
+  const { token } = issueGoogleToken(em, { kind: 'sts', principal, scopes, lifetimeSeconds: STS_TOKEN_TTL_SECONDS })
+  return {
+    verdict: { ...verdict, principal },
+    reply: json(200, { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: STS_TOKEN_TTL_SECONDS }),
+  }
+}
+
+async function tokenExchange(ctx) {
+  const { verdict, reply } = await exchange(ctx.em, new URLSearchParams(ctx.body))
+  ctx.entry.verdict = verdict
+  return reply
+}
+
+// ---------------------------------------------------------------------------------------------
+// [iam] generateAccessToken
+
+function parseLifetime(value = '3600s') {
+  const m = /^(\d+)(?:\.\d+)?s$/.exec(value)
+  return m ? Number(m[1]) : NaN
+}
+
+function generateAccessToken(ctx) {
+  const { em } = ctx
+  const caller = callerToken(ctx)
+  if (!caller || caller.kind !== 'sts') return UNAUTHENTICATED()
+  const email = decodeURIComponent(ctx.params[0])
+  if (email !== em.config.serviceAccount) {
+    return googleError(403, 'PERMISSION_DENIED', "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).")
+  }
+  const body = parseJson(ctx.body)
+  const lifetimeSeconds = parseLifetime(body?.lifetime)
+  if (!Array.isArray(body?.scope) || body.scope.length === 0) return googleError(400, 'INVALID_ARGUMENT', 'Scope required.')
+  if (!(lifetimeSeconds >= 1 && lifetimeSeconds <= MAX_LIFETIME_SECONDS)) {
+    return googleError(400, 'INVALID_ARGUMENT', `The lifetime ${body.lifetime} must be between 1s and ${MAX_LIFETIME_SECONDS}s.`)
+  }
+  ctx.entry.impersonatedBy = caller.principal
+  const { token, expiresAt } = issueGoogleToken(em, { kind: 'sa', principal: email, scopes: body.scope, lifetimeSeconds })
+  return json(200, { accessToken: token, expireTime: rfc3339(expiresAt) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// [bigquery] REST v2 subset
+
+const RESULT_SCHEMA = {
+  fields: [
+    { name: 'greeting', type: 'STRING', mode: 'NULLABLE' },
+    { name: 'principal', type: 'STRING', mode: 'NULLABLE' },
+    { name: 'n', type: 'INTEGER', mode: 'NULLABLE' },
+  ],
+}
+
+/** Wrap a BigQuery handler: require a bearer token with a BigQuery-capable scope. */
+function withBigQueryAuth(handle) {
+  return (ctx) => {
+    const caller = callerToken(ctx)
+    if (!caller) return UNAUTHENTICATED()
+    if (!caller.scopes.some((s) => BIGQUERY_SCOPES.includes(s))) {
+      return googleError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.')
+    }
+    return handle(ctx, caller)
+  }
+}
+
+function createJob(ctx, caller, { jobId, query, location }) {
+  const job = { projectId: ctx.params[0], jobId: jobId ?? `job_${randomToken(18)}`, location: location ?? 'US', query, principal: caller.principal }
+  ctx.em.bigqueryJobs.set(job.jobId, job)
+  ctx.entry.query = query
+  return job
+}
+
+function jobReference(job) {
+  return { projectId: job.projectId, jobId: job.jobId, location: job.location }
+}
+
+function queryResponse(job) {
+  return {
+    kind: 'bigquery#queryResponse',
+    schema: RESULT_SCHEMA,
+    jobReference: jobReference(job),
+    totalRows: '1',
+    rows: [{ f: [{ v: GREETING }, { v: job.principal }, { v: '42' }] }],
+    totalBytesProcessed: '0',
+    jobComplete: true,
+    cacheHit: false,
+  }
+}
+
+function jobResource(job) {
+  return {
+    kind: 'bigquery#job',
+    id: `${job.projectId}:${job.location}.${job.jobId}`,
+    jobReference: jobReference(job),
+    configuration: { query: { query: job.query, useLegacySql: false }, jobType: 'QUERY' },
+    status: { state: 'DONE' },
+    statistics: { creationTime: '0', startTime: '0', endTime: '0', totalBytesProcessed: '0', query: { totalBytesProcessed: '0', cacheHit: false } },
+    user_email: job.principal,
+  }
+}
+
+const invalidQuery = () => googleError(400, 'INVALID_ARGUMENT', 'Required parameter is missing: query')
+
+function jobsQuery(ctx, caller) {
+  const body = parseJson(ctx.body)
+  if (!body?.query) return invalidQuery()
+  return json(200, queryResponse(createJob(ctx, caller, { query: body.query, location: body.location })))
+}
+
+function jobsInsert(ctx, caller) {
+  const body = parseJson(ctx.body)
+  const query = body?.configuration?.query?.query
+  if (!query) return invalidQuery()
+  const job = createJob(ctx, caller, { query, jobId: body.jobReference?.jobId, location: body.jobReference?.location })
+  return json(200, jobResource(job))
+}
+
+/** Look a job up by the id in the path and render it, or 404. */
+function withJob(render) {
+  return (ctx) => {
+    const job = ctx.em.bigqueryJobs.get(ctx.params[1])
+    if (!job) return googleError(404, 'NOT_FOUND', `Not found: Job ${ctx.params[0]}:${ctx.params[1]}`)
+    ctx.entry.query = job.query
+    return json(200, render(job))
+  }
+}
+
+const BQ = '^\\/bigquery\\/v2\\/projects\\/([^/]+)'
+
+/** Route table entries: { route, method, pattern, handle(ctx) }. */
+export const googleRoutes = [
+  { route: 'sts', method: 'POST', pattern: /^\/v1\/token$/, handle: tokenExchange },
+  { route: 'iam', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/, handle: generateAccessToken },
+  { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/queries$`), handle: withBigQueryAuth(jobsQuery) },
+  { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/jobs$`), handle: withBigQueryAuth(jobsInsert) },
+  { route: 'bigquery', method: 'GET', pattern: new RegExp(`${BQ}\\/queries\\/([^/]+)$`), handle: withBigQueryAuth(withJob(queryResponse)) },
+  { route: 'bigquery', method: 'GET', pattern: new RegExp(`${BQ}\\/jobs\\/([^/]+)$`), handle: withBigQueryAuth(withJob(jobResource)) },
+]

@@ -1,0 +1,283 @@
+//! Container credentials endpoint: ECS, Fargate, App Runner (task role) and EKS Pod Identity.
+//!
+//! Spec (AWS SDKs "Container credential provider"; smithy-rs aws-config `ecs.rs`):
+//! * `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` wins: `GET http://169.254.170.2` + relative URI.
+//! * Else `AWS_CONTAINER_CREDENTIALS_FULL_URI`. `https` may name any host. `http` may only reach
+//!   loopback, `169.254.170.2` (ECS), `169.254.170.23` or `[fd00:ec2::23]` (EKS Pod Identity). A
+//!   host name is resolved and **every** address must be allowed. Anything else is refused
+//!   (`CONFIG_INVALID`) before a request, and so before the authorization token is sent.
+//! * `Authorization` header: `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` wins over
+//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN`. The file is **re-read on every fetch** (EKS rotates it).
+//!   Trailing whitespace (a final newline written by `echo` or a Kubernetes secret) is trimmed; any
+//!   other control character (CR, LF, NUL…) refuses the token (`CONFIG_INVALID`).
+//! * `GET` with `Accept: application/json`. Connect timeout 2 s, per-attempt timeout 5 s, bounded by
+//!   the caller's deadline; up to 3 attempts on connect errors, timeouts, 408, 429 and 5xx, with
+//!   jittered backoff (see [`crate::http`]). Body capped at 64 KiB.
+//! * Body: see [`super::credentials`]. A non-2xx answer is `CREDENTIALS_ENDPOINT_ERROR` with the
+//!   status and the endpoint's `Code`/`Message`; unusable 2xx bodies are `INVALID_CREDENTIALS_RESPONSE`.
+//! * Neither variable set: the link is not configured and the chain moves on.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::env::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Deadline, Method, Request, TransportError};
+use crate::redact::Secret;
+
+use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
+
+pub const ENV_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+pub const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+pub const ENV_AUTH_TOKEN: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
+pub const ENV_AUTH_TOKEN_FILE: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE";
+pub const ECS_BASE: &str = "http://169.254.170.2";
+pub const ECS_IPV4: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
+pub const EKS_IPV4: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 23);
+pub const EKS_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x23);
+
+/// Is this address one an `http` FULL_URI may reach?
+pub fn is_allowed_ip(ip: IpAddr) -> bool {
+  ip.is_loopback() || ip == IpAddr::V4(ECS_IPV4) || ip == IpAddr::V4(EKS_IPV4) || ip == IpAddr::V6(EKS_IPV6)
+    || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| is_allowed_ip(IpAddr::V4(v4))))
+}
+
+/// Where the endpoint is, as the environment says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+  Relative(String),
+  Full(String),
+}
+
+impl Endpoint {
+  pub fn from_env(ctx: &Context) -> Option<Endpoint> {
+    if let Some(rel) = ctx.env.get(ENV_RELATIVE_URI) {
+      return Some(Endpoint::Relative(rel.trim().to_string()));
+    }
+    ctx.env.get(ENV_FULL_URI).map(|full| Endpoint::Full(full.trim().to_string()))
+  }
+
+  pub fn url(&self) -> String {
+    match self {
+      Endpoint::Relative(rel) if rel.starts_with('/') => format!("{ECS_BASE}{rel}"),
+      Endpoint::Relative(rel) => format!("{ECS_BASE}/{rel}"),
+      Endpoint::Full(full) => full.clone(),
+    }
+  }
+}
+
+/// Validate a FULL_URI as the AWS SDKs do. `resolve` maps a host name to its addresses.
+pub async fn validate_full_uri<F, Fut>(uri: &str, resolve: F) -> Result<()>
+where
+  F: FnOnce(String) -> Fut,
+  Fut: std::future::Future<Output = std::io::Result<Vec<IpAddr>>>,
+{
+  let bad = |why: String| {
+    Error::new(ErrorKind::ConfigInvalid, format!("{ENV_FULL_URI} is not allowed: {why}"))
+      .with_hint("use https, or http to loopback, 169.254.170.2, 169.254.170.23 or [fd00:ec2::23]")
+  };
+  let url = reqwest::Url::parse(uri).map_err(|e| bad(format!("not a valid URL ({e})")))?;
+  if !url.username().is_empty() || url.password().is_some() {
+    return Err(bad("it must not carry user information".into()));
+  }
+  match url.scheme() {
+    "https" => return Ok(()),
+    "http" => {}
+    other => return Err(bad(format!("scheme {other} is not http or https"))),
+  }
+  let host = match url.host_str() {
+    Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+    _ => return Err(bad("it has no host".into())),
+  };
+  if let Ok(ip) = host.parse::<IpAddr>() {
+    return check_ips(&[ip], uri).map_err(bad);
+  }
+  let ips = resolve(host.clone())
+    .await
+    .map_err(|e| bad(format!("host {host} could not be resolved ({e})")))?;
+  if ips.is_empty() {
+    return Err(bad(format!("host {host} resolved to no address")));
+  }
+  check_ips(&ips, &host).map_err(bad)
+}
+
+fn check_ips(ips: &[IpAddr], what: &str) -> std::result::Result<(), String> {
+  match ips.iter().find(|ip| !is_allowed_ip(**ip)) {
+    None => Ok(()),
+    Some(ip) => Err(format!("{what} reaches {ip}, which is not loopback or a container credentials address")),
+  }
+}
+
+async fn resolve_with_tokio(host: String) -> std::io::Result<Vec<IpAddr>> {
+  Ok(tokio::net::lookup_host((host.as_str(), 80)).await?.map(|a| a.ip()).collect())
+}
+
+/// The `Authorization` value, read fresh on every fetch.
+pub fn auth_token(ctx: &Context) -> Result<Option<Secret>> {
+  let raw = if let Some(path) = ctx.env.get(ENV_AUTH_TOKEN_FILE) {
+    let bytes = ctx.fs.read(std::path::Path::new(path)).map_err(|e| {
+      Error::new(ErrorKind::ConfigInvalid, format!("cannot read {ENV_AUTH_TOKEN_FILE} ({path}): {e}"))
+        .with_hint("on EKS, check that the Pod Identity token volume is mounted")
+    })?;
+    String::from_utf8(bytes)
+      .map_err(|_| Error::new(ErrorKind::ConfigInvalid, format!("{ENV_AUTH_TOKEN_FILE} ({path}) is not UTF-8 text")))?
+  } else if let Some(token) = ctx.env.get(ENV_AUTH_TOKEN) {
+    token.to_string()
+  } else {
+    return Ok(None);
+  };
+  let token = raw.trim_end_matches([' ', '\t', '\r', '\n']);
+  if token.chars().any(|c| c.is_control()) {
+    return Err(Error::new(
+      ErrorKind::ConfigInvalid,
+      "the container authorization token contains control characters (CR, LF or similar) and cannot be sent as a header",
+    ));
+  }
+  if token.is_empty() {
+    return Err(Error::new(ErrorKind::ConfigInvalid, "the container authorization token is empty"));
+  }
+  Ok(Some(Secret::new(token)))
+}
+
+/// Map a transport failure of a credential endpoint to our error.
+pub fn transport_error(origin: &str, e: TransportError, deadline_ms: u128) -> Error {
+  match e {
+    TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {deadline_ms} ms)")),
+    TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin}: {e}")),
+    TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+    TransportError::Connect(_) => Error::new(ErrorKind::CredentialsEndpointError, format!("{origin}: {e}")),
+  }
+}
+
+/// A non-2xx answer from a credential endpoint: keep its `Code`/`Message` (scrubbed), drop the rest.
+pub fn status_error(origin: &str, resp: &http::Response, secrets: &[&Secret]) -> Error {
+  let detail = serde_json::from_slice::<serde_json::Value>(&resp.body)
+    .ok()
+    .and_then(|v| {
+      let obj = v.as_object()?;
+      let get = |k: &str| obj.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).and_then(|(_, v)| v.as_str()).map(str::to_string);
+      Some(format!("{}: {}", get("code").unwrap_or_default(), get("message").unwrap_or_default()))
+    })
+    .map(|d| format!(" ({})", crate::redact::scrub_body(&d, secrets)))
+    .unwrap_or_default();
+  let hint = match resp.status {
+    400 | 401 | 403 => "the endpoint refused the request: on EKS Pod Identity check the token file and the pod's service account association",
+    404 => "the credentials path is unknown to the agent: is the task role (or pod association) configured?",
+    _ => "the credential agent may be starting or overloaded; the supplier retries on the next call",
+  };
+  Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status)).with_hint(hint)
+}
+
+/// Fetch credentials from the container endpoint. `Ok(None)`: not configured.
+pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+  let Some(endpoint) = Endpoint::from_env(ctx) else {
+    return Ok(None);
+  };
+  let url = endpoint.url();
+  if let Endpoint::Full(full) = &endpoint {
+    validate_full_uri(full, resolve_with_tokio).await?;
+  }
+  let origin = format!("container credentials endpoint {}", redact_url(&url));
+  let token = auth_token(ctx)?;
+  let mut req = Request::new(Method::Get, url).header("accept", "application/json");
+  if let Some(t) = &token {
+    req = req.sensitive_header("authorization", t.expose());
+  }
+  let budget = deadline.remaining().as_millis();
+  let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&origin, e, budget))?;
+  let secrets: Vec<&Secret> = token.iter().collect();
+  if !resp.is_success() {
+    return Err(status_error(&origin, &resp, &secrets));
+  }
+  let creds = parse_credentials_json(&resp.body, &origin, "container")?;
+  ensure_not_expired(creds, ctx.clock.now(), &origin).map(Some)
+}
+
+/// The URL without its query (ECS relative URIs carry a task-specific id, not a secret, but
+/// FULL_URIs may carry anything in the query).
+pub fn redact_url(url: &str) -> String {
+  match url.split_once('?') {
+    Some((base, _)) => format!("{base}?…"),
+    None => url.to_string(),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::{EnvSnapshot, ManualClock};
+  use std::collections::HashMap;
+  use std::path::{Path, PathBuf};
+  use std::sync::Arc;
+
+  struct MemFs(HashMap<PathBuf, Vec<u8>>);
+  impl crate::env::Fs for MemFs {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+      self.0.get(path).cloned().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+  }
+
+  fn ctx(vars: &[(&str, &str)], files: &[(&str, &[u8])]) -> Context {
+    Context::new(
+      EnvSnapshot::from_pairs(vars.iter().copied()),
+      Arc::new(MemFs(files.iter().map(|(p, b)| (PathBuf::from(p), b.to_vec())).collect())),
+      Arc::new(ManualClock::at_epoch_secs(1_700_000_000)),
+    )
+  }
+
+  #[test]
+  fn relative_uri_wins_over_full_uri() {
+    let c = ctx(&[(ENV_RELATIVE_URI, "/v2/credentials/abc"), (ENV_FULL_URI, "http://127.0.0.1/x")], &[]);
+    assert_eq!(Endpoint::from_env(&c).unwrap().url(), "http://169.254.170.2/v2/credentials/abc");
+    let c = ctx(&[(ENV_FULL_URI, "http://169.254.170.23/v1/credentials")], &[]);
+    assert_eq!(Endpoint::from_env(&c).unwrap().url(), "http://169.254.170.23/v1/credentials");
+    assert!(Endpoint::from_env(&ctx(&[], &[])).is_none());
+  }
+
+  #[test]
+  fn token_file_wins_is_trimmed_and_control_chars_refused() {
+    let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/t"), (ENV_AUTH_TOKEN, "from-env")], &[("/t", b"from-file\n")]);
+    assert_eq!(auth_token(&c).unwrap().unwrap().expose(), "from-file");
+    let c = ctx(&[(ENV_AUTH_TOKEN, "from-env")], &[]);
+    assert_eq!(auth_token(&c).unwrap().unwrap().expose(), "from-env");
+    let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/t")], &[("/t", b"MARKER\r\nX-Injected: 1")]);
+    let e = auth_token(&c).unwrap_err();
+    assert_eq!(e.code(), "CONFIG_INVALID");
+    assert!(!e.to_string().contains("MARKER"));
+    let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/missing")], &[]);
+    assert_eq!(auth_token(&c).unwrap_err().code(), "CONFIG_INVALID");
+    assert!(auth_token(&ctx(&[], &[])).unwrap().is_none());
+  }
+
+  async fn no_dns(_: String) -> std::io::Result<Vec<IpAddr>> {
+    panic!("must not resolve")
+  }
+
+  #[tokio::test]
+  async fn full_uri_host_rules() {
+    for ok in ["https://example.com/creds", "http://127.0.0.1:8080/x", "http://127.9.9.9/x", "http://[::1]/x",
+      "http://169.254.170.2/x", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials"] {
+      assert!(validate_full_uri(ok, no_dns).await.is_ok(), "{ok}");
+    }
+    for bad in ["http://10.0.0.5/x", "http://169.254.169.254/x", "http://8.8.8.8/x", "ftp://127.0.0.1/x",
+      "http://user:pw@127.0.0.1/x", "not a url", "http://[fd00:ec2::254]/x"] {
+      let e = validate_full_uri(bad, no_dns).await.unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
+    }
+  }
+
+  #[tokio::test]
+  async fn host_names_must_resolve_only_to_allowed_addresses() {
+    let loopback = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]) };
+    assert!(validate_full_uri("http://localhost/x", loopback).await.is_ok());
+    let mixed = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap()]) };
+    let e = validate_full_uri("http://evil.example/x", mixed).await.unwrap_err();
+    assert!(e.to_string().contains("10.1.2.3"), "{e}");
+    let none = |_h: String| async { Ok(vec![]) };
+    assert!(validate_full_uri("http://nothing.example/x", none).await.is_err());
+  }
+
+  #[test]
+  fn query_is_hidden_in_messages() {
+    assert_eq!(redact_url("http://127.0.0.1/x?sig=abc"), "http://127.0.0.1/x?…");
+  }
+}

@@ -1,0 +1,172 @@
+//! EC2 Instance Metadata Service, IMDSv2 only (no IMDSv1 fallback, as aws-config).
+//!
+//! Spec (AWS "Use IMDSv2"; aws-config `imds/client.rs`):
+//! * Endpoint: `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`
+//!   → `http://[fd00:ec2::254]`, else `http://169.254.169.254`.
+//! * `AWS_EC2_METADATA_DISABLED=true` turns the whole service off (credentials and region).
+//! * Session: `PUT /latest/api/token` with `x-aws-ec2-metadata-token-ttl-seconds: 21600`; every
+//!   `GET` sends `x-aws-ec2-metadata-token`. The token is reused until 120 s before its TTL ends.
+//! * Credentials: `GET /latest/meta-data/iam/security-credentials/` → role name (first line), then
+//!   `GET …/security-credentials/<role>` → JSON (see [`super::credentials`]).
+//! * Region: `GET /latest/meta-data/placement/region`.
+//! * Off EC2 nothing answers: the token request gets one attempt of at most
+//!   [`PROBE_TIMEOUT`], and a connect error or timeout there means "no IMDS here" (the chain
+//!   moves on) rather than an error. Once the token is obtained, failures are real errors.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::env::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Deadline, Method, Request, TransportError};
+use crate::redact::Secret;
+
+use super::container::{status_error, transport_error};
+use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
+
+pub const ENV_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
+pub const ENV_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+pub const ENV_ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
+pub const DEFAULT_ENDPOINT_V4: &str = "http://169.254.169.254";
+pub const DEFAULT_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
+pub const TOKEN_TTL_SECS: u64 = 21_600;
+pub const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(120);
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+const REGION_PATH: &str = "/latest/meta-data/placement/region";
+
+/// An IMDSv2 client bound to one endpoint, caching its session token.
+#[derive(Debug)]
+pub struct Imds {
+  endpoint: String,
+  token: Mutex<Option<(Secret, Instant)>>,
+}
+
+/// What a lookup found.
+pub enum Lookup<T> {
+  Found(T),
+  /// IMDS is disabled or does not answer: not an EC2 instance.
+  Unavailable(String),
+}
+
+impl Imds {
+  /// `None` when `AWS_EC2_METADATA_DISABLED=true`.
+  pub fn from_env(ctx: &Context) -> Option<Imds> {
+    if ctx.env.is_true(ENV_DISABLED) {
+      return None;
+    }
+    let endpoint = match (ctx.env.get(ENV_ENDPOINT), ctx.env.get(ENV_ENDPOINT_MODE)) {
+      (Some(e), _) => e.trim().trim_end_matches('/').to_string(),
+      (None, Some(m)) if m.trim().eq_ignore_ascii_case("ipv6") => DEFAULT_ENDPOINT_V6.to_string(),
+      _ => DEFAULT_ENDPOINT_V4.to_string(),
+    };
+    Some(Imds { endpoint, token: Mutex::new(None) })
+  }
+
+  pub fn endpoint(&self) -> &str {
+    &self.endpoint
+  }
+
+  fn origin(&self) -> String {
+    format!("IMDS at {}", self.endpoint)
+  }
+
+  async fn session_token(&self, deadline: Deadline) -> Result<Lookup<Secret>> {
+    if let Some((t, until)) = self.token.lock().expect("imds token lock").clone() {
+      if Instant::now() < until {
+        return Ok(Lookup::Found(t));
+      }
+    }
+    let req = Request::new(Method::Put, format!("{}/latest/api/token", self.endpoint))
+      .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL_SECS.to_string());
+    let probe = Deadline::after(deadline.remaining().min(PROBE_TIMEOUT));
+    let resp = match http::send(&req, probe).await {
+      Ok(r) => r,
+      Err(TransportError::Timeout) | Err(TransportError::Connect(_)) => {
+        return Ok(Lookup::Unavailable(format!("{} did not answer", self.origin())))
+      }
+      Err(e) => return Err(transport_error(&self.origin(), e, PROBE_TIMEOUT.as_millis())),
+    };
+    if !resp.is_success() {
+      return Err(status_error(&format!("{} (session token)", self.origin()), &resp, &[]));
+    }
+    let token = Secret::new(resp.text().trim());
+    let until = Instant::now() + Duration::from_secs(TOKEN_TTL_SECS) - TOKEN_REFRESH_BUFFER;
+    *self.token.lock().expect("imds token lock") = Some((token.clone(), until));
+    Ok(Lookup::Found(token))
+  }
+
+  async fn get(&self, path: &str, token: &Secret, deadline: Deadline) -> Result<http::Response> {
+    let req = Request::new(Method::Get, format!("{}{path}", self.endpoint))
+      .sensitive_header("x-aws-ec2-metadata-token", token.expose());
+    let budget = deadline.remaining().as_millis();
+    let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
+    if resp.status == 401 {
+      // The session token was revoked or expired early: drop it so the next call gets a new one.
+      *self.token.lock().expect("imds token lock") = None;
+    }
+    if !resp.is_success() {
+      return Err(status_error(&format!("{} {path}", self.origin()), &resp, &[token]));
+    }
+    Ok(resp)
+  }
+
+  /// Instance-profile credentials.
+  pub async fn credentials(&self, ctx: &Context, deadline: Deadline) -> Result<Lookup<AwsCredentials>> {
+    let token = match self.session_token(deadline).await? {
+      Lookup::Found(t) => t,
+      Lookup::Unavailable(why) => return Ok(Lookup::Unavailable(why)),
+    };
+    let roles = self.get(CREDS_PATH, &token, deadline).await.map_err(|e| {
+      if e.status() == Some(404) {
+        Error::new(ErrorKind::CredentialsNotFound, format!("{}: this instance has no IAM instance profile", self.origin()))
+          .with_hint("attach an instance profile (IAM role) to the EC2 instance")
+      } else {
+        e
+      }
+    })?;
+    let text = roles.text();
+    let role = text.lines().map(str::trim).find(|l| !l.is_empty()).ok_or_else(|| {
+      Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} listed no IAM role", self.origin()))
+    })?;
+    if role.contains('/') || role.contains("..") {
+      return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} returned an invalid role name", self.origin())));
+    }
+    let resp = self.get(&format!("{CREDS_PATH}{role}"), &token, deadline).await?;
+    let creds = parse_credentials_json(&resp.body, &self.origin(), "imds")?;
+    ensure_not_expired(creds, ctx.clock.now(), &self.origin()).map(Lookup::Found)
+  }
+
+  /// The instance's region.
+  pub async fn region(&self, deadline: Deadline) -> Result<Lookup<String>> {
+    let token = match self.session_token(deadline).await? {
+      Lookup::Found(t) => t,
+      Lookup::Unavailable(why) => return Ok(Lookup::Unavailable(why)),
+    };
+    let resp = self.get(REGION_PATH, &token, deadline).await?;
+    let region = resp.text().trim().to_string();
+    if !super::region::is_valid_region(&region) {
+      return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} returned an invalid region", self.origin())));
+    }
+    Ok(Lookup::Found(region))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::{EnvSnapshot, ManualClock, OsFs};
+  use std::sync::Arc;
+
+  fn ctx(vars: &[(&str, &str)]) -> Context {
+    Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(0)))
+  }
+
+  #[test]
+  fn endpoint_selection_and_disable_flag() {
+    assert!(Imds::from_env(&ctx(&[(ENV_DISABLED, "TRUE")])).is_none());
+    assert_eq!(Imds::from_env(&ctx(&[(ENV_DISABLED, "false")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V4);
+    assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT_MODE, "IPv6")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V6);
+    assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT, "http://127.0.0.1:9/")])).unwrap().endpoint(), "http://127.0.0.1:9");
+  }
+}

@@ -1,0 +1,161 @@
+//! The AWS region for the GetCallerIdentity request, in this order:
+//!
+//! 1. the `region` option;
+//! 2. `AWS_REGION`;
+//! 3. `AWS_DEFAULT_REGION`;
+//! 4. ECS task metadata v4: `GET ${ECS_CONTAINER_METADATA_URI_V4}/task`, the region field of
+//!    `TaskARN` (`arn:aws:ecs:<region>:<account>:task/…`), else `AvailabilityZone` without its final
+//!    letter (`us-east-1a` → `us-east-1`). ECS on EC2 agents older than 2026-04 set no region
+//!    variable, so this matters there;
+//! 5. IMDSv2 `placement/region`, unless `AWS_EC2_METADATA_DISABLED=true`;
+//! 6. otherwise `REGION_NOT_FOUND`, naming each step and why it gave nothing.
+//!
+//! The caller caches the result for the life of the process (regions do not move).
+
+use serde_json::Value;
+
+use crate::env::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Deadline, Method, Request};
+
+use super::imds::{Imds, Lookup};
+
+pub const ENV_REGION: &str = "AWS_REGION";
+pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+pub const ENV_ECS_METADATA_V4: &str = "ECS_CONTAINER_METADATA_URI_V4";
+
+/// Where a region came from (shown by `doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedRegion {
+  pub region: String,
+  pub source: &'static str,
+}
+
+/// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-isoe-west-1`…: lower-case letters, digits and dashes.
+pub fn is_valid_region(r: &str) -> bool {
+  !r.is_empty() && r.len() <= 32 && r.contains('-')
+    && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    && !r.starts_with('-') && !r.ends_with('-')
+}
+
+/// `us-east-1a` → `us-east-1`; also handles local-zone style suffixes (`us-west-2-lax-1a` keeps the parent).
+pub fn region_from_zone(zone: &str) -> Option<String> {
+  let z = zone.trim();
+  let region = z.trim_end_matches(|c: char| c.is_ascii_lowercase());
+  (region.len() < z.len() && is_valid_region(region)).then(|| region.to_string())
+}
+
+/// The region field of an ARN.
+pub fn region_from_arn(arn: &str) -> Option<String> {
+  let mut parts = arn.split(':');
+  (parts.next()? == "arn").then_some(())?;
+  let region = parts.nth(2)?;
+  is_valid_region(region).then(|| region.to_string())
+}
+
+fn from_task_metadata(body: &[u8]) -> Option<String> {
+  let v: Value = serde_json::from_slice(body).ok()?;
+  let arn_region = ["TaskARN", "Cluster"].iter().find_map(|k| v.get(k).and_then(Value::as_str).and_then(region_from_arn));
+  arn_region.or_else(|| v.get("AvailabilityZone").and_then(Value::as_str).and_then(region_from_zone))
+}
+
+async fn ecs_task_metadata(base: &str, deadline: Deadline) -> std::result::Result<String, String> {
+  let url = format!("{}/task", base.trim().trim_end_matches('/'));
+  let resp = http::send_with_retry(&Request::new(Method::Get, url), deadline).await.map_err(|e| e.to_string())?;
+  if !resp.is_success() {
+    return Err(format!("HTTP {}", resp.status));
+  }
+  from_task_metadata(&resp.body).ok_or_else(|| "no TaskARN or AvailabilityZone with a region".to_string())
+}
+
+fn clean(value: &str, var: &str, tried: &mut Vec<String>) -> Option<String> {
+  let v = value.trim().to_ascii_lowercase();
+  if is_valid_region(&v) {
+    Some(v)
+  } else {
+    tried.push(format!("{var} is set but is not a region name"));
+    None
+  }
+}
+
+/// Resolve the region. `imds` is `None` when IMDS is disabled.
+pub async fn resolve(ctx: &Context, option: Option<&str>, imds: Option<&Imds>, deadline: Deadline) -> Result<ResolvedRegion> {
+  let mut tried: Vec<String> = Vec::new();
+  let found = |region: String, source: &'static str| Ok(ResolvedRegion { region, source });
+  if let Some(r) = option.and_then(|o| clean(o, "the region option", &mut tried)) {
+    return found(r, "option");
+  }
+  for var in [ENV_REGION, ENV_DEFAULT_REGION] {
+    match ctx.env.get(var) {
+      Some(v) => {
+        if let Some(r) = clean(v, var, &mut tried) {
+          return found(r, if var == ENV_REGION { "AWS_REGION" } else { "AWS_DEFAULT_REGION" });
+        }
+      }
+      None => tried.push(format!("{var} is not set")),
+    }
+  }
+  match ctx.env.get(ENV_ECS_METADATA_V4) {
+    Some(base) => match ecs_task_metadata(base, deadline).await {
+      Ok(r) => return found(r, "ECS task metadata"),
+      Err(why) => tried.push(format!("ECS task metadata: {why}")),
+    },
+    None => tried.push(format!("{ENV_ECS_METADATA_V4} is not set")),
+  }
+  match imds {
+    None => tried.push("IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)".into()),
+    Some(imds) => match imds.region(deadline).await {
+      Ok(Lookup::Found(r)) => return found(r, "IMDS"),
+      Ok(Lookup::Unavailable(why)) => tried.push(why),
+      Err(e) => tried.push(format!("IMDS: {}", e.message())),
+    },
+  }
+  let timed_out = deadline.expired();
+  let kind = if timed_out { ErrorKind::Timeout } else { ErrorKind::RegionNotFound };
+  Err(Error::new(kind, format!("could not determine the AWS region; tried: {}", tried.join("; ")))
+    .with_hint("set AWS_REGION (or pass { region } to the constructor)"))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::{EnvSnapshot, ManualClock, OsFs};
+  use std::sync::Arc;
+
+  fn ctx(vars: &[(&str, &str)]) -> Context {
+    Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(0)))
+  }
+
+  #[test]
+  fn zone_and_arn_parsing() {
+    assert_eq!(region_from_zone("us-east-1a").as_deref(), Some("us-east-1"));
+    assert_eq!(region_from_zone(" ap-northeast-1c ").as_deref(), Some("ap-northeast-1"));
+    assert_eq!(region_from_zone("us-east-1"), None);
+    assert_eq!(region_from_zone(""), None);
+    assert_eq!(region_from_arn("arn:aws:ecs:eu-west-3:123456789012:task/c/abc").as_deref(), Some("eu-west-3"));
+    assert_eq!(region_from_arn("arn:aws:ecs::123:task/x"), None);
+    assert_eq!(region_from_arn("nope"), None);
+    assert_eq!(from_task_metadata(br#"{"AvailabilityZone":"sa-east-1b"}"#).as_deref(), Some("sa-east-1"));
+    assert_eq!(from_task_metadata(br#"{"TaskARN":"arn:aws:ecs:us-west-2:1:task/a","AvailabilityZone":"eu-west-1a"}"#).as_deref(), Some("us-west-2"));
+  }
+
+  #[tokio::test]
+  async fn precedence_option_then_region_then_default_region() {
+    let d = Deadline::after(std::time::Duration::from_secs(1));
+    let c = ctx(&[(ENV_REGION, "eu-west-1"), (ENV_DEFAULT_REGION, "us-west-2")]);
+    assert_eq!(resolve(&c, Some("ap-south-1"), None, d).await.unwrap().region, "ap-south-1");
+    assert_eq!(resolve(&c, None, None, d).await.unwrap(), ResolvedRegion { region: "eu-west-1".into(), source: "AWS_REGION" });
+    let c = ctx(&[(ENV_DEFAULT_REGION, "us-west-2")]);
+    assert_eq!(resolve(&c, None, None, d).await.unwrap().source, "AWS_DEFAULT_REGION");
+  }
+
+  #[tokio::test]
+  async fn nothing_found_names_every_step() {
+    let d = Deadline::after(std::time::Duration::from_secs(1));
+    let e = resolve(&ctx(&[(ENV_REGION, "not a region!")]), None, None, d).await.unwrap_err();
+    assert_eq!(e.code(), "REGION_NOT_FOUND");
+    for part in ["AWS_REGION is set but", "AWS_DEFAULT_REGION is not set", "ECS_CONTAINER_METADATA_URI_V4 is not set", "IMDS is disabled"] {
+      assert!(e.message().contains(part), "{e}");
+    }
+  }
+}

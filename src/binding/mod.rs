@@ -1,0 +1,4 @@
+//! The Node.js binding: thin `#[napi]` shapes over the core. No protocol logic lives here.
+
+pub mod js_error;
+pub mod supplier;

@@ -1,0 +1,351 @@
+//! A refreshing, single-flight cache for one expiring value (AWS credentials, a region, a Google
+//! access token).
+//!
+//! Policy (AWS SDKs' 5-minute refresh window, aws-c-auth PR #247; smithy `expiring_cache.rs`):
+//! * A value is **fresh** until `refresh_at = expiration − margin` (default margin 5 min). A value
+//!   whose whole remaining life is shorter than the margin is refreshed halfway through it. A value
+//!   without expiration is re-checked after `no_expiry_ttl`.
+//! * **One in-flight load** is shared by every concurrent caller, across threads and worker
+//!   threads: the load runs as its own task and its result is broadcast to all waiters.
+//! * **A failure is never cached**: the next call starts a new load.
+//! * **Static stability**: if a refresh fails while the current value has not yet expired, the
+//!   current value is served and the next attempt waits a jittered, growing backoff
+//!   ([`RETRY_BASE`] doubling to [`RETRY_MAX`], never past the expiration).
+//! * Optional **background refresh**: inside the margin, callers get the current value at once
+//!   and one load runs behind them.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::env::Clock;
+use crate::error::{Error, ErrorKind, Result};
+
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(300);
+pub const RETRY_BASE: Duration = Duration::from_secs(5);
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How the cache refreshes.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+  pub margin: Duration,
+  pub no_expiry_ttl: Duration,
+  pub background: bool,
+}
+
+impl Default for Policy {
+  fn default() -> Self {
+    Policy { margin: DEFAULT_MARGIN, no_expiry_ttl: Duration::from_secs(900), background: false }
+  }
+}
+
+/// A cached value with its timing.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+  pub value: T,
+  pub expires_at: Option<SystemTime>,
+  /// Callers may reuse `value` without asking the cache again until this instant.
+  pub refresh_at: SystemTime,
+}
+
+type Shared<T> = Option<Result<Entry<T>>>;
+
+struct State<T> {
+  current: Option<Entry<T>>,
+  /// After a failed refresh with a still-valid value: no new attempt before this.
+  retry_at: Option<SystemTime>,
+  failures: u32,
+  inflight: Option<watch::Receiver<Shared<T>>>,
+}
+
+pub struct Cache<T> {
+  policy: Policy,
+  clock: Arc<dyn Clock>,
+  state: Mutex<State<T>>,
+}
+
+impl<T> std::fmt::Debug for Cache<T> {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Cache").field("policy", &self.policy).finish_non_exhaustive()
+  }
+}
+
+fn retry_delay(failures: u32) -> Duration {
+  let exp = RETRY_BASE.saturating_mul(1u32 << failures.min(8)).min(RETRY_MAX);
+  exp.mul_f64(0.5 + crate::http::jitter_fraction() * 0.5)
+}
+
+impl<T: Clone + Send + Sync + 'static> Cache<T> {
+  pub fn new(policy: Policy, clock: Arc<dyn Clock>) -> Arc<Self> {
+    Arc::new(Cache {
+      policy,
+      clock,
+      state: Mutex::new(State { current: None, retry_at: None, failures: 0, inflight: None }),
+    })
+  }
+
+  fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+    // A panic while holding this lock cannot leave the state inconsistent (plain field writes), so
+    // a poisoned lock is recovered rather than propagated.
+    self.state.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  fn refresh_at(&self, now: SystemTime, expires_at: Option<SystemTime>) -> SystemTime {
+    match expires_at {
+      None => now + self.policy.no_expiry_ttl,
+      Some(exp) => {
+        let life = exp.duration_since(now).unwrap_or_default();
+        if life > self.policy.margin {
+          exp - self.policy.margin
+        } else {
+          now + life / 2
+        }
+      }
+    }
+  }
+
+  /// The value if it may be used now without any I/O (the synchronous fast path).
+  pub fn peek(&self) -> Option<Entry<T>> {
+    let now = self.clock.now();
+    let st = self.lock();
+    Self::usable(&st, now, false)
+  }
+
+  fn usable(st: &State<T>, now: SystemTime, background: bool) -> Option<Entry<T>> {
+    let cur = st.current.as_ref()?;
+    if now < cur.refresh_at {
+      return Some(cur.clone());
+    }
+    let valid = cur.expires_at.is_none_or(|e| now < e);
+    if !valid {
+      return None;
+    }
+    match st.retry_at {
+      Some(retry) if now < retry => Some(Entry { refresh_at: retry, ..cur.clone() }),
+      _ if background => Some(Entry { refresh_at: now, ..cur.clone() }),
+      _ => None,
+    }
+  }
+
+  /// Drop the current value (e.g. after the consumer saw it rejected).
+  pub fn invalidate(&self) {
+    let mut st = self.lock();
+    st.current = None;
+    st.retry_at = None;
+  }
+
+  /// Get the value, loading it if needed. `load` returns the value and its expiration.
+  pub async fn get<F, Fut>(self: &Arc<Self>, load: F) -> Result<Entry<T>>
+  where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(T, Option<SystemTime>)>> + Send + 'static,
+  {
+    let mut rx = {
+      let now = self.clock.now();
+      let mut st = self.lock();
+      let usable = Self::usable(&st, now, self.policy.background);
+      match (usable, &st.inflight) {
+        (Some(e), Some(_)) => return Ok(e),
+        (Some(e), None) if now < e.refresh_at || !self.policy.background => return Ok(e),
+        (_, Some(rx)) => rx.clone(),
+        (background_hit, None) => {
+          let (tx, rx) = watch::channel(None);
+          st.inflight = Some(rx.clone());
+          drop(st);
+          let this = Arc::clone(self);
+          tokio::spawn(async move {
+            let outcome = match tokio::spawn(load()).await {
+              Ok(r) => r,
+              Err(join) => Err(Error::new(ErrorKind::Internal, format!("credential load task failed: {join}"))),
+            };
+            let shared = this.settle(outcome);
+            let _ = tx.send(Some(shared));
+          });
+          if let Some(e) = background_hit {
+            return Ok(e);
+          }
+          rx
+        }
+      }
+    };
+    let settled = match rx.wait_for(Option::is_some).await {
+      Ok(v) => v.clone(),
+      Err(_) => None,
+    };
+    settled.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "credential load was abandoned")))
+  }
+
+  /// Record the outcome of a load and decide what the waiters get.
+  fn settle(&self, outcome: Result<(T, Option<SystemTime>)>) -> Result<Entry<T>> {
+    let now = self.clock.now();
+    let mut st = self.lock();
+    st.inflight = None;
+    match outcome {
+      Ok((value, expires_at)) => {
+        let entry = Entry { value, expires_at, refresh_at: self.refresh_at(now, expires_at) };
+        st.current = Some(entry.clone());
+        st.retry_at = None;
+        st.failures = 0;
+        Ok(entry)
+      }
+      Err(e) => {
+        let still_valid = st.current.as_ref().filter(|c| c.expires_at.is_none_or(|x| now < x)).cloned();
+        match still_valid {
+          Some(cur) => {
+            let mut retry = now + retry_delay(st.failures);
+            if let Some(exp) = cur.expires_at {
+              retry = retry.min(exp);
+            }
+            st.failures = st.failures.saturating_add(1);
+            st.retry_at = Some(retry);
+            Ok(Entry { refresh_at: retry, ..cur })
+          }
+          None => {
+            st.current = None;
+            st.retry_at = None;
+            Err(e)
+          }
+        }
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::ManualClock;
+  use std::sync::atomic::{AtomicUsize, Ordering};
+
+  fn setup(policy: Policy) -> (Arc<Cache<u32>>, ManualClock) {
+    let clock = ManualClock::at_epoch_secs(1_000_000);
+    (Cache::new(policy, Arc::new(clock.clone())), clock)
+  }
+
+  fn loader(
+    calls: &Arc<AtomicUsize>,
+    value: Result<u32>,
+    life: Option<Duration>,
+    clock: &ManualClock,
+  ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<(u32, Option<SystemTime>)>> + Send>> + Send + 'static {
+    let calls = calls.clone();
+    let exp = life.map(|l| clock.now() + l);
+    move || {
+      Box::pin(async move {
+        calls.fetch_add(1, Ordering::SeqCst);
+        value.map(|v| (v, exp))
+      })
+    }
+  }
+
+  const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+
+  #[tokio::test]
+  async fn caches_until_margin_then_refreshes() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    assert_eq!(cache.get(loader(&calls, Ok(1), HOUR, &clock)).await.unwrap().value, 1);
+    assert_eq!(cache.get(loader(&calls, Ok(2), HOUR, &clock)).await.unwrap().value, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(3600 - 301));
+    assert_eq!(cache.get(loader(&calls, Ok(3), HOUR, &clock)).await.unwrap().value, 1, "still outside the margin");
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(cache.get(loader(&calls, Ok(4), HOUR, &clock)).await.unwrap().value, 4, "inside the margin");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+  }
+
+  #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+  async fn concurrent_callers_share_one_load() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+      let (cache, calls, gate) = (cache.clone(), calls.clone(), gate.clone());
+      let exp = clock.now() + Duration::from_secs(3600);
+      tasks.push(tokio::spawn(async move {
+        cache.get(move || async move {
+          calls.fetch_add(1, Ordering::SeqCst);
+          gate.notified().await;
+          Ok((7u32, Some(exp)))
+        }).await
+      }));
+    }
+    // Let every task reach the cache, then release the single load.
+    while cache.lock().inflight.is_none() {
+      tokio::task::yield_now().await;
+    }
+    for _ in 0..50 {
+      tokio::task::yield_now().await;
+    }
+    gate.notify_one();
+    for t in tasks {
+      assert_eq!(t.await.unwrap().unwrap().value, 7);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+  }
+
+  #[tokio::test]
+  async fn failures_are_never_cached() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let err = || Err(Error::new(ErrorKind::CredentialsEndpointError, "down"));
+    assert!(cache.get(loader(&calls, err(), HOUR, &clock)).await.is_err());
+    assert!(cache.get(loader(&calls, err(), HOUR, &clock)).await.is_err());
+    assert_eq!(cache.get(loader(&calls, Ok(5), HOUR, &clock)).await.unwrap().value, 5);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+  }
+
+  #[tokio::test]
+  async fn failed_refresh_serves_valid_value_then_recovers() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    cache.get(loader(&calls, Ok(1), HOUR, &clock)).await.unwrap();
+    clock.advance(Duration::from_secs(3600 - 200)); // inside the margin, still valid
+    let down = || Err(Error::new(ErrorKind::CredentialsEndpointError, "down"));
+    let e = cache.get(loader(&calls, down(), HOUR, &clock)).await.unwrap();
+    assert_eq!(e.value, 1, "stale but valid value is served");
+    assert!(e.refresh_at > clock.now() && e.refresh_at <= clock.now() + RETRY_BASE);
+    // Within the backoff no new attempt is made.
+    assert_eq!(cache.get(loader(&calls, down(), HOUR, &clock)).await.unwrap().value, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    clock.advance(RETRY_BASE);
+    assert_eq!(cache.get(loader(&calls, Ok(9), HOUR, &clock)).await.unwrap().value, 9, "recovers by itself");
+    // Expired and still down: a clear error.
+    clock.advance(Duration::from_secs(3600));
+    let e = cache.get(loader(&calls, down(), HOUR, &clock)).await.unwrap_err();
+    assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR");
+  }
+
+  #[tokio::test]
+  async fn short_lived_values_refresh_halfway() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = cache.get(loader(&calls, Ok(1), Some(Duration::from_secs(120)), &clock)).await.unwrap();
+    assert_eq!(e.refresh_at, clock.now() + Duration::from_secs(60));
+    let e = cache.get(loader(&calls, Ok(1), None, &clock)).await.unwrap();
+    assert_eq!(e.value, 1);
+  }
+
+  #[tokio::test]
+  async fn background_refresh_answers_at_once() {
+    let (cache, clock) = setup(Policy { background: true, ..Policy::default() });
+    let calls = Arc::new(AtomicUsize::new(0));
+    cache.get(loader(&calls, Ok(1), HOUR, &clock)).await.unwrap();
+    clock.advance(Duration::from_secs(3600 - 100));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    let exp = clock.now() + Duration::from_secs(3600);
+    let served = cache.get(move || async move {
+      g.notified().await;
+      Ok((2u32, Some(exp)))
+    }).await.unwrap();
+    assert_eq!(served.value, 1, "the caller did not wait for the refresh");
+    gate.notify_one();
+    let mut rx = cache.lock().inflight.clone().unwrap();
+    rx.wait_for(Option::is_some).await.unwrap();
+    assert_eq!(cache.peek().unwrap().value, 2);
+  }
+}

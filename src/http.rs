@@ -1,0 +1,275 @@
+//! One small HTTP layer for every endpoint the crate talks to.
+//!
+//! * One process-wide `reqwest` client: rustls on *ring* (no OpenSSL, no aws-lc C build), no
+//!   proxy, **no redirects** (a redirect must never carry an `Authorization` header elsewhere),
+//!   connect timeout [`CONNECT_TIMEOUT`].
+//! * Every request carries a [`Deadline`]: one attempt may take at most [`ATTEMPT_TIMEOUT`] and never
+//!   more than what is left of the caller's overall bound.
+//! * Response bodies are capped at [`MAX_BODY_BYTES`] (64 KiB); a larger body is an error.
+//! * [`send_with_retry`] retries only transient failures (connect errors, timeouts, 408, 429,
+//!   5xx), at most [`MAX_ATTEMPTS`] times, with full-jitter exponential backoff from [`BACKOFF_BASE`].
+
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+
+use crate::error::is_transient_status;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_ATTEMPTS: u32 = 3;
+pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+static CLIENT: Lazy<reqwest::Client> = Lazy::new(|| {
+  // reqwest is built with `rustls-no-provider`: install ring once for the whole process. An Err
+  // means a provider is already installed, which is fine.
+  let _ = rustls::crypto::ring::default_provider().install_default();
+  reqwest::Client::builder()
+    .connect_timeout(CONNECT_TIMEOUT)
+    .redirect(reqwest::redirect::Policy::none())
+    .no_proxy()
+    .user_agent(concat!("aws-wif-supplier/", env!("CARGO_PKG_VERSION")))
+    .build()
+    .expect("the HTTP client configuration is static and valid")
+});
+
+/// The overall time bound of one logical operation (all attempts together).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+  pub fn after(d: Duration) -> Self {
+    Deadline(Instant::now() + d)
+  }
+  pub fn remaining(&self) -> Duration {
+    self.0.saturating_duration_since(Instant::now())
+  }
+  pub fn expired(&self) -> bool {
+    self.remaining().is_zero()
+  }
+  /// The bound for one attempt.
+  pub fn attempt_timeout(&self) -> Duration {
+    self.remaining().min(ATTEMPT_TIMEOUT)
+  }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+  Get,
+  Put,
+  Post,
+}
+
+/// A request. Header values marked sensitive are never logged.
+#[derive(Clone)]
+pub struct Request {
+  pub method: Method,
+  pub url: String,
+  pub headers: Vec<(&'static str, String, bool)>,
+  pub body: Option<Vec<u8>>,
+}
+
+impl Request {
+  pub fn new(method: Method, url: impl Into<String>) -> Self {
+    Request { method, url: url.into(), headers: Vec::new(), body: None }
+  }
+  pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    self.headers.push((name, value.into(), false));
+    self
+  }
+  pub fn sensitive_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    self.headers.push((name, value.into(), true));
+    self
+  }
+  pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+    self.body = Some(body.into());
+    self
+  }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+  pub status: u16,
+  pub content_type: Option<String>,
+  pub body: Vec<u8>,
+}
+
+impl Response {
+  pub fn is_success(&self) -> bool {
+    (200..300).contains(&self.status)
+  }
+  pub fn text(&self) -> String {
+    String::from_utf8_lossy(&self.body).into_owned()
+  }
+}
+
+/// Why no response came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+  /// The attempt or the overall deadline ran out.
+  Timeout,
+  /// Connection refused, reset, DNS failure, TLS failure… (message has no secrets: no headers).
+  Connect(String),
+  /// The body exceeded [`MAX_BODY_BYTES`].
+  BodyTooLarge,
+  /// The URL or a header value could not be used.
+  InvalidRequest(String),
+}
+
+impl std::fmt::Display for TransportError {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    match self {
+      TransportError::Timeout => f.write_str("timed out"),
+      TransportError::Connect(m) => write!(f, "connection failed ({m})"),
+      TransportError::BodyTooLarge => write!(f, "response body larger than {MAX_BODY_BYTES} bytes"),
+      TransportError::InvalidRequest(m) => write!(f, "invalid request ({m})"),
+    }
+  }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+  // reqwest's Display includes the URL; our URLs never carry credentials. Walk the source chain
+  // for the useful part ("Connection refused", "dns error"…).
+  let mut msg = String::new();
+  let mut source: Option<&dyn std::error::Error> = Some(e);
+  while let Some(s) = source {
+    let part = s.to_string();
+    if !msg.contains(&part) {
+      if !msg.is_empty() {
+        msg.push_str(": ");
+      }
+      msg.push_str(&part);
+    }
+    source = s.source();
+  }
+  msg
+}
+
+/// One attempt.
+pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
+  let timeout = deadline.attempt_timeout();
+  if timeout.is_zero() {
+    return Err(TransportError::Timeout);
+  }
+  let method = match req.method {
+    Method::Get => reqwest::Method::GET,
+    Method::Put => reqwest::Method::PUT,
+    Method::Post => reqwest::Method::POST,
+  };
+  let url = reqwest::Url::parse(&req.url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
+  let mut builder = CLIENT.request(method, url);
+  for (name, value, sensitive) in &req.headers {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+      .map_err(|_| TransportError::InvalidRequest(format!("header {name} has characters not allowed in HTTP")))?;
+    v.set_sensitive(*sensitive);
+    builder = builder.header(*name, v);
+  }
+  if let Some(body) = &req.body {
+    builder = builder.body(body.clone());
+  }
+  let run = async {
+    let mut resp = builder.send().await.map_err(|e| map_reqwest(&e))?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+      .headers()
+      .get(reqwest::header::CONTENT_TYPE)
+      .and_then(|v| v.to_str().ok())
+      .map(str::to_string);
+    if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
+      return Err(TransportError::BodyTooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| map_reqwest(&e))? {
+      if body.len() + chunk.len() > MAX_BODY_BYTES {
+        return Err(TransportError::BodyTooLarge);
+      }
+      body.extend_from_slice(&chunk);
+    }
+    Ok(Response { status, content_type, body })
+  };
+  match tokio::time::timeout(timeout, run).await {
+    Ok(r) => r,
+    Err(_) => Err(TransportError::Timeout),
+  }
+}
+
+fn map_reqwest(e: &reqwest::Error) -> TransportError {
+  if e.is_timeout() {
+    TransportError::Timeout
+  } else if e.is_builder() {
+    TransportError::InvalidRequest(describe(e))
+  } else {
+    TransportError::Connect(describe(e))
+  }
+}
+
+/// Whether an outcome is worth another attempt.
+pub fn is_transient(outcome: &Result<Response, TransportError>) -> bool {
+  match outcome {
+    Ok(r) => is_transient_status(r.status),
+    Err(TransportError::Timeout) | Err(TransportError::Connect(_)) => true,
+    Err(_) => false,
+  }
+}
+
+/// Full-jitter exponential backoff for attempt `n` (0-based): uniform in [0.5, 1.0] × base × 2^n.
+pub fn backoff(n: u32) -> Duration {
+  let exp = BACKOFF_BASE.saturating_mul(1u32 << n.min(10)).min(BACKOFF_MAX);
+  let frac = 0.5 + jitter_fraction() * 0.5;
+  exp.mul_f64(frac)
+}
+
+/// A uniform fraction in [0, 1) from the standard library's per-process random keys.
+pub fn jitter_fraction() -> f64 {
+  use std::hash::{BuildHasher, Hasher};
+  let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+  h.write_u128(Instant::now().elapsed().as_nanos());
+  (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Send with bounded retries of transient failures. Returns the last outcome, whatever it is.
+pub async fn send_with_retry(req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
+  let mut attempt = 0;
+  loop {
+    let outcome = send(req, deadline).await;
+    attempt += 1;
+    if attempt >= MAX_ATTEMPTS || !is_transient(&outcome) {
+      return outcome;
+    }
+    let pause = backoff(attempt - 1);
+    if pause >= deadline.remaining() {
+      return outcome;
+    }
+    tokio::time::sleep(pause).await;
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn backoff_is_bounded_and_jittered() {
+    for n in 0..20 {
+      let b = backoff(n);
+      assert!(b <= BACKOFF_MAX, "{n}: {b:?}");
+      assert!(b >= BACKOFF_BASE / 2, "{n}: {b:?}");
+    }
+    let f: Vec<f64> = (0..50).map(|_| jitter_fraction()).collect();
+    assert!(f.iter().all(|x| (0.0..1.0).contains(x)));
+    assert!(f.iter().any(|x| (x - f[0]).abs() > 1e-9), "jitter must vary");
+  }
+
+  #[test]
+  fn transient_classification() {
+    let ok = |s| Ok(Response { status: s, content_type: None, body: vec![] });
+    assert!(is_transient(&ok(500)));
+    assert!(is_transient(&ok(429)));
+    assert!(!is_transient(&ok(404)));
+    assert!(!is_transient(&ok(200)));
+    assert!(is_transient(&Err(TransportError::Timeout)));
+    assert!(!is_transient(&Err(TransportError::BodyTooLarge)));
+  }
+}

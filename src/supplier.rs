@@ -1,0 +1,185 @@
+//! The supplier core: the credential chain and the region behind process-wide caches.
+//!
+//! Suppliers built from the same configuration (the same relevant environment variables and the
+//! same options) share one [`SupplierCore`] for the whole process, and so one cache: every
+//! instance and every `worker_thread` (the addon is loaded once per process) sees one fetch per
+//! expiry. This is what google-auth-library asks of a supplier ("these are not cached by the
+//! calling AwsClient, so caching should be included in the implementation").
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use crate::aws::chain::Chain;
+use crate::aws::credentials::AwsCredentials;
+use crate::aws::region::{self, ResolvedRegion};
+use crate::cache::{Cache, Entry, Policy};
+use crate::env::{Context, EnvSnapshot};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Deadline;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_MARGIN: Duration = Duration::from_secs(3600);
+
+/// Options of a supplier (validated).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SupplierOptions {
+  pub region: Option<String>,
+  pub refresh_margin: Duration,
+  pub timeout: Duration,
+}
+
+impl Default for SupplierOptions {
+  fn default() -> Self {
+    SupplierOptions { region: None, refresh_margin: crate::cache::DEFAULT_MARGIN, timeout: DEFAULT_TIMEOUT }
+  }
+}
+
+impl SupplierOptions {
+  /// Build from raw option values, refusing nonsense with `CONFIG_INVALID`.
+  pub fn from_raw(region: Option<String>, margin_secs: Option<f64>, timeout_ms: Option<f64>) -> Result<Self> {
+    let mut o = SupplierOptions::default();
+    if let Some(r) = region {
+      let r = r.trim().to_ascii_lowercase();
+      if !region::is_valid_region(&r) {
+        return Err(Error::new(ErrorKind::ConfigInvalid, "options.region is not an AWS region name (like us-east-1)"));
+      }
+      o.region = Some(r);
+    }
+    if let Some(m) = margin_secs {
+      if !m.is_finite() || m < 0.0 || m > MAX_MARGIN.as_secs_f64() {
+        return Err(Error::new(ErrorKind::ConfigInvalid, "options.refreshMarginSeconds must be between 0 and 3600"));
+      }
+      o.refresh_margin = Duration::from_secs_f64(m);
+    }
+    if let Some(t) = timeout_ms {
+      if !t.is_finite() || !(1.0..=300_000.0).contains(&t) {
+        return Err(Error::new(ErrorKind::ConfigInvalid, "options.timeoutMs must be between 1 and 300000"));
+      }
+      o.timeout = Duration::from_millis(t as u64);
+    }
+    Ok(o)
+  }
+}
+
+pub struct SupplierCore {
+  options: SupplierOptions,
+  chain: Arc<Chain>,
+  credentials: Arc<Cache<AwsCredentials>>,
+  region: Arc<Cache<ResolvedRegion>>,
+}
+
+impl std::fmt::Debug for SupplierCore {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("SupplierCore").field("options", &self.options).field("chain", &self.chain).finish_non_exhaustive()
+  }
+}
+
+static REGISTRY: Lazy<Mutex<HashMap<(EnvSnapshot, SupplierOptions), Arc<SupplierCore>>>> = Lazy::new(Default::default);
+
+impl SupplierCore {
+  pub fn new(ctx: Context, options: SupplierOptions) -> Arc<Self> {
+    let clock = ctx.clock.clone();
+    let policy = Policy { margin: options.refresh_margin, ..Policy::default() };
+    let forever = Policy { margin: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
+    Arc::new(SupplierCore {
+      chain: Arc::new(Chain::new(ctx, options.region.as_deref())),
+      credentials: Cache::new(policy, clock.clone()),
+      region: Cache::new(forever, clock),
+      options,
+    })
+  }
+
+  /// The process-wide core for this environment and these options.
+  pub fn shared(ctx: Context, options: SupplierOptions) -> Arc<Self> {
+    let key = (ctx.env.clone(), options.clone());
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    reg.entry(key).or_insert_with(|| SupplierCore::new(ctx, options)).clone()
+  }
+
+  pub fn options(&self) -> &SupplierOptions {
+    &self.options
+  }
+
+  pub fn chain(&self) -> &Chain {
+    &self.chain
+  }
+
+  /// Cached credentials usable now, without I/O.
+  pub fn peek_credentials(&self) -> Option<Entry<AwsCredentials>> {
+    self.credentials.peek()
+  }
+
+  pub async fn credentials(&self) -> Result<Entry<AwsCredentials>> {
+    let chain = self.chain.clone();
+    let timeout = self.options.timeout;
+    self
+      .credentials
+      .get(move || async move {
+        let deadline = Deadline::after(timeout);
+        let creds = chain.load(deadline).await?;
+        let exp = creds.expiration;
+        Ok((creds, exp))
+      })
+      .await
+  }
+
+  pub fn peek_region(&self) -> Option<ResolvedRegion> {
+    self.region.peek().map(|e| e.value)
+  }
+
+  pub async fn region(&self) -> Result<ResolvedRegion> {
+    let chain = self.chain.clone();
+    let option = self.options.region.clone();
+    let timeout = self.options.timeout;
+    let entry = self
+      .region
+      .get(move || async move {
+        let deadline = Deadline::after(timeout);
+        let r = region::resolve(chain.context(), option.as_deref(), chain.imds(), deadline).await?;
+        Ok((r, None))
+      })
+      .await?;
+    Ok(entry.value)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::{ManualClock, OsFs};
+
+  fn ctx(vars: &[(&str, &str)]) -> Context {
+    let mut all = vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k")];
+    all.extend_from_slice(vars);
+    Context::new(EnvSnapshot::from_pairs(all), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)))
+  }
+
+  #[test]
+  fn options_are_validated() {
+    assert!(SupplierOptions::from_raw(Some("US-EAST-1".into()), Some(60.0), Some(500.0)).is_ok());
+    for (r, m, t) in [(Some("bad region"), None, None), (None, Some(-1.0), None), (None, Some(f64::NAN), None), (None, None, Some(0.0))] {
+      let e = SupplierOptions::from_raw(r.map(str::to_string), m, t).unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID");
+    }
+  }
+
+  #[test]
+  fn same_configuration_shares_one_core() {
+    let a = SupplierCore::shared(ctx(&[("AWS_REGION", "eu-west-1")]), SupplierOptions::default());
+    let b = SupplierCore::shared(ctx(&[("AWS_REGION", "eu-west-1")]), SupplierOptions::default());
+    let c = SupplierCore::shared(ctx(&[("AWS_REGION", "eu-west-2")]), SupplierOptions::default());
+    assert!(Arc::ptr_eq(&a, &b));
+    assert!(!Arc::ptr_eq(&a, &c));
+  }
+
+  #[tokio::test]
+  async fn static_keys_and_env_region() {
+    let core = SupplierCore::new(ctx(&[("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_DEFAULT_REGION", "ap-northeast-1")]), SupplierOptions::default());
+    assert_eq!(core.credentials().await.unwrap().value.access_key_id, "AKIDEXAMPLE");
+    assert_eq!(core.region().await.unwrap().region, "ap-northeast-1");
+    assert!(core.peek_credentials().is_some());
+  }
+}
