@@ -11,53 +11,59 @@
 const { inspect } = require('node:util')
 const binding = require('./binding.js')
 
-/** A promise memo that reuses a result until a deadline and never keeps a rejection. */
-class Lease {
+/**
+ * Remembers one promise until a deadline. `start()` must resolve to `{ value, until }` (epoch ms);
+ * callers get a promise of `value`. While a start is in flight every caller shares it; a rejection
+ * is never kept.
+ */
+class Memo {
   #promise = null
   #until = 0
 
-  get(now, start) {
-    if (this.#promise !== null && now < this.#until) return this.#promise
-    const promise = start()
-    this.#promise = promise
-    this.#until = Infinity // while in flight, every caller shares it
-    promise.then(
-      (value) => {
-        if (this.#promise === promise) this.#until = value.until
+  get(start) {
+    if (this.#promise !== null && Date.now() < this.#until) return this.#promise
+    const promise = start().then(
+      (leased) => {
+        if (this.#promise === promise) this.#until = leased.until
+        return leased.value
       },
-      () => {
+      (error) => {
         if (this.#promise === promise) {
           this.#promise = null
           this.#until = 0
         }
+        throw error
       },
     )
+    this.#promise = promise
+    this.#until = Infinity
     return promise
   }
 }
 
+const FOREVER = Infinity
+
+/**
+ * A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`.
+ * See index.d.ts for the documentation (generated from the Rust sources).
+ */
 class ContainerAwsCredentialsSupplier {
   #native
-  #region = new Lease()
-  #credentials = new Lease()
+  #region = new Memo()
+  #credentials = new Memo()
 
   constructor(options) {
     this.#native = new binding.ContainerAwsCredentialsSupplier(options)
   }
 
   getAwsRegion(context) {
-    return this.#region
-      .get(0, () => this.#native.getAwsRegion(context).then((region) => ({ value: region, until: Infinity })))
-      .then(unwrap)
+    return this.#region.get(() => this.#native.getAwsRegion(context).then((value) => ({ value, until: FOREVER })))
   }
 
   getAwsSecurityCredentials(context) {
-    return this.#credentials.get(Date.now(), () =>
-      this.#native.credentialsLease().then((lease) => ({
-        value: Object.freeze(lease.credentials),
-        until: lease.refreshAt,
-      })),
-    ).then(unwrap)
+    return this.#credentials.get(() =>
+      this.#native.credentialsLease().then((lease) => ({ value: Object.freeze(lease.credentials), until: lease.refreshAt })),
+    )
   }
 
   toJSON() {
@@ -67,10 +73,6 @@ class ContainerAwsCredentialsSupplier {
   [inspect.custom]() {
     return 'ContainerAwsCredentialsSupplier {}'
   }
-}
-
-function unwrap(leased) {
-  return leased.value
 }
 
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier
