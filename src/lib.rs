@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod google;
 pub mod http;
+pub mod log;
 pub mod redact;
 pub mod supplier;
 pub mod time;

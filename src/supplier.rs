@@ -13,12 +13,14 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 
 use crate::aws::chain::Chain;
-use crate::aws::credentials::AwsCredentials;
+use crate::aws::credentials::{mask_key_id, AwsCredentials};
 use crate::aws::region::{self, ResolvedRegion};
 use crate::cache::{Cache, Entry, Policy};
 use crate::env::{Context, EnvSnapshot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
+use crate::log::{Level, Logger};
+use crate::time::format_rfc3339;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_MARGIN: Duration = Duration::from_secs(3600);
@@ -69,6 +71,7 @@ pub struct SupplierCore {
   chain: Arc<Chain>,
   credentials: Arc<Cache<AwsCredentials>>,
   region: Arc<Cache<ResolvedRegion>>,
+  log: Logger,
 }
 
 impl std::fmt::Debug for SupplierCore {
@@ -82,12 +85,14 @@ static REGISTRY: Lazy<Mutex<HashMap<(EnvSnapshot, SupplierOptions), Arc<Supplier
 impl SupplierCore {
   pub fn new(ctx: Context, options: SupplierOptions) -> Arc<Self> {
     let clock = ctx.clock.clone();
+    let ctx_env = ctx.env.clone();
     let policy = Policy { margin: options.refresh_margin, ..Policy::default() };
     let forever = Policy { margin: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
     Arc::new(SupplierCore {
       chain: Arc::new(Chain::new(ctx, options.region.as_deref())),
       credentials: Cache::new(policy, clock.clone()),
       region: Cache::new(forever, clock),
+      log: Logger(Level::from_env(&ctx_env)),
       options,
     })
   }
@@ -115,13 +120,24 @@ impl SupplierCore {
   pub async fn credentials(&self) -> Result<Entry<AwsCredentials>> {
     let chain = self.chain.clone();
     let timeout = self.options.timeout;
+    let log = self.log;
     self
       .credentials
       .get(move || async move {
+        log.debug(|| format!("loading AWS credentials (likely source: {}; variables set: {})", chain.configured_source(), chain.context().env.names().join(", ")));
         let deadline = Deadline::after(timeout);
-        let creds = chain.load(deadline).await?;
-        let exp = creds.expiration;
-        Ok((creds, exp))
+        match chain.load(deadline).await {
+          Ok(creds) => {
+            log.info(|| format!("AWS credentials from {} ({}), expire {}", creds.source, mask_key_id(&creds.access_key_id),
+              creds.expiration.map(format_rfc3339).unwrap_or_else(|| "never".into())));
+            let exp = creds.expiration;
+            Ok((creds, exp))
+          }
+          Err(e) => {
+            log.info(|| format!("AWS credentials failed: {} {e}", e.code()));
+            Err(e)
+          }
+        }
       })
       .await
   }
@@ -134,12 +150,17 @@ impl SupplierCore {
     let chain = self.chain.clone();
     let option = self.options.region.clone();
     let timeout = self.options.timeout;
+    let log = self.log;
     let entry = self
       .region
       .get(move || async move {
         let deadline = Deadline::after(timeout);
-        let r = region::resolve(chain.context(), option.as_deref(), chain.imds(), deadline).await?;
-        Ok((r, None))
+        let r = region::resolve(chain.context(), option.as_deref(), chain.imds(), deadline).await;
+        match &r {
+          Ok(r) => log.info(|| format!("AWS region {} (from {})", r.region, r.source)),
+          Err(e) => log.info(|| format!("AWS region failed: {} {e}", e.code())),
+        }
+        Ok((r?, None))
       })
       .await?;
     Ok(entry.value)
