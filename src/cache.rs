@@ -224,12 +224,9 @@ mod tests {
     (Cache::new(policy, Arc::new(clock.clone())), clock)
   }
 
-  fn loader(
-    calls: &Arc<AtomicUsize>,
-    value: Result<u32>,
-    life: Option<Duration>,
-    clock: &ManualClock,
-  ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<(u32, Option<SystemTime>)>> + Send>> + Send + 'static {
+  type BoxedLoad = std::pin::Pin<Box<dyn Future<Output = Result<(u32, Option<SystemTime>)>> + Send>>;
+
+  fn loader(calls: &Arc<AtomicUsize>, value: Result<u32>, life: Option<Duration>, clock: &ManualClock) -> impl FnOnce() -> BoxedLoad + Send + 'static {
     let calls = calls.clone();
     let exp = life.map(|l| clock.now() + l);
     move || {

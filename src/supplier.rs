@@ -80,7 +80,9 @@ impl std::fmt::Debug for SupplierCore {
   }
 }
 
-static REGISTRY: Lazy<Mutex<HashMap<(EnvSnapshot, SupplierOptions), Arc<SupplierCore>>>> = Lazy::new(Default::default);
+type Registry = HashMap<(EnvSnapshot, SupplierOptions), Arc<SupplierCore>>;
+
+static REGISTRY: Lazy<Mutex<Registry>> = Lazy::new(Default::default);
 
 impl SupplierCore {
   pub fn new(ctx: Context, options: SupplierOptions) -> Arc<Self> {

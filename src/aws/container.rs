@@ -89,7 +89,7 @@ where
     _ => return Err(bad("it has no host".into())),
   };
   if let Ok(ip) = host.parse::<IpAddr>() {
-    return check_ips(&[ip], uri).map_err(bad);
+    return check_ips(&[ip], &redact_url(uri)).map_err(bad);
   }
   let ips = resolve(host.clone())
     .await

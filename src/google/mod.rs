@@ -1,5 +1,13 @@
 //! Google side: the AWS subject token, the STS token exchange, service account impersonation,
 //! the `external_account` credential configuration, and the fetcher that runs them in order.
 
+pub mod config_file;
 pub mod encoding;
+pub mod endpoint;
+pub mod fetcher;
+pub mod impersonation;
+pub mod sts;
 pub mod subject_token;
+
+#[cfg(test)]
+pub(crate) mod test_server;
