@@ -836,3 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.ContainerAwsCredentialsSupplier = nativeBinding.ContainerAwsCredentialsSupplier
+module.exports.GoogleTokenFetcher = nativeBinding.GoogleTokenFetcher
+module.exports.diagnoseAws = nativeBinding.diagnoseAws

@@ -48,8 +48,43 @@ export declare class ContainerAwsCredentialsSupplier {
    * @param context google-auth-library's `ExternalAccountSupplierContext`; accepted and ignored.
    */
   getAwsSecurityCredentials(context?: unknown): Promise<AwsSecurityCredentials>
-  /** Never shows configuration values or credentials. */
-  toJSON(): string
+}
+
+/**
+ * Gets Google access tokens for this AWS workload without google-auth-library: AWS credentials
+ * (same chain and process-wide cache as `ContainerAwsCredentialsSupplier`) → SigV4-signed
+ * GetCallerIdentity subject token → Google STS → optional service account impersonation.
+ * Tokens are cached until 5 minutes before expiry; concurrent callers share one fetch; failures
+ * are never cached.
+ */
+export declare class GoogleTokenFetcher {
+  /** @throws {Error} with `code: 'CONFIG_INVALID'` for invalid options. */
+  constructor(options: GoogleTokenFetcherOptions)
+  /**
+   * From the `external_account` JSON written by
+   * `gcloud iam workload-identity-pools create-cred-config --aws`: a file path, or the parsed
+   * object. Its EC2-only `credential_source` URLs are replaced by the container-aware AWS chain;
+   * `environment_id` must be `aws1`.
+   */
+  static fromCredentialConfig(pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions): GoogleTokenFetcher
+  /** From the credential configuration file named by `GOOGLE_APPLICATION_CREDENTIALS`. */
+  static fromEnv(options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
+  /**
+   * A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
+   * `code`: the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
+   * `IMPERSONATION_FAILED`, `INVALID_TOKEN_RESPONSE`, `TIMEOUT`; Google's `error` and
+   * `error_description` are kept as `googleError` / `googleErrorDescription`.
+   */
+  getAccessToken(): Promise<GoogleAccessToken>
+  /** `{ authorization: 'Bearer …' }`, plus `x-goog-user-project` when `quotaProjectId` is set. */
+  getRequestHeaders(): Promise<Record<string, string>>
+  /** The project sent as `x-goog-user-project`, if any. */
+  get quotaProjectId(): string | null
+  /**
+   * Run every step once (config, region, credentials, subject token, STS, impersonation) and report
+   * each, without secrets. Used by `npx aws-wif-supplier doctor`.
+   */
+  diagnose(): Promise<Array<DiagnosticStep>>
 }
 
 /** AWS security credentials, exactly google-auth-library's `AwsSecurityCredentials`. */
@@ -92,9 +127,131 @@ export interface ContainerAwsCredentialsSupplierOptions {
  * package's JavaScript wrapper to answer repeated calls without crossing into native code).
  */
 export interface CredentialsLease {
+  /** The credentials. */
   credentials: AwsSecurityCredentials
   /** Milliseconds since the epoch; reuse `credentials` until then. */
   refreshAt: number
   /** Milliseconds since the epoch when the credentials expire, if they do. */
   expiresAt?: number
+}
+
+/**
+ * Diagnose the AWS side only (region and credentials, with where each came from), for when no
+ * Google configuration is at hand. Options as `ContainerAwsCredentialsSupplierOptions`.
+ */
+export declare function diagnoseAws(options?: FetcherRuntimeOptions | undefined | null): Promise<Array<DiagnosticStep>>
+
+/** One step of `diagnose()`. */
+export interface DiagnosticStep {
+  /** `config`, `region`, `credentials`, `subject_token`, `sts` or `impersonation`. */
+  step: string
+  /** `ok`, `failed` or `skipped`. */
+  status: string
+  /** What was found or done (never a secret). */
+  detail: string
+  /** The error code when the step failed. */
+  code?: string
+  /** What to fix, when known. */
+  hint?: string
+}
+
+/** How the fetcher finds AWS credentials and caches tokens (shared by every constructor). */
+export interface FetcherRuntimeOptions {
+  /** AWS region for the GetCallerIdentity request; as `ContainerAwsCredentialsSupplierOptions.region`. */
+  region?: string
+  /**
+   * Tokens (and AWS credentials) are refreshed this many seconds before they expire.
+   * @default 300
+   */
+  refreshMarginSeconds?: number
+  /**
+   * Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
+   * @default 10000
+   */
+  timeoutMs?: number
+  /**
+   * Refresh in the background: inside the refresh margin callers get the current token at once
+   * while one refresh runs behind them.
+   * @default false
+   */
+  backgroundRefresh?: boolean
+}
+
+/** A Google access token. */
+export interface GoogleAccessToken {
+  /** The OAuth 2.0 access token, for `Authorization: Bearer <token>`. */
+  token: string
+  /** When it expires, in milliseconds since the epoch. */
+  expiresAt: number
+}
+
+/**
+ * Options of `new GoogleTokenFetcher(options)`, mirroring google-auth-library's `AwsClientOptions`
+ * (camelCase).
+ */
+export interface GoogleTokenFetcherOptions {
+  /**
+   * The workload identity provider:
+   * `//iam.googleapis.com/projects/<PROJECT_NUMBER>/locations/global/workloadIdentityPools/<POOL_ID>/providers/<PROVIDER_ID>`.
+   */
+  audience: string
+  /**
+   * The STS token endpoint, used as given.
+   * @default 'https://sts.{universeDomain}/v1/token'
+   */
+  tokenUrl?: string
+  /**
+   * `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/<EMAIL>:generateAccessToken`;
+   * when unset the federated STS token is returned as the access token.
+   */
+  serviceAccountImpersonationUrl?: string
+  /** Settings of the impersonated token. */
+  serviceAccountImpersonation?: ServiceAccountImpersonationOptions
+  /**
+   * OAuth scopes of the access token.
+   * @default ['https://www.googleapis.com/auth/cloud-platform']
+   */
+  scopes?: Array<string>
+  /**
+   * The Google Cloud universe.
+   * @default 'googleapis.com'
+   */
+  universeDomain?: string
+  /** Project billed for quota, sent as `x-goog-user-project` by `getRequestHeaders()`. */
+  quotaProjectId?: string
+  /** AWS region for the GetCallerIdentity request; as `ContainerAwsCredentialsSupplierOptions.region`. */
+  region?: string
+  /**
+   * Tokens (and AWS credentials) are refreshed this many seconds before they expire.
+   * @default 300
+   */
+  refreshMarginSeconds?: number
+  /**
+   * Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
+   * @default 10000
+   */
+  timeoutMs?: number
+  /**
+   * Refresh in the background: inside the refresh margin callers get the current token at once
+   * while one refresh runs behind them.
+   * @default false
+   */
+  backgroundRefresh?: boolean
+}
+
+/** `service_account_impersonation` of the options. */
+export interface ServiceAccountImpersonationOptions {
+  /**
+   * Lifetime of the impersonated token in seconds, 600 to 43200.
+   * @default 3600
+   */
+  tokenLifetimeSeconds?: number
+}
+
+/** A token with the instant until which it may be reused (internal, for the JS wrapper). */
+export interface TokenLease {
+  /** The token. */
+  token: GoogleAccessToken
+  /** Milliseconds since the epoch; reuse `token` until then. */
+  refreshAt: number
 }

@@ -75,4 +75,68 @@ class ContainerAwsCredentialsSupplier {
   }
 }
 
+/** Set while a static factory wraps a native fetcher it already built. */
+let adopting = null
+
+/**
+ * Google access tokens for this AWS workload, natively (no google-auth-library needed).
+ * See index.d.ts for the documentation (generated from the Rust sources).
+ */
+class GoogleTokenFetcher {
+  #native
+  #token = new Memo()
+
+  constructor(options) {
+    this.#native = adopting ?? new binding.GoogleTokenFetcher(options)
+  }
+
+  static fromCredentialConfig(pathOrObject, options) {
+    return adopt(binding.GoogleTokenFetcher.fromCredentialConfig(pathOrObject, options))
+  }
+
+  static fromEnv(options) {
+    return adopt(binding.GoogleTokenFetcher.fromEnv(options))
+  }
+
+  getAccessToken() {
+    return this.#token.get(() =>
+      this.#native.tokenLease().then((lease) => ({ value: Object.freeze(lease.token), until: lease.refreshAt })),
+    )
+  }
+
+  getRequestHeaders() {
+    const quota = this.#native.quotaProjectId
+    return this.getAccessToken().then((t) =>
+      quota ? { authorization: `Bearer ${t.token}`, 'x-goog-user-project': quota } : { authorization: `Bearer ${t.token}` },
+    )
+  }
+
+  get quotaProjectId() {
+    return this.#native.quotaProjectId
+  }
+
+  diagnose() {
+    return this.#native.diagnose()
+  }
+
+  toJSON() {
+    return { type: 'GoogleTokenFetcher' }
+  }
+
+  [inspect.custom]() {
+    return 'GoogleTokenFetcher {}'
+  }
+}
+
+function adopt(native) {
+  adopting = native
+  try {
+    return new GoogleTokenFetcher()
+  } finally {
+    adopting = null
+  }
+}
+
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier
+module.exports.GoogleTokenFetcher = GoogleTokenFetcher
+module.exports.diagnoseAws = binding.diagnoseAws

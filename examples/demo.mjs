@@ -65,7 +65,22 @@ try {
   const [rows] = await bigquery.query({ query: 'SELECT greeting, principal, n FROM demo', location: 'US' })
   console.log('    rows:', JSON.stringify(rows))
 
-  step(5, 'what the emulator saw')
+  step(5, 'the native GoogleTokenFetcher: the same flow without google-auth-library')
+  const { GoogleTokenFetcher } = require('..')
+  const fetcher = new GoogleTokenFetcher({
+    audience: em.config.audience,
+    tokenUrl: `${em.url}/v1/token`,
+    serviceAccountImpersonationUrl: `${em.url}/v1/projects/-/serviceAccounts/${em.config.serviceAccount}:generateAccessToken`,
+  })
+  const native = await fetcher.getAccessToken()
+  console.log('    access token:', mask(native.token), ' expires', new Date(native.expiresAt).toISOString())
+  const verdicts = em.requests.filter((r) => r.route === 'sts').map((r) => (r.verdict.ok ? 'verified' : r.verdict.reason))
+  console.log('    STS verdicts:', verdicts.join(', '), '(google-auth-library, then native)')
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < 100000; i++) await fetcher.getAccessToken()
+  console.log(`    cached getAccessToken(): ${Number(process.hrtime.bigint() - t0) / 100000} ns/op`)
+
+  step(6, 'what the emulator saw')
   const counts = new Map()
   for (const r of em.requests) counts.set(r.route, (counts.get(r.route) ?? 0) + 1)
   for (const [route, n] of counts) console.log(`    ${route.padEnd(10)} ${n} request(s)`)

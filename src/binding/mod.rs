@@ -1,4 +1,5 @@
 //! The Node.js binding: thin `#[napi]` shapes over the core. No protocol logic lives here.
 
+pub mod fetcher;
 pub mod js_error;
 pub mod supplier;

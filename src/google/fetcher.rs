@@ -191,6 +191,16 @@ impl FetcherCore {
   }
 }
 
+/// The AWS half of [`FetcherCore::diagnose`], for when there is no Google configuration: the
+/// region and the credentials, each with where it came from.
+pub async fn diagnose_aws(supplier: &SupplierCore) -> Vec<StepOutcome> {
+  let mut report = Report::default();
+  if report.record(STEP_REGION, supplier.region().await, describe_region).is_some() {
+    report.record(STEP_CREDENTIALS, supplier.credentials().await.map(|e| e.value), describe_credentials);
+  }
+  report.0
+}
+
 pub const STEP_CONFIG: &str = "config";
 pub const STEP_REGION: &str = "region";
 pub const STEP_CREDENTIALS: &str = "credentials";

@@ -1,0 +1,269 @@
+//! `GoogleTokenFetcher`: the whole federation flow natively, and `diagnose` for the doctor.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::Env;
+use napi_derive::napi;
+
+use super::js_error::{spawn, to_napi};
+use crate::cache::{Entry, Policy};
+use crate::env::{epoch_millis, Context};
+use crate::google::config_file::{FetcherConfig, FetcherOptions};
+use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, StepOutcome, StepStatus};
+use crate::redact::Secret;
+use crate::supplier::{SupplierCore, SupplierOptions};
+
+/// `service_account_impersonation` of the options.
+#[napi(object, object_to_js = false)]
+pub struct ServiceAccountImpersonationOptions {
+  /// Lifetime of the impersonated token in seconds, 600 to 43200.
+  /// @default 3600
+  pub token_lifetime_seconds: Option<f64>,
+}
+
+/// How the fetcher finds AWS credentials and caches tokens (shared by every constructor).
+#[napi(object, object_to_js = false)]
+pub struct FetcherRuntimeOptions {
+  /// AWS region for the GetCallerIdentity request; as `ContainerAwsCredentialsSupplierOptions.region`.
+  pub region: Option<String>,
+  /// Tokens (and AWS credentials) are refreshed this many seconds before they expire.
+  /// @default 300
+  pub refresh_margin_seconds: Option<f64>,
+  /// Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
+  /// @default 10000
+  pub timeout_ms: Option<f64>,
+  /// Refresh in the background: inside the refresh margin callers get the current token at once
+  /// while one refresh runs behind them.
+  /// @default false
+  pub background_refresh: Option<bool>,
+}
+
+/// Options of `new GoogleTokenFetcher(options)`, mirroring google-auth-library's `AwsClientOptions`
+/// (camelCase).
+#[napi(object, object_to_js = false)]
+pub struct GoogleTokenFetcherOptions {
+  /// The workload identity provider:
+  /// `//iam.googleapis.com/projects/<PROJECT_NUMBER>/locations/global/workloadIdentityPools/<POOL_ID>/providers/<PROVIDER_ID>`.
+  pub audience: String,
+  /// The STS token endpoint, used as given.
+  /// @default 'https://sts.{universeDomain}/v1/token'
+  pub token_url: Option<String>,
+  /// `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/<EMAIL>:generateAccessToken`;
+  /// when unset the federated STS token is returned as the access token.
+  pub service_account_impersonation_url: Option<String>,
+  /// Settings of the impersonated token.
+  pub service_account_impersonation: Option<ServiceAccountImpersonationOptions>,
+  /// OAuth scopes of the access token.
+  /// @default ['https://www.googleapis.com/auth/cloud-platform']
+  pub scopes: Option<Vec<String>>,
+  /// The Google Cloud universe.
+  /// @default 'googleapis.com'
+  pub universe_domain: Option<String>,
+  /// Project billed for quota, sent as `x-goog-user-project` by `getRequestHeaders()`.
+  pub quota_project_id: Option<String>,
+  /// AWS region for the GetCallerIdentity request; as `ContainerAwsCredentialsSupplierOptions.region`.
+  pub region: Option<String>,
+  /// Tokens (and AWS credentials) are refreshed this many seconds before they expire.
+  /// @default 300
+  pub refresh_margin_seconds: Option<f64>,
+  /// Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
+  /// @default 10000
+  pub timeout_ms: Option<f64>,
+  /// Refresh in the background: inside the refresh margin callers get the current token at once
+  /// while one refresh runs behind them.
+  /// @default false
+  pub background_refresh: Option<bool>,
+}
+
+/// A Google access token.
+#[napi(object)]
+pub struct GoogleAccessToken {
+  /// The OAuth 2.0 access token, for `Authorization: Bearer <token>`.
+  pub token: String,
+  /// When it expires, in milliseconds since the epoch.
+  pub expires_at: f64,
+}
+
+/// A token with the instant until which it may be reused (internal, for the JS wrapper).
+#[napi(object)]
+pub struct TokenLease {
+  /// The token.
+  pub token: GoogleAccessToken,
+  /// Milliseconds since the epoch; reuse `token` until then.
+  pub refresh_at: f64,
+}
+
+/// One step of `diagnose()`.
+#[napi(object)]
+pub struct DiagnosticStep {
+  /// `config`, `region`, `credentials`, `subject_token`, `sts` or `impersonation`.
+  pub step: String,
+  /// `ok`, `failed` or `skipped`.
+  pub status: String,
+  /// What was found or done (never a secret).
+  pub detail: String,
+  /// The error code when the step failed.
+  pub code: Option<String>,
+  /// What to fix, when known.
+  pub hint: Option<String>,
+}
+
+fn step_to_js(o: StepOutcome) -> DiagnosticStep {
+  let status = match o.status {
+    StepStatus::Ok => "ok",
+    StepStatus::Failed => "failed",
+    StepStatus::Skipped => "skipped",
+  };
+  DiagnosticStep {
+    step: o.step.to_string(),
+    status: status.to_string(),
+    detail: o.detail,
+    code: o.error.as_ref().map(|e| e.code().to_string()),
+    hint: o.error.as_ref().and_then(|e| e.hint().map(str::to_string)),
+  }
+}
+
+fn token_to_js(t: &AccessToken) -> GoogleAccessToken {
+  GoogleAccessToken { token: t.token.expose().to_string(), expires_at: epoch_millis(t.expires_at) }
+}
+
+fn lease(e: Entry<AccessToken>) -> TokenLease {
+  TokenLease { token: token_to_js(&e.value), refresh_at: epoch_millis(e.refresh_at) }
+}
+
+fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
+  o.unwrap_or(FetcherRuntimeOptions { region: None, refresh_margin_seconds: None, timeout_ms: None, background_refresh: None })
+}
+
+fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, rt: FetcherRuntimeOptions) -> Result<GoogleTokenFetcher> {
+  let config = config.map_err(|e| to_napi(env, &e))?;
+  let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
+  let policy = Policy { margin: opts.refresh_margin, background: rt.background_refresh.unwrap_or(false), ..Policy::default() };
+  let supplier = SupplierCore::shared(ctx, opts);
+  Ok(GoogleTokenFetcher { core: Arc::new(FetcherCore::new(config, supplier, policy)) })
+}
+
+/// Gets Google access tokens for this AWS workload without google-auth-library: AWS credentials
+/// (same chain and process-wide cache as `ContainerAwsCredentialsSupplier`) → SigV4-signed
+/// GetCallerIdentity subject token → Google STS → optional service account impersonation.
+/// Tokens are cached until 5 minutes before expiry; concurrent callers share one fetch; failures
+/// are never cached.
+#[napi]
+pub struct GoogleTokenFetcher {
+  core: Arc<FetcherCore>,
+}
+
+#[napi]
+impl GoogleTokenFetcher {
+  /// @throws {Error} with `code: 'CONFIG_INVALID'` for invalid options.
+  #[napi(constructor)]
+  pub fn new(env: Env, options: GoogleTokenFetcherOptions) -> Result<Self> {
+    let o = options;
+    let raw = FetcherOptions {
+      audience: o.audience,
+      token_url: o.token_url,
+      service_account_impersonation_url: o.service_account_impersonation_url,
+      token_lifetime_seconds: o.service_account_impersonation.and_then(|s| s.token_lifetime_seconds),
+      scopes: o.scopes,
+      universe_domain: o.universe_domain,
+      quota_project_id: o.quota_project_id,
+      ..FetcherOptions::default()
+    };
+    let rt = FetcherRuntimeOptions { region: o.region, refresh_margin_seconds: o.refresh_margin_seconds, timeout_ms: o.timeout_ms, background_refresh: o.background_refresh };
+    build(&env, Context::from_process(), FetcherConfig::from_options(raw), rt)
+  }
+
+  /// From the `external_account` JSON written by
+  /// `gcloud iam workload-identity-pools create-cred-config --aws`: a file path, or the parsed
+  /// object. Its EC2-only `credential_source` URLs are replaced by the container-aware AWS chain;
+  /// `environment_id` must be `aws1`.
+  #[napi(factory, ts_args_type = "pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions")]
+  pub fn from_credential_config(env: Env, path_or_object: Unknown, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
+    let ctx = Context::from_process();
+    let config = match path_or_object.get_type()? {
+      ValueType::String => {
+        let path: String = unsafe { path_or_object.cast()? };
+        FetcherConfig::load(&ctx, std::path::Path::new(&path))
+      }
+      ValueType::Object => {
+        let json: Object = env.get_global()?.get_named_property("JSON")?;
+        let stringify: Function<Unknown, String> = json.get_named_property("stringify")?;
+        let text = stringify.apply(json, path_or_object)?;
+        FetcherConfig::from_json(text.as_bytes(), "credential configuration object")
+      }
+      _ => Err(crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "fromCredentialConfig takes a file path or a parsed configuration object")),
+    };
+    build(&env, ctx, config, runtime(options))
+  }
+
+  /// From the credential configuration file named by `GOOGLE_APPLICATION_CREDENTIALS`.
+  #[napi(factory)]
+  pub fn from_env(env: Env, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
+    let ctx = Context::from_process();
+    let config = FetcherConfig::from_context(&ctx);
+    build(&env, ctx, config, runtime(options))
+  }
+
+  /// A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
+  /// `code`: the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
+  /// `IMPERSONATION_FAILED`, `INVALID_TOKEN_RESPONSE`, `TIMEOUT`; Google's `error` and
+  /// `error_description` are kept as `googleError` / `googleErrorDescription`.
+  #[napi]
+  pub fn get_access_token<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, GoogleAccessToken>> {
+    if let Some(e) = self.core.peek() {
+      return PromiseRaw::resolve(env, token_to_js(&e.value));
+    }
+    let core = self.core.clone();
+    spawn(env, async move { core.access_token().await }, |e| token_to_js(&e.value))
+  }
+
+  /// Token plus reuse deadline. Internal: used by the package's JavaScript wrapper.
+  #[napi(skip_typescript)]
+  pub fn token_lease<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, TokenLease>> {
+    if let Some(e) = self.core.peek() {
+      return PromiseRaw::resolve(env, lease(e));
+    }
+    let core = self.core.clone();
+    spawn(env, async move { core.access_token().await }, lease)
+  }
+
+  /// `{ authorization: 'Bearer …' }`, plus `x-goog-user-project` when `quotaProjectId` is set.
+  #[napi(ts_return_type = "Promise<Record<string, string>>")]
+  pub fn get_request_headers<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, std::collections::HashMap<String, String>>> {
+    let core = self.core.clone();
+    let quota = self.core.config().quota_project_id.clone();
+    spawn(env, async move { core.access_token().await }, move |e| {
+      let mut h = std::collections::HashMap::new();
+      h.insert("authorization".to_string(), format!("Bearer {}", Secret::expose(&e.value.token)));
+      if let Some(q) = quota {
+        h.insert("x-goog-user-project".to_string(), q);
+      }
+      h
+    })
+  }
+
+  /// The project sent as `x-goog-user-project`, if any.
+  #[napi(getter)]
+  pub fn quota_project_id(&self) -> Option<String> {
+    self.core.config().quota_project_id.clone()
+  }
+
+  /// Run every step once (config, region, credentials, subject token, STS, impersonation) and report
+  /// each, without secrets. Used by `npx aws-wif-supplier doctor`.
+  #[napi]
+  pub fn diagnose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<DiagnosticStep>>> {
+    let core = self.core.clone();
+    spawn(env, async move { Ok(core.diagnose().await) }, |steps| steps.into_iter().map(step_to_js).collect())
+  }
+}
+
+/// Diagnose the AWS side only (region and credentials, with where each came from), for when no
+/// Google configuration is at hand. Options as `ContainerAwsCredentialsSupplierOptions`.
+#[napi]
+pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>) -> Result<PromiseRaw<'env, Vec<DiagnosticStep>>> {
+  let rt = runtime(options);
+  let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
+  let supplier = SupplierCore::shared(Context::from_process(), opts);
+  spawn(env, async move { Ok(core_fetcher::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
+}
