@@ -1,0 +1,157 @@
+// One measurement in a fresh process, started by bench.mjs with a hermetic environment:
+//
+//   node __test__/bench/probe.mjs <mode> <side>
+//
+// Prints one JSON line on stdout with the measurement; anything else goes to stderr and a non-zero
+// exit means the probe itself broke (which bench.mjs reports as a functional failure). Modes:
+//
+//   cold          import time and RSS added by the import, then (construction excluded) the latency
+//                 of the first getAwsSecurityCredentials()
+//   concurrent    1000 getAwsSecurityCredentials() started together on a cold supplier
+//   workers       8 worker_threads, each importing the module, constructing its own supplier, calling once
+//   gal-cold      first AwsClient.getAccessToken() (supplier, SigV4, Google STS, IAM impersonation)
+//   fetcher-cold  first GoogleTokenFetcher.getAccessToken() (ours only)
+//   cached        ns/op of warm calls, both sides in this one process, interleaved rep by rep
+//                 (side is ignored): the supplier, AwsClient.getAccessToken(), the native fetcher
+//
+// Timing is performance.now() / process.hrtime around the call only; nothing but node builtins is
+// loaded before the measured import.
+
+import { performance } from 'node:perf_hooks'
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { NO_FETCHER, SIDES, awsClientOptions, importSide, makeFetcher } from './sides.mjs'
+
+const CONCURRENT_CALLS = 1000
+const WORKERS = 8
+const CACHED = { warmup: 10_000, reps: 7, supplierOps: 100_000, galOps: 20_000, fetcherOps: 100_000 }
+
+/** Milliseconds taken by `fn()` and its result. */
+async function timed(fn) {
+  const start = performance.now()
+  const value = await fn()
+  return { ms: performance.now() - start, value }
+}
+
+/** Mean nanoseconds per sequential `await fn()` over `ops` calls. */
+async function nsPerOp(fn, ops) {
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < ops; i++) await fn()
+  return Number(process.hrtime.bigint() - start) / ops
+}
+
+async function cold(side) {
+  const rssBefore = process.memoryUsage().rss
+  const { ms: importMs, value: mod } = await timed(() => importSide(side))
+  const rssAfter = process.memoryUsage().rss
+  const { ms: constructMs, value: supplier } = await timed(() => new mod.Supplier())
+  const { ms: firstCallMs, value: creds } = await timed(() => supplier.getAwsSecurityCredentials())
+  return { importMs, rssAddedBytes: rssAfter - rssBefore, constructMs, firstCallMs, accessKeyId: creds.accessKeyId }
+}
+
+async function concurrent(side) {
+  const { Supplier } = await importSide(side)
+  const supplier = new Supplier()
+  const start = performance.now()
+  const doneAt = []
+  const calls = Array.from({ length: CONCURRENT_CALLS }, () =>
+    supplier.getAwsSecurityCredentials().then((c) => {
+      doneAt.push(performance.now() - start)
+      return c.accessKeyId
+    }),
+  )
+  const keys = await Promise.all(calls)
+  doneAt.sort((a, b) => a - b)
+  return { calls: CONCURRENT_CALLS, allSettledMs: performance.now() - start, medianCallMs: doneAt[doneAt.length >> 1], distinctKeys: new Set(keys).size }
+}
+
+/** Runs inside each worker thread of `workers`. */
+async function workerBody({ side }) {
+  const { Supplier } = await importSide(side)
+  const creds = await new Supplier().getAwsSecurityCredentials()
+  parentPort.postMessage({ accessKeyId: creds.accessKeyId })
+}
+
+function runWorker(side) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { side } })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)))
+  })
+}
+
+async function workers(side) {
+  const { ms, value } = await timed(() => Promise.all(Array.from({ length: WORKERS }, () => runWorker(side))))
+  return { workers: WORKERS, allSettledMs: ms, distinctKeys: new Set(value.map((m) => m.accessKeyId)).size }
+}
+
+async function galCold(side) {
+  const [{ AwsClient }, { Supplier }] = await Promise.all([import('google-auth-library'), importSide(side)])
+  const client = new AwsClient(awsClientOptions(new Supplier()))
+  const { ms, value } = await timed(() => client.getAccessToken())
+  return { ms, tokenKind: String(value.token).split('.')[1] }
+}
+
+async function fetcherCold() {
+  const fetcher = makeFetcher((await importSide('ours')).GoogleTokenFetcher)
+  if (!fetcher) return { skipped: NO_FETCHER }
+  const { ms, value } = await timed(() => fetcher.getAccessToken())
+  return { ms, tokenKind: String(value.token).split('.')[1] }
+}
+
+/** The warm operations to time, per side: {supplier, gal, fetcher?}. */
+async function warmOperations() {
+  const { AwsClient } = await import('google-auth-library')
+  const ops = {}
+  for (const side of SIDES) {
+    const { Supplier, GoogleTokenFetcher } = await importSide(side)
+    const supplier = new Supplier()
+    const client = new AwsClient(awsClientOptions(supplier))
+    ops[side] = { supplier: () => supplier.getAwsSecurityCredentials(), gal: () => client.getAccessToken() }
+    const fetcher = makeFetcher(GoogleTokenFetcher)
+    if (fetcher) ops[side].fetcher = () => fetcher.getAccessToken()
+  }
+  return ops
+}
+
+async function cached() {
+  const ops = await warmOperations()
+  const samples = { supplier: { ours: [], js: [] }, gal: { ours: [], js: [] }, fetcher: { ours: [] } }
+  const targets = [
+    ['supplier', CACHED.supplierOps],
+    ['gal', CACHED.galOps],
+    ['fetcher', CACHED.fetcherOps],
+  ]
+  for (const [name] of targets) for (const side of SIDES) if (ops[side][name]) await nsPerOp(ops[side][name], CACHED.warmup)
+  for (let rep = 0; rep < CACHED.reps; rep++) {
+    // Alternate which side goes first, so neither always runs right after the other's garbage.
+    const order = rep % 2 ? [...SIDES].reverse() : SIDES
+    for (const [name, n] of targets) for (const side of order) if (ops[side][name]) samples[name][side].push(await nsPerOp(ops[side][name], n))
+  }
+  if (!ops.ours.fetcher) samples.fetcher = { skipped: NO_FETCHER }
+  return { ...samples, ops: CACHED }
+}
+
+const MODES = { cold, concurrent, workers, 'gal-cold': galCold, 'fetcher-cold': fetcherCold, cached }
+
+async function main() {
+  const [mode, side = 'ours'] = process.argv.slice(2)
+  const run = MODES[mode]
+  if (!run) throw new Error(`unknown mode "${mode}"; expected one of ${Object.keys(MODES).join(', ')}`)
+  const result = await run(side)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  // The native addon's runtime or open sockets must not keep a finished probe alive.
+  process.exit(0)
+}
+
+if (isMainThread) {
+  main().catch((err) => {
+    console.error(err?.stack ?? String(err))
+    process.exit(1)
+  })
+} else {
+  workerBody(workerData).catch((err) => {
+    console.error(err?.stack ?? String(err))
+    process.exit(1)
+  })
+}

@@ -1,0 +1,439 @@
+// `aws-wif-supplier doctor` (bin/aws-wif-supplier.js) against the emulator: a passing setup, the
+// runtime it recognises (App Runner, ECS, EKS Pod Identity, IRSA, static keys) with its evidence,
+// and for each broken setup the step that fails, its code and a fix; exit 0 / 1 / 2; --json; and no
+// marker secret in any output.
+//
+// Every run is a child process with a hermetic environment (the doctor is a CLI; the AWS side
+// caches per process). Loopback setups use an emulator in this process on 127.0.0.1. The runtimes
+// whose credentials live at link-local addresses (169.254.170.2, 169.254.170.23) run the doctor
+// inside a private network namespace, next to an emulator listening there (fixtures/doctor-netns.mjs);
+// they are skipped where namespaces are unavailable.
+//
+// Run: node --test __test__/doctor.test.mjs
+
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
+import { netnsUnavailableReason, runInNetns } from './netns.mjs'
+import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
+import { CREDENTIAL_CODES, gcloudCredConfig, here, lastJsonLine, runNode } from './support.mjs'
+
+makeProcessHermetic()
+
+const BIN = here('../bin/aws-wif-supplier.js')
+const TEST_TIMEOUT = { timeout: 45_000 }
+const SA = DEFAULT_CONFIG.serviceAccount
+const AUDIENCE = DEFAULT_CONFIG.audience
+const STEPS = ['config', 'region', 'credentials', 'subject_token', 'sts', 'impersonation']
+const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
+
+const m = makeMarkers(randomBytes(6).toString('hex'))
+/** What the container endpoint hands out (marker secrets). */
+const CONTAINER_CREDENTIALS = Object.freeze({ accessKeyId: 'ASIADOCTORCONTAINER1', secretAccessKey: m.secretKey, token: m.sessionToken })
+
+let em
+let dir
+let seq = 0
+
+before(async () => {
+  em = await startEmulator()
+  dir = mkdtempSync(join(tmpdir(), 'aws-wif-doctor-'))
+})
+beforeEach(() => {
+  em.reset()
+  em.config = { ...DEFAULT_CONFIG, credentials: CONTAINER_CREDENTIALS }
+})
+after(async () => {
+  await em?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Write a file in the per-run temp directory; returns its path. */
+function tempFile(name, content) {
+  const path = join(dir, `${++seq}-${name}`)
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2))
+  return path
+}
+
+/** The gcloud credential configuration, pointed at the emulator, written to a file. */
+const configFile = (overrides) => tempFile('wif.json', gcloudCredConfig(em.url, { audience: AUDIENCE, serviceAccount: SA, ...overrides }))
+
+/** Loopback container endpoint + region: the passing base setup. */
+const containerVars = () => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_REGION: 'us-east-2' })
+
+/**
+ * Parse the human report: {header, runtime, googleConfig, steps: [{label, step, detail, fix?}]}.
+ * Step lines are `PASS|FAIL|SKIP <step padded to 14> <detail>`, a failure's fix on the next line.
+ */
+function parseReport(stdout) {
+  const lines = stdout.split('\n').filter((l) => l !== '')
+  const report = { header: lines[0], runtime: null, googleConfig: null, steps: [] }
+  for (const line of lines.slice(1)) {
+    let match
+    if ((match = /^ {2}runtime {7}(.*)$/.exec(line))) report.runtime = match[1]
+    else if ((match = /^ {2}google config (.*)$/.exec(line))) report.googleConfig = match[1]
+    else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push({ label: match[1], step: match[2], detail: match[3] })
+    else if ((match = /^ {5}fix: (.*)$/.exec(line))) report.steps.at(-1).fix = match[1]
+    else assert.fail(`unexpected report line: ${JSON.stringify(line)}\n${stdout}`)
+  }
+  return report
+}
+
+/** No marker secret, issued Google token or SigV4 signature in the output of a run. */
+function assertNothingSecret(run, extraMarkers = {}) {
+  const text = `${run.stdout}\n${run.stderr}`
+  assert.deepEqual(leakedMarkers(text, { ...m, ...extraMarkers }), [], `marker secret in the doctor output:\n${text}`)
+  for (const token of em.googleTokens.keys()) assert.ok(!text.includes(token), 'an issued Google token in the doctor output')
+  assert.ok(!/ya29\./.test(text), 'an access token in the doctor output')
+  assert.ok(!/Signature=[0-9a-f]{64}/.test(text), 'a SigV4 signature in the doctor output')
+}
+
+/** Run the doctor with a hermetic environment plus `vars`; checks the run ended and leaked nothing. */
+async function doctor(vars, args, { extraMarkers } = {}) {
+  const run = await runNode(BIN, { env: hermeticEnv(vars), args, timeoutMs: 40_000 })
+  assert.equal(run.timedOut, false, `doctor timed out\n${run.stdout}\n${run.stderr}`)
+  assertNothingSecret(run, extraMarkers)
+  return run
+}
+
+/** Run `doctor --config FILE` and parse its report; asserts the exit status. */
+async function doctorReport(vars, { config = configFile(), exit, extraMarkers } = {}) {
+  const run = await doctor(vars, ['doctor', '--config', config], { extraMarkers })
+  const report = parseReport(run.stdout)
+  assert.equal(run.code, exit, `exit status\n${run.stdout}\n${run.stderr}`)
+  assert.equal(report.header, 'aws-wif-supplier doctor')
+  assert.equal(run.stderr, '', 'nothing on stderr')
+  return report
+}
+
+/** Each step's label, in order. */
+const labels = (report) => report.steps.map((s) => [s.step, s.label])
+const stepOf = (report, name) => report.steps.find((s) => s.step === name)
+
+/**
+ * The report of a setup broken at `failing`: every earlier step PASS, `failing` FAIL with `code`,
+ * every later one SKIP. Returns the failing step.
+ */
+function assertFailsAt(report, failing, code) {
+  const at = STEPS.indexOf(failing)
+  assert.deepEqual(labels(report), STEPS.map((s, i) => [s, i < at ? 'PASS' : i === at ? 'FAIL' : 'SKIP']))
+  const step = stepOf(report, failing)
+  assert.ok(step.detail.startsWith(`${code}: `), `expected ${code} at ${failing}: ${step.detail}`)
+  for (const skipped of report.steps.slice(at + 1)) assert.equal(skipped.detail, 'not run: an earlier step failed')
+  return step
+}
+
+/** A passing report: all six steps PASS, with the details users read. */
+function assertAllPass(report, { region, regionSource, credentialSource, accessKeyId, temporary = true }) {
+  assert.deepEqual(labels(report), STEPS.map((s) => [s, 'PASS']))
+  const detail = (name) => stepOf(report, name).detail
+  assert.equal(detail('config'), `audience ${AUDIENCE}; token_url ${em.url}/v1/token; impersonating ${SA} for 3600 s; scopes https://www.googleapis.com/auth/cloud-platform`)
+  assert.equal(detail('region'), `${region} (from ${regionSource})`)
+  const masked = `${accessKeyId.slice(0, 4)}…${accessKeyId.slice(-4)}`
+  const expiry = temporary ? ', account 123456789012, expire \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ' : ', do not expire'
+  assert.match(detail('credentials'), new RegExp(`^${temporary ? 'temporary' : 'long-term'} credentials from ${credentialSource.replace(/[()]/g, '\\$&')}, access key ${masked}${expiry}$`))
+  assert.match(
+    detail('subject_token'),
+    new RegExp(`^POST https://sts\\.${region}\\.amazonaws\\.com\\?Action=GetCallerIdentity&Version=2011-06-15; AWS4-HMAC-SHA256 Credential=${masked}/\\d{8}/${region}/sts/aws4_request, SignedHeaders=host;x-amz-date${temporary ? ';x-amz-security-token' : ''}$`),
+  )
+  assert.equal(detail('sts'), 'Bearer token, expires in 3600 s')
+  assert.match(detail('impersonation'), new RegExp(`^${SA.replace(/\./g, '\\.')}: token expires \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`))
+  assert.ok(!report.steps.some((s) => s.fix), 'no fix line when everything passes')
+  assert.ok(!JSON.stringify(report).includes(accessKeyId), 'the access key id is masked')
+}
+
+/** The Google side of a passing run: one exchange the SigV4 oracle accepted, one impersonation. */
+function assertEmulatorFlow({ region, accessKeyId }) {
+  const sts = em.requests.filter((r) => r.route === 'sts')
+  assert.equal(sts.length, 1)
+  assert.equal(sts[0].verdict.ok, true, sts[0].verdict.reason)
+  assert.equal(sts[0].verdict.region, region)
+  assert.equal(sts[0].verdict.accessKeyId, accessKeyId)
+  assert.deepEqual(em.requests.filter((r) => r.route === 'iam').map((r) => r.status), [200])
+  assert.equal(em.count('imds'), 0, 'the credential_source EC2 URLs are not contacted')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('doctor: passing setups (loopback)', () => {
+  test('container endpoint + AWS_REGION: exit 0, every step PASS', TEST_TIMEOUT, async () => {
+    const report = await doctorReport(containerVars(), { exit: 0 })
+    assert.equal(report.runtime, 'container credentials endpoint (FULL_URI) (evidence: AWS_CONTAINER_CREDENTIALS_FULL_URI)')
+    assert.match(report.googleConfig, /-wif\.json$/)
+    assertAllPass(report, { region: 'us-east-2', regionSource: 'AWS_REGION', credentialSource: 'container', accessKeyId: CONTAINER_CREDENTIALS.accessKeyId })
+    assertEmulatorFlow({ region: 'us-east-2', accessKeyId: CONTAINER_CREDENTIALS.accessKeyId })
+    assert.equal(em.count('container'), 1)
+  })
+
+  test('--json: parses, with the runtime, the config source and every step', TEST_TIMEOUT, async () => {
+    const config = configFile()
+    const run = await doctor({ ...containerVars(), AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu-west-1' }, ['doctor', '--config', config, '--json'])
+    assert.equal(run.code, 0, run.stdout + run.stderr)
+    const out = JSON.parse(run.stdout)
+    assert.deepEqual(Object.keys(out), ['runtime', 'config', 'steps'])
+    assert.deepEqual(out.runtime, { runtime: 'container credentials endpoint (FULL_URI)', evidence: ['AWS_CONTAINER_CREDENTIALS_FULL_URI'] })
+    assert.equal(out.config, config)
+    assert.deepEqual(out.steps.map((s) => [s.step, s.status]), STEPS.map((s) => [s, 'ok']))
+    for (const s of out.steps) {
+      assert.equal(typeof s.detail, 'string')
+      assert.equal(s.code, undefined)
+    }
+    assert.equal(out.steps[1].detail, 'eu-west-1 (from AWS_DEFAULT_REGION)')
+    assertEmulatorFlow({ region: 'eu-west-1', accessKeyId: CONTAINER_CREDENTIALS.accessKeyId })
+  })
+
+  test('GOOGLE_APPLICATION_CREDENTIALS instead of --config', TEST_TIMEOUT, async () => {
+    const run = await doctor({ ...containerVars(), GOOGLE_APPLICATION_CREDENTIALS: configFile() }, ['doctor'])
+    assert.equal(run.code, 0, run.stdout)
+    const report = parseReport(run.stdout)
+    assert.equal(report.googleConfig, 'GOOGLE_APPLICATION_CREDENTIALS')
+    assertAllPass(report, { region: 'us-east-2', regionSource: 'AWS_REGION', credentialSource: 'container', accessKeyId: CONTAINER_CREDENTIALS.accessKeyId })
+  })
+
+  test('no Google configuration: the AWS steps only (region, credentials), exit 0', TEST_TIMEOUT, async () => {
+    const run = await doctor(containerVars(), ['doctor'])
+    assert.equal(run.code, 0, run.stdout)
+    const report = parseReport(run.stdout)
+    assert.match(report.googleConfig, /^none \(pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS/)
+    assert.deepEqual(labels(report), [['region', 'PASS'], ['credentials', 'PASS']])
+    assert.equal(em.count('sts'), 0)
+
+    const json = JSON.parse((await doctor(containerVars(), ['doctor', '--json'])).stdout)
+    assert.equal(json.config, null)
+    assert.deepEqual(json.steps.map((s) => [s.step, s.status]), [['region', 'ok'], ['credentials', 'ok']])
+  })
+
+  test('EKS IRSA: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN + AWS_ENDPOINT_URL_STS', TEST_TIMEOUT, async () => {
+    em.config.webIdentityToken = m.webIdentity
+    const vars = {
+      AWS_WEB_IDENTITY_TOKEN_FILE: tempFile('irsa-token', m.webIdentity),
+      AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/irsa-role',
+      AWS_ROLE_SESSION_NAME: 'doctor-irsa',
+      AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts`,
+      AWS_REGION: 'eu-central-1',
+    }
+    const report = await doctorReport(vars, { exit: 0 })
+    assert.equal(report.runtime, 'EKS IRSA (web identity) (evidence: AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME)')
+    const awsSts = em.requests.filter((r) => r.route === 'awsSts')
+    assert.deepEqual(awsSts.map((r) => r.status), [200], 'AssumeRoleWithWebIdentity once')
+    const accessKeyId = [...em.issued.entries()].find(([, v]) => v.source === 'web-identity')[0]
+    assertAllPass(report, { region: 'eu-central-1', regionSource: 'AWS_REGION', credentialSource: 'web identity (IRSA)', accessKeyId })
+    assertEmulatorFlow({ region: 'eu-central-1', accessKeyId })
+    assert.equal(em.count('container'), 0)
+  })
+
+  test('static environment keys (registered with the emulator)', TEST_TIMEOUT, async () => {
+    const key = { accessKeyId: 'AKIADOCTORSTATIC0001', secretAccessKey: m.envSecret }
+    em.registerAwsKey(key)
+    const report = await doctorReport({ AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey, AWS_REGION: 'ap-northeast-1' }, { exit: 0 })
+    assert.equal(report.runtime, 'static environment keys (evidence: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)')
+    assertAllPass(report, { region: 'ap-northeast-1', regionSource: 'AWS_REGION', credentialSource: 'environment', accessKeyId: key.accessKeyId, temporary: false })
+    assertEmulatorFlow({ region: 'ap-northeast-1', accessKeyId: key.accessKeyId })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('doctor: each broken setup names the failing step and exits 1', () => {
+  test('no region → region: REGION_NOT_FOUND', TEST_TIMEOUT, async () => {
+    const report = await doctorReport({ ...containerVars(), AWS_REGION: undefined }, { exit: 1 })
+    const step = assertFailsAt(report, 'region', 'REGION_NOT_FOUND')
+    assert.match(step.detail, /AWS_REGION is not set/)
+    assert.match(step.fix, /AWS_REGION/)
+    assert.equal(em.requests.length, 0, 'nothing contacted')
+  })
+
+  test('no credentials → credentials: CREDENTIALS_NOT_FOUND', TEST_TIMEOUT, async () => {
+    // No profile files either (HOME is an empty directory), so the runtime is "none found".
+    const home = mkdtempSync(join(dir, 'home-'))
+    const report = await doctorReport({ AWS_REGION: 'us-east-2', HOME: home, AWS_CONFIG_FILE: undefined, AWS_SHARED_CREDENTIALS_FILE: undefined }, { exit: 1 })
+    assert.equal(report.runtime, 'none found (IMDS disabled) (evidence: AWS_EC2_METADATA_DISABLED)')
+    const step = assertFailsAt(report, 'credentials', 'CREDENTIALS_NOT_FOUND')
+    for (const source of ['environment', 'profile', 'web identity', 'container', 'IMDS']) assert.ok(step.detail.includes(`${source}: `), `${source} not named: ${step.detail}`)
+    assert.ok(step.fix)
+    assert.equal(em.requests.length, 0)
+  })
+
+  test('container endpoint answers 500 every time → credentials: CREDENTIALS_ENDPOINT_ERROR', TEST_TIMEOUT, async () => {
+    em.setAlways('container', { status: 500 })
+    const report = await doctorReport(containerVars(), { exit: 1 })
+    const step = assertFailsAt(report, 'credentials', 'CREDENTIALS_ENDPOINT_ERROR')
+    assert.match(step.detail, /HTTP 500/)
+    assert.equal(em.count('container'), 3, 'retried, bounded')
+    assert.equal(em.count('sts'), 0)
+  })
+
+  test('wrong audience → sts: STS_EXCHANGE_FAILED (invalid_target), fix names the audience format', TEST_TIMEOUT, async () => {
+    const config = configFile({ audience: AUDIENCE.replace('/projects/123456/', '/projects/999999/') })
+    const report = await doctorReport(containerVars(), { config, exit: 1 })
+    const step = assertFailsAt(report, 'sts', 'STS_EXCHANGE_FAILED')
+    assert.match(step.detail, /HTTP 400: invalid_target/)
+    assert.match(step.fix, /PROJECT_NUMBER/)
+    assert.deepEqual(em.requests.filter((r) => r.route === 'sts').map((r) => r.verdict.reason), ['audience-mismatch'])
+    assert.equal(em.count('iam'), 0)
+  })
+
+  test('signature rejected (static keys Google STS cannot verify) → sts: STS_EXCHANGE_FAILED (invalid_grant)', TEST_TIMEOUT, async () => {
+    const report = await doctorReport({ AWS_ACCESS_KEY_ID: 'AKIADOCTORUNKNOWN001', AWS_SECRET_ACCESS_KEY: m.envSecret, AWS_REGION: 'us-east-2' }, { exit: 1 })
+    const step = assertFailsAt(report, 'sts', 'STS_EXCHANGE_FAILED')
+    assert.match(step.detail, /invalid_grant/)
+    assert.match(step.fix, /GetCallerIdentity/)
+    assert.deepEqual(em.requests.filter((r) => r.route === 'sts').map((r) => r.verdict.reason), ['unknown-access-key'])
+  })
+
+  test('impersonation denied → impersonation: IMPERSONATION_FAILED, fix names roles/iam.workloadIdentityUser', TEST_TIMEOUT, async () => {
+    em.config.serviceAccount = 'someone-else@my-project.iam.gserviceaccount.com'
+    const report = await doctorReport(containerVars(), { exit: 1 })
+    const step = assertFailsAt(report, 'impersonation', 'IMPERSONATION_FAILED')
+    assert.match(step.detail, /HTTP 403: PERMISSION_DENIED/)
+    assert.match(step.fix, /roles\/iam\.workloadIdentityUser/)
+    assert.ok(step.fix.includes(SA))
+  })
+
+  for (const [name, content, pattern] of [
+    ['malformed JSON', '{"type": "external_account", "audience": ', /is not valid JSON/],
+    ['environment_id aws2', JSON.stringify(gcloudCredConfig('http://127.0.0.1:9', { audience: AUDIENCE, serviceAccount: SA, credential_source: { environment_id: 'aws2' } })), /"aws2"/],
+    ['token_url over http to a non-loopback host', JSON.stringify(gcloudCredConfig('http://127.0.0.1:9', { audience: AUDIENCE, serviceAccount: SA, token_url: 'http://sts.example.test/v1/token' })), /token_url must be an https URL/],
+  ]) {
+    test(`malformed config (${name}) → config: CONFIG_INVALID naming the file`, TEST_TIMEOUT, async () => {
+      const config = tempFile('bad.json', content)
+      for (const args of [['doctor', '--config', config], [`doctor`, `--config=${config}`, '--json']]) {
+        const run = await doctor(containerVars(), args)
+        assert.equal(run.code, 1, run.stdout)
+        const steps = args.includes('--json') ? JSON.parse(run.stdout).steps.map((s) => ({ step: s.step, label: s.status, detail: s.detail, code: s.code })) : parseReport(run.stdout).steps
+        assert.equal(steps.length, 1, 'only the config step')
+        assert.equal(steps[0].step, 'config')
+        assert.ok(['FAIL', 'failed'].includes(steps[0].label))
+        assert.ok(steps[0].detail.startsWith('CONFIG_INVALID: '), steps[0].detail)
+        assert.ok(steps[0].detail.includes(config), `the file is not named: ${steps[0].detail}`)
+        assert.match(steps[0].detail, pattern)
+        if (steps[0].code !== undefined) assert.equal(steps[0].code, 'CONFIG_INVALID')
+      }
+      assert.equal(em.requests.length, 0)
+    })
+  }
+
+  test('--json of a broken setup: the failed step carries code and hint', TEST_TIMEOUT, async () => {
+    em.config.serviceAccount = 'someone-else@my-project.iam.gserviceaccount.com'
+    const run = await doctor(containerVars(), ['doctor', '--json', '--config', configFile()])
+    assert.equal(run.code, 1)
+    const out = JSON.parse(run.stdout)
+    assert.deepEqual(out.steps.map((s) => [s.step, s.status]), [...STEPS.slice(0, 5).map((s) => [s, 'ok']), ['impersonation', 'failed']])
+    const failed = out.steps.at(-1)
+    assert.equal(failed.code, 'IMPERSONATION_FAILED')
+    assert.match(failed.hint, /roles\/iam\.workloadIdentityUser/)
+  })
+
+  test('usage errors exit 2 with the usage line on stderr', TEST_TIMEOUT, async () => {
+    for (const args of [[], ['nope'], ['doctor', '--bogus'], ['doctor', '--config'], ['doctor', '--json', 'extra']]) {
+      const run = await doctor(containerVars(), args)
+      assert.equal(run.code, 2, JSON.stringify(args))
+      assert.equal(run.stdout, '')
+      assert.equal(run.stderr.trim(), USAGE)
+    }
+    assert.equal(em.requests.length, 0)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Runtimes whose credentials live at link-local addresses: inside a private network namespace.
+
+const unavailable = netnsUnavailableReason()
+const NETNS = { timeout: 60_000, skip: unavailable ? `network namespace unavailable: ${unavailable}` : false }
+
+describe('doctor: link-local runtimes (private network namespace)', () => {
+  /** Run the doctor in a namespace next to an emulator on the link-local addresses. */
+  async function netnsDoctor(scenario, { extraMarkers = {} } = {}) {
+    const run = await runInNetns(here('fixtures/doctor-netns.mjs'), { env: hermeticEnv({ WIF_SCENARIO: JSON.stringify(scenario) }), timeoutMs: 50_000 })
+    assert.equal(run.timedOut, false, `fixture timed out\n${run.stderr}`)
+    assert.equal(run.code, 0, run.stderr)
+    const result = lastJsonLine(run.stdout)
+    assert.ok(result, run.stdout)
+    assert.equal(result.fatal, undefined, JSON.stringify(result.fatal))
+    assert.equal(result.timedOut, false)
+    assert.deepEqual(leakedMarkers(`${result.stdout}\n${result.stderr}`, { ...m, ...extraMarkers }), [], `marker secret in the doctor output:\n${result.stdout}`)
+    assert.ok(!/ya29\.|Signature=[0-9a-f]{64}/.test(result.stdout + result.stderr), 'a token or signature in the doctor output')
+    return { ...result, report: parseReport(result.stdout) }
+  }
+
+  const routes = (result, route) => result.requests.filter((r) => r.route === route)
+  const relative = '/v2/credentials/6f3c0b5e-0000-4000-8000-000000000000'
+
+  test('App Runner (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI only): credentials from 169.254.170.2', NETNS, async () => {
+    const result = await netnsDoctor({ vars: { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, AWS_REGION: 'us-east-1' }, emulatorConfig: { credentials: CONTAINER_CREDENTIALS } })
+    assert.equal(result.code, 0, result.stdout)
+    assert.equal(result.report.runtime, 'App Runner (or ECS without task metadata) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
+    assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
+    assert.match(stepOf(result.report, 'credentials').detail, /^temporary credentials from container, access key ASIA…NER1, account 123456789012, expire /)
+    assert.deepEqual(routes(result, 'container').map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', relative, 200]])
+    assert.equal(routes(result, 'sts')[0].verdict.ok, true)
+  })
+
+  test('App Runner whose credentials endpoint answers 500 → credentials FAIL with a code, exit 1', NETNS, async () => {
+    const result = await netnsDoctor({ vars: { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, AWS_REGION: 'us-east-1' }, always: { container: { status: 500 } } })
+    assert.equal(result.code, 1, result.stdout)
+    assert.equal(result.report.runtime, 'App Runner (or ECS without task metadata) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
+    const step = assertFailsAt(result.report, 'credentials', 'CREDENTIALS_ENDPOINT_ERROR')
+    assert.ok(CREDENTIAL_CODES.includes(step.detail.split(':')[0]))
+    assert.match(step.detail, /169\.254\.170\.2/)
+    assert.ok(routes(result, 'container').every((r) => r.listener === '169.254.170.2:80' && r.status === 500))
+  })
+
+  test('ECS on Fargate (RELATIVE_URI + ECS_CONTAINER_METADATA_URI_V4): region from task metadata', NETNS, async () => {
+    const result = await netnsDoctor({
+      vars: { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/ecs-metadata/v4/abc', AWS_EXECUTION_ENV: 'AWS_ECS_FARGATE' },
+      emulatorConfig: { region: 'eu-west-3', credentials: CONTAINER_CREDENTIALS },
+    })
+    assert.equal(result.code, 0, result.stdout)
+    assert.equal(result.report.runtime, 'ECS on Fargate (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, ECS_CONTAINER_METADATA_URI_V4, AWS_EXECUTION_ENV)')
+    assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
+    assert.equal(stepOf(result.report, 'region').detail, 'eu-west-3 (from ECS task metadata)')
+    assert.deepEqual(routes(result, 'taskMetadata').map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', '/ecs-metadata/v4/abc/task', 200]])
+    assert.equal(routes(result, 'sts')[0].verdict.region, 'eu-west-3')
+  })
+
+  for (const [executionEnv, runtime] of [['AWS_ECS_EC2', 'ECS on EC2'], [undefined, 'ECS / Fargate']]) {
+    test(`ECS with AWS_EXECUTION_ENV=${executionEnv ?? '(unset)'}: runtime "${runtime}"`, NETNS, async () => {
+      const vars = { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/ecs-metadata/v4/abc', AWS_REGION: 'us-west-2' }
+      if (executionEnv) vars.AWS_EXECUTION_ENV = executionEnv
+      const result = await netnsDoctor({ vars })
+      assert.equal(result.code, 0, result.stdout)
+      const evidence = ['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'ECS_CONTAINER_METADATA_URI_V4', ...(executionEnv ? ['AWS_EXECUTION_ENV'] : [])]
+      assert.equal(result.report.runtime, `${runtime} (evidence: ${evidence.join(', ')})`)
+      assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
+      assert.equal(stepOf(result.report, 'region').detail, 'us-west-2 (from AWS_REGION)')
+      assert.equal(routes(result, 'taskMetadata').length, 0, 'AWS_REGION wins over task metadata')
+    })
+  }
+
+  test('EKS Pod Identity (FULL_URI 169.254.170.23 + token file): the evidence names the variables', NETNS, async () => {
+    const tokenFile = tempFile('eks-pod-identity-token', `${m.containerAuth}\n`)
+    const result = await netnsDoctor({
+      vars: { AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials', AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile, AWS_REGION: 'us-west-2' },
+      emulatorConfig: { containerAuthToken: m.containerAuth, credentials: CONTAINER_CREDENTIALS },
+    })
+    assert.equal(result.code, 0, result.stdout)
+    assert.equal(result.report.runtime, 'EKS Pod Identity (evidence: AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)')
+    assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
+    assert.deepEqual(routes(result, 'container').map((r) => [r.listener, r.path, r.status, r.authorization]), [['169.254.170.23:80', '/v1/credentials', 200, m.containerAuth]])
+  })
+
+  test('EKS Pod Identity with the wrong token → credentials FAIL, the token never printed', NETNS, async () => {
+    const tokenFile = tempFile('eks-wrong-token', `${m.containerAuth}-stale\n`)
+    const result = await netnsDoctor(
+      {
+        vars: { AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials', AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: tokenFile, AWS_REGION: 'us-west-2' },
+        emulatorConfig: { containerAuthToken: m.containerAuth },
+      },
+      { extraMarkers: { staleToken: `${m.containerAuth}-stale` } },
+    )
+    assert.equal(result.code, 1, result.stdout)
+    assert.equal(result.report.runtime, 'EKS Pod Identity (evidence: AWS_CONTAINER_CREDENTIALS_FULL_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)')
+    const step = assertFailsAt(result.report, 'credentials', 'CREDENTIALS_ENDPOINT_ERROR')
+    assert.match(step.detail, /HTTP 400/)
+  })
+})

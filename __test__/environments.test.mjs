@@ -1,0 +1,315 @@
+// The reference flow (google-auth-library AwsClient + @google-cloud/bigquery, real libraries) with
+// ContainerAwsCredentialsSupplier in each AWS environment it claims to support.
+//
+// Every scenario runs in its own child process (fixtures/reference-flow.mjs), because the supplier
+// caches process-wide per environment. Loopback scenarios talk to an emulator in this process on
+// 127.0.0.1; the scenarios that need the real link-local addresses (169.254.170.2, 169.254.170.23,
+// 169.254.169.254) run the fixture, and its own emulator, inside a private network namespace.
+// The Google STS emulator verifies each subject token's SigV4 signature with @smithy/signature-v4.
+//
+// Run: node --test __test__/environments.test.mjs
+
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import { DEFAULT_CONFIG, GREETING, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
+import { netnsUnavailableReason, runInNetns } from './netns.mjs'
+import { here, runNode, summariseRequests } from './support.mjs'
+
+makeProcessHermetic()
+
+const FIXTURE = here('fixtures/reference-flow.mjs')
+const TEST_TIMEOUT = { timeout: 45_000 }
+const SA = DEFAULT_CONFIG.serviceAccount
+const EXPECTED_ROWS = [{ greeting: GREETING, principal: SA, n: 42 }]
+const ROLE_ARN = 'arn:aws:iam::123456789012:role/irsa-role'
+
+let dir
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'aws-wif-env-'))
+})
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Write a file in the per-run temp directory; returns its path. */
+function tempFile(name, content) {
+  const path = join(dir, name)
+  writeFileSync(path, content)
+  return path
+}
+
+/** Run the fixture in a child with a hermetic env plus `vars`; asserts it exited cleanly. */
+async function runScenario(vars, scenario) {
+  const env = hermeticEnv({ ...vars, WIF_SCENARIO: JSON.stringify(scenario) })
+  const run = await runNode(FIXTURE, { env, timeoutMs: 40_000 })
+  assert.equal(run.timedOut, false, `fixture timed out\n${run.stderr}`)
+  assert.equal(run.code, 0, run.stderr)
+  assert.ok(run.result, `no JSON result\nstdout: ${run.stdout}\nstderr: ${run.stderr}`)
+  assert.equal(run.result.fatal, undefined, JSON.stringify(run.result.fatal))
+  return run.result
+}
+
+/** The flow succeeded: an impersonated token and the emulator's row. */
+function assertFlowOk(flow) {
+  assert.equal(flow.error, undefined, JSON.stringify(flow.error))
+  assert.match(flow.token, /^ya29\.sa\./)
+  assert.deepEqual(flow.rows, EXPECTED_ROWS)
+}
+
+/**
+ * The Google side of one successful flow in a summarised request log: exactly one STS exchange whose
+ * oracle verdict is ok, signed for `region` with a key from `issuedBy`, then IAM and BigQuery.
+ */
+function assertGoogleSide(log, { region, accessKeyId }) {
+  const sts = log.filter((r) => r.route === 'sts')
+  assert.equal(sts.length, 1, 'one STS exchange')
+  assert.equal(sts[0].status, 200)
+  assert.equal(sts[0].verdict.ok, true, `${sts[0].verdict.reason}`)
+  assert.equal(sts[0].verdict.reason, 'ok')
+  assert.equal(sts[0].subjectTokenRegion, region, 'region of the signed GetCallerIdentity URL')
+  assert.equal(sts[0].verdict.region, region, 'region of the SigV4 credential scope')
+  if (accessKeyId) assert.equal(sts[0].verdict.accessKeyId, accessKeyId)
+  assert.equal(log.filter((r) => r.route === 'iam' && r.status === 200).length, 1)
+  const bq = log.filter((r) => r.route === 'bigquery')
+  assert.ok(bq.length >= 1 && bq.every((r) => r.status === 200), JSON.stringify(bq))
+  return sts[0]
+}
+
+const only = (log, route) => log.filter((r) => r.route === route)
+
+describe('loopback environments (emulator on 127.0.0.1)', () => {
+  let em
+  before(async () => {
+    em = await startEmulator()
+  })
+  beforeEach(() => {
+    em.reset()
+    em.config = { ...DEFAULT_CONFIG }
+  })
+  after(() => em?.close())
+
+  const log = () => summariseRequests(em.requests)
+
+  test('static environment keys with AWS_REGION', TEST_TIMEOUT, async () => {
+    const key = { accessKeyId: 'AKIAENVSTATICKEY0001', secretAccessKey: 'env/static/secret/key/EXAMPLE0000000000000', token: 'env-session-token-EXAMPLE' }
+    em.registerAwsKey({ ...key, arn: 'arn:aws:sts::123456789012:assumed-role/env-role/static' })
+    const result = await runScenario(
+      { AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey, AWS_SESSION_TOKEN: key.token, AWS_REGION: 'ap-northeast-1' },
+      { emulatorUrl: em.url },
+    )
+    assertFlowOk(result.flow)
+    assert.equal(result.region, 'ap-northeast-1')
+    assert.deepEqual(result.credentials, { accessKeyId: key.accessKeyId })
+    const sts = assertGoogleSide(log(), { region: 'ap-northeast-1', accessKeyId: key.accessKeyId })
+    assert.equal(sts.verdict.arn, 'arn:aws:sts::123456789012:assumed-role/env-role/static')
+    for (const route of ['container', 'imds', 'awsSts', 'taskMetadata']) assert.equal(em.count(route), 0, route)
+  })
+
+  describe('EKS IRSA (web identity through AWS STS AssumeRoleWithWebIdentity)', () => {
+    const irsaVars = (tokenFile) => ({
+      AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+      AWS_ROLE_ARN: ROLE_ARN,
+      AWS_ROLE_SESSION_NAME: 'irsa-session',
+      AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts`,
+      AWS_REGION: 'eu-central-1',
+      // Configured but must not be used: web identity comes first, and a failure must not fall through.
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`,
+    })
+
+    test('the projected token is exchanged once and the flow succeeds', TEST_TIMEOUT, async () => {
+      em.config.webIdentityToken = 'projected-sa-jwt-EXAMPLE'
+      const result = await runScenario(irsaVars(tempFile('irsa-token', 'projected-sa-jwt-EXAMPLE')), { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      assert.equal(result.region, 'eu-central-1')
+      const aws = only(log(), 'awsSts')
+      assert.equal(aws.length, 1, 'AssumeRoleWithWebIdentity exactly once')
+      assert.equal(aws[0].status, 200)
+      assert.equal(aws[0].awsStsForm.Action, 'AssumeRoleWithWebIdentity')
+      assert.equal(aws[0].awsStsForm.RoleArn, ROLE_ARN)
+      assert.equal(aws[0].awsStsForm.RoleSessionName, 'irsa-session')
+      assert.equal(aws[0].awsStsForm.WebIdentityToken, 'projected-sa-jwt-EXAMPLE')
+      assert.equal(em.issued.get(result.credentials.accessKeyId)?.source, 'web-identity')
+      const sts = assertGoogleSide(log(), { region: 'eu-central-1', accessKeyId: result.credentials.accessKeyId })
+      assert.equal(sts.verdict.arn, 'arn:aws:sts::123456789012:assumed-role/irsa-role/irsa-session')
+      assert.equal(em.count('container'), 0)
+    })
+
+    test('a rejected web identity token rejects with CREDENTIALS_ENDPOINT_ERROR, no fall-through', TEST_TIMEOUT, async () => {
+      em.config.webIdentityToken = 'the-token-aws-expects'
+      const result = await runScenario(irsaVars(tempFile('irsa-wrong', 'some-other-token')), { emulatorUrl: em.url })
+      for (const error of [result.flow.error, result.credentials.error]) {
+        assert.ok(error, 'expected an error')
+        assert.equal(error.isError, true)
+        assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
+        assert.equal(typeof error.retryable, 'boolean')
+        assert.match(error.message, /web identity/i)
+      }
+      assert.match(result.credentials.error.message, /InvalidIdentityToken/)
+      // One AssumeRoleWithWebIdentity per call (the flow's, then the direct call's): a 400 is not
+      // retried and the failure is not cached.
+      const aws = only(log(), 'awsSts')
+      assert.deepEqual(aws.map((r) => r.status), [400, 400])
+      assert.equal(em.count('container'), 0, 'must not fall through to the container endpoint')
+      assert.equal(em.count('sts'), 0, 'no subject token may be sent')
+    })
+  })
+
+  describe('container endpoint at a loopback AWS_CONTAINER_CREDENTIALS_FULL_URI', () => {
+    test('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE ending in "\\n" is trimmed', TEST_TIMEOUT, async () => {
+      em.config.containerAuthToken = 'pod-identity-token-from-file'
+      const file = tempFile('pod-token-newline', 'pod-identity-token-from-file\n')
+      const result = await runScenario({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: file, AWS_REGION: 'us-west-2' }, { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      const container = only(log(), 'container')
+      assert.equal(container.length, 1)
+      assert.equal(container[0].status, 200)
+      assert.equal(container[0].authorization, 'pod-identity-token-from-file')
+      assertGoogleSide(log(), { region: 'us-west-2', accessKeyId: result.credentials.accessKeyId })
+    })
+
+    test('AWS_CONTAINER_AUTHORIZATION_TOKEN', TEST_TIMEOUT, async () => {
+      em.config.containerAuthToken = 'pod-identity-token-from-env'
+      const result = await runScenario({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'pod-identity-token-from-env', AWS_REGION: 'us-west-2' }, { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      const container = only(log(), 'container')
+      assert.deepEqual(container.map((r) => [r.status, r.authorization]), [[200, 'pod-identity-token-from-env']])
+      assertGoogleSide(log(), { region: 'us-west-2', accessKeyId: result.credentials.accessKeyId })
+    })
+
+    test('the token file is re-read on each fetch (rotation + short-lived credentials)', TEST_TIMEOUT, async () => {
+      em.config.credentialsTtlMs = 4000
+      const issuedBefore = new Set(em.issued.keys())
+      const file = tempFile('pod-token-rotating', 'rotating-token-one\n')
+      const result = await runScenario(
+        { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: file, AWS_REGION: 'us-west-2' },
+        { emulatorUrl: em.url, options: { refreshMarginSeconds: 3 }, rotate: { file, token: 'rotating-token-two\n' } },
+      )
+      assertFlowOk(result.flow)
+      assertFlowOk(result.flow2)
+      assert.notEqual(result.rotation.after, result.rotation.before)
+      // The refresh may come due at any time (credentials live 3-4 s, margin 3 s), so the fetches are
+      // some with the first token, then, once the file was rewritten, only with the second.
+      const container = only(log(), 'container')
+      assert.ok(container.every((r) => r.status === 200), JSON.stringify(container))
+      const tokens = container.map((r) => r.authorization)
+      const switchAt = tokens.indexOf('rotating-token-two')
+      assert.ok(switchAt > 0, `no fetch with the rotated token: ${JSON.stringify(tokens)}`)
+      assert.ok(tokens.slice(0, switchAt).every((t) => t === 'rotating-token-one'), JSON.stringify(tokens))
+      assert.ok(tokens.slice(switchAt).every((t) => t === 'rotating-token-two'), JSON.stringify(tokens))
+      // Which token fetched which key: the emulator issues one key per successful fetch, in order.
+      const keys = [...em.issued.entries()].filter(([k, v]) => v.source === 'container' && !issuedBefore.has(k)).map(([k]) => k)
+      assert.equal(keys.length, container.length)
+      const tokenOf = new Map(keys.map((k, i) => [k, tokens[i]]))
+      assert.equal(tokenOf.get(result.rotation.after), 'rotating-token-two')
+      const sts = only(log(), 'sts')
+      assert.equal(sts.length, 2)
+      assert.ok(sts.every((r) => r.verdict.ok && r.subjectTokenRegion === 'us-west-2'), JSON.stringify(sts))
+      assert.equal(tokenOf.get(sts[0].verdict.accessKeyId), 'rotating-token-one', 'the first flow signs with a key fetched with the first token')
+      assert.equal(tokenOf.get(sts[1].verdict.accessKeyId), 'rotating-token-two', 'the second flow signs with a key fetched with the rotated token')
+    })
+  })
+
+  describe('region', () => {
+    test('from ECS task metadata v4 when no region variable is set', TEST_TIMEOUT, async () => {
+      em.config.region = 'eu-west-3'
+      const result = await runScenario(
+        { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v2/credentials/task-role`, ECS_CONTAINER_METADATA_URI_V4: `${em.url}/ecs-metadata/v4/abc` },
+        { emulatorUrl: em.url },
+      )
+      assertFlowOk(result.flow)
+      assert.equal(result.region, 'eu-west-3')
+      assertGoogleSide(log(), { region: 'eu-west-3', accessKeyId: result.credentials.accessKeyId })
+      const metadata = only(log(), 'taskMetadata')
+      assert.deepEqual(metadata.map((r) => [r.path, r.status]), [['/ecs-metadata/v4/abc/task', 200]], 'task metadata read once')
+      assert.equal(only(log(), 'container').length, 1)
+    })
+
+    test('REGION_NOT_FOUND names every step when nothing is configured', TEST_TIMEOUT, async () => {
+      const key = { accessKeyId: 'AKIAENVSTATICKEY0002', secretAccessKey: 'env/static/secret/key/EXAMPLE0000000000002' }
+      em.registerAwsKey(key)
+      const result = await runScenario({ AWS_ACCESS_KEY_ID: key.accessKeyId, AWS_SECRET_ACCESS_KEY: key.secretAccessKey }, { emulatorUrl: em.url })
+      assert.equal(result.region.error.code, 'REGION_NOT_FOUND')
+      assert.equal(result.region.error.isError, true)
+      assert.equal(result.region.error.retryable, false)
+      for (const step of ['AWS_REGION is not set', 'AWS_DEFAULT_REGION is not set', 'ECS_CONTAINER_METADATA_URI_V4 is not set', 'IMDS is disabled']) {
+        assert.ok(result.region.error.message.includes(step), `missing "${step}" in: ${result.region.error.message}`)
+      }
+      assert.equal(result.flow.error?.code, 'REGION_NOT_FOUND', JSON.stringify(result.flow))
+      assert.deepEqual(result.credentials, { accessKeyId: key.accessKeyId }, 'credentials themselves are fine')
+      assert.equal(em.requests.length, 0, 'nothing reached the emulator: no subject token without a region')
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Link-local addresses, inside a private network namespace.
+
+const unavailable = netnsUnavailableReason()
+const NETNS = { timeout: 60_000, skip: unavailable ? `network namespace unavailable: ${unavailable}` : false }
+
+describe('link-local environments (private network namespace)', () => {
+  /** Run the fixture in a namespace with a hermetic env (IMDS not disabled unless `vars` says so). */
+  async function runNetnsScenario(vars, scenario) {
+    const env = hermeticEnv({ AWS_EC2_METADATA_DISABLED: undefined, ...vars, WIF_SCENARIO: JSON.stringify({ netns: true, ...scenario }) })
+    const run = await runInNetns(FIXTURE, { env, timeoutMs: 50_000 })
+    assert.equal(run.timedOut, false, `fixture timed out\n${run.stderr}`)
+    assert.equal(run.code, 0, run.stderr)
+    const result = JSON.parse(run.stdout.trim().split('\n').at(-1))
+    assert.equal(result.fatal, undefined, JSON.stringify(result.fatal))
+    return result
+  }
+
+  const routes = (result, route) => result.requests.filter((r) => r.route === route)
+
+  test('ECS Fargate / App Runner: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on 169.254.170.2', NETNS, async () => {
+    const result = await runNetnsScenario({ AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/6f3c0b5e-0000-4000-8000-000000000000', AWS_REGION: 'us-east-2' }, {})
+    assertFlowOk(result.flow)
+    const container = routes(result, 'container')
+    assert.deepEqual(container.map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', '/v2/credentials/6f3c0b5e-0000-4000-8000-000000000000', 200]])
+    assert.equal(container[0].authorization, null, 'ECS sends no Authorization header')
+    assertGoogleSide(result.requests, { region: 'us-east-2', accessKeyId: result.credentials.accessKeyId })
+    assert.equal(routes(result, 'imds').length, 0, 'IMDS is not consulted')
+  })
+
+  test('EKS Pod Identity: FULL_URI http://169.254.170.23/v1/credentials + token file', NETNS, async () => {
+    const file = tempFile('eks-pod-identity-token', 'eks-pod-identity-token-EXAMPLE\n')
+    const result = await runNetnsScenario(
+      { AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials', AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: file, AWS_REGION: 'us-west-2' },
+      { emulatorConfig: { containerAuthToken: 'eks-pod-identity-token-EXAMPLE' } },
+    )
+    assertFlowOk(result.flow)
+    const container = routes(result, 'container')
+    assert.deepEqual(container.map((r) => [r.listener, r.path, r.status, r.authorization]), [['169.254.170.23:80', '/v1/credentials', 200, 'eks-pod-identity-token-EXAMPLE']])
+    assertGoogleSide(result.requests, { region: 'us-west-2', accessKeyId: result.credentials.accessKeyId })
+    assert.equal(routes(result, 'imds').length, 0)
+  })
+
+  test('EC2 IMDSv2 at 169.254.169.254: credentials and region (no AWS_REGION)', NETNS, async () => {
+    const result = await runNetnsScenario({}, { emulatorConfig: { region: 'ap-southeast-2' } })
+    assertFlowOk(result.flow)
+    assert.equal(result.region, 'ap-southeast-2')
+    const imds = routes(result, 'imds')
+    assert.ok(imds.every((r) => r.listener === '169.254.169.254:80' && r.status === 200), JSON.stringify(imds))
+    const credentialGets = imds.filter((r) => r.method === 'GET' && r.path === '/latest/meta-data/iam/security-credentials/wif-demo-role')
+    assert.equal(credentialGets.length, 1, 'instance-profile credentials fetched exactly once')
+    assert.equal(imds.filter((r) => r.path === '/latest/meta-data/placement/region').length, 1, 'region fetched once')
+    assert.ok(imds.some((r) => r.method === 'PUT' && r.path === '/latest/api/token'), 'IMDSv2 session token requested')
+    assert.equal(imds.filter((r) => r.method === 'PUT').length, 1, 'the IMDSv2 session token is reused')
+    assertGoogleSide(result.requests, { region: 'ap-southeast-2', accessKeyId: result.credentials.accessKeyId })
+    assert.equal(routes(result, 'container').length, 0)
+  })
+
+  test('ECS on EC2 without AWS_REGION: region from task metadata, not IMDS', NETNS, async () => {
+    const result = await runNetnsScenario(
+      { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/ecs-on-ec2-task', ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/ecs-metadata/v4/abc' },
+      { emulatorConfig: { region: 'sa-east-1', launchType: 'EC2' } },
+    )
+    assertFlowOk(result.flow)
+    assert.equal(result.region, 'sa-east-1')
+    assert.deepEqual(routes(result, 'container').map((r) => [r.listener, r.status]), [['169.254.170.2:80', 200]])
+    assert.deepEqual(routes(result, 'taskMetadata').map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', '/ecs-metadata/v4/abc/task', 200]])
+    assert.equal(routes(result, 'imds').length, 0, 'IMDS is not needed when task metadata answers')
+    assertGoogleSide(result.requests, { region: 'sa-east-1', accessKeyId: result.credentials.accessKeyId })
+  })
+})

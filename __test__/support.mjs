@@ -1,0 +1,189 @@
+// Shared helpers for the supplier test files (environments, faults, secrets, typings).
+//
+// Nothing here connects anywhere by itself: child processes are started with the environment the
+// caller passes (always built with hermeticEnv()), and free ports are found by binding 127.0.0.1.
+
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { decodeSubjectToken } from './emulator/sigv4-oracle.mjs'
+
+export const here = (path) => fileURLToPath(new URL(path, import.meta.url))
+
+/** The `code` values documented in index.d.ts for the supplier. */
+export const CREDENTIAL_CODES = ['CREDENTIALS_NOT_FOUND', 'CREDENTIALS_ENDPOINT_ERROR', 'INVALID_CREDENTIALS_RESPONSE', 'CREDENTIALS_EXPIRED', 'TIMEOUT', 'CONFIG_INVALID']
+export const REGION_CODES = ['REGION_NOT_FOUND', 'TIMEOUT']
+export const SUPPLIER_CODES = [...new Set([...CREDENTIAL_CODES, ...REGION_CODES])]
+
+export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
+export const QUERY = 'SELECT greeting, principal, n FROM emulator'
+
+/**
+ * Assert `err` is a supplier error: an Error with a documented string `code`, a boolean
+ * `retryable` and a non-empty message; and, when given, the expected code. Returns err.
+ */
+export function assertSupplierError(err, code, { codes = SUPPLIER_CODES } = {}) {
+  assert.ok(err instanceof Error, `not an Error: ${String(err)}`)
+  assert.equal(typeof err.code, 'string', 'err.code is not a string')
+  assert.ok(codes.includes(err.code), `undocumented code ${err.code}`)
+  assert.equal(typeof err.retryable, 'boolean', 'err.retryable is not a boolean')
+  assert.equal(typeof err.message, 'string')
+  assert.ok(err.message.length > 0, 'empty message')
+  if (code !== undefined) assert.equal(err.code, code, err.message)
+  return err
+}
+
+/** Await a promise that must reject; returns the rejection reason. */
+export async function rejection(promise) {
+  let settled = false
+  try {
+    await promise
+    settled = true
+  } catch (err) {
+    return err
+  }
+  assert.fail(`expected a rejection, got a value (settled=${settled})`)
+}
+
+/** The plain fields of an error that a child process may print (never the message). */
+export function errorFields(err) {
+  return {
+    isError: err instanceof Error,
+    code: err?.code,
+    retryable: err?.retryable,
+    status: err?.status,
+    messageType: typeof err?.message,
+  }
+}
+
+/** A 127.0.0.1 port with nothing listening on it (bound, then released). */
+export function unusedPort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A promise resolved after `ms` (for bounded polling loops only, never as synchronisation). */
+export const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Poll `probe()` every `intervalMs` until it returns a truthy value; fail after `timeoutMs`.
+ * Returns the truthy value.
+ */
+export async function pollUntil(probe, { timeoutMs = 15_000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await tick(intervalMs)
+  }
+}
+
+/** The region of the sts.<region>.amazonaws.com URL inside an STS request's subject token. */
+export function subjectTokenRegion(stsBody) {
+  const token = new URLSearchParams(stsBody).get('subject_token')
+  const { url } = decodeSubjectToken(token)
+  return /^https:\/\/sts\.([a-z0-9-]+)\.amazonaws\.com/.exec(url)?.[1] ?? null
+}
+
+/** A JSON-safe summary of the emulator's request log (used in-process and by netns fixtures). */
+export function summariseRequests(requests) {
+  return requests.map((r) => ({
+    route: r.route,
+    method: r.method,
+    path: r.path,
+    listener: r.listener,
+    status: r.status,
+    authorization: r.route === 'container' ? (r.headers.authorization ?? null) : undefined,
+    verdict: r.verdict ? { ok: r.verdict.ok, reason: r.verdict.reason, region: r.verdict.region, accessKeyId: r.verdict.accessKeyId, arn: r.verdict.arn } : undefined,
+    subjectTokenRegion: r.route === 'sts' ? subjectTokenRegion(r.body) : undefined,
+    awsStsForm: r.route === 'awsSts' ? Object.fromEntries(new URLSearchParams(r.body)) : undefined,
+  }))
+}
+
+/**
+ * Run `node script` with exactly `env`; resolves {code, signal, stdout, stderr, timedOut, result}
+ * where `result` is the JSON of the last stdout line (or undefined). Killed after timeoutMs.
+ */
+export function runNode(script, { env, args = [], timeoutMs = 30_000 } = {}) {
+  assert.ok(env, 'runNode needs an explicit (hermetic) env')
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    let timedOut = false
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, timedOut, result: lastJsonLine(stdout) })
+    })
+  })
+}
+
+/** Parse the last non-empty line of `text` as JSON (undefined if none or not JSON). */
+export function lastJsonLine(text) {
+  const line = text.trim().split('\n').at(-1)
+  try {
+    return line ? JSON.parse(line) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GoogleTokenFetcher and the doctor (fetcher.test.mjs, doctor.test.mjs)
+
+/** Every `code` a GoogleTokenFetcher error may carry (index.d.ts): the supplier's plus the Google ones. */
+export const FETCHER_CODES = [...SUPPLIER_CODES, 'STS_EXCHANGE_FAILED', 'IMPERSONATION_FAILED', 'INVALID_TOKEN_RESPONSE']
+
+export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform'
+
+/** The IAM Credentials generateAccessToken URL of `serviceAccount` on the emulator at `baseUrl`. */
+export const impersonationUrl = (baseUrl, serviceAccount) => `${baseUrl}/v1/projects/-/serviceAccounts/${serviceAccount}:generateAccessToken`
+
+/**
+ * The credential configuration `gcloud iam workload-identity-pools create-cred-config --aws
+ * --service-account=… --output-file=…` writes, with its Google endpoints pointed at the emulator at
+ * `baseUrl`. The EC2 credential_source URLs point at the emulator's IMDS routes too, so a test can
+ * prove they are never contacted (em.count('imds') === 0) without any packet leaving loopback.
+ * `overrides` are merged on top (a value of undefined removes the key).
+ */
+export function gcloudCredConfig(baseUrl, { audience, serviceAccount, ...overrides } = {}) {
+  const config = {
+    universe_domain: 'googleapis.com',
+    type: 'external_account',
+    audience,
+    subject_token_type: AWS4_REQUEST,
+    token_url: `${baseUrl}/v1/token`,
+    credential_source: {
+      environment_id: 'aws1',
+      region_url: `${baseUrl}/latest/meta-data/placement/availability-zone`,
+      url: `${baseUrl}/latest/meta-data/iam/security-credentials`,
+      regional_cred_verification_url: 'https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15',
+      imdsv2_session_token_url: `${baseUrl}/latest/api/token`,
+    },
+    service_account_impersonation_url: impersonationUrl(baseUrl, serviceAccount),
+    service_account_impersonation: { token_lifetime_seconds: 3600 },
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete config[key]
+    else config[key] = value
+  }
+  return config
+}
