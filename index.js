@@ -43,6 +43,30 @@ class Memo {
 
 const FOREVER = Infinity
 
+/** The stable codes of our errors (src/error.rs). */
+const CODES = new Set([
+  'REGION_NOT_FOUND', 'CREDENTIALS_NOT_FOUND', 'CREDENTIALS_ENDPOINT_ERROR', 'INVALID_CREDENTIALS_RESPONSE',
+  'CREDENTIALS_EXPIRED', 'TIMEOUT', 'CONFIG_INVALID', 'STS_EXCHANGE_FAILED', 'IMPERSONATION_FAILED',
+  'INVALID_TOKEN_RESPONSE', 'INTERNAL',
+])
+
+/**
+ * Run a native constructor or factory. Options of the wrong shape fail in napi-rs's argument
+ * conversion (codes like `StringExpected`), before our validation: report those as ours,
+ * `CONFIG_INVALID`, like every other invalid option.
+ */
+function construct(build) {
+  try {
+    return build()
+  } catch (e) {
+    if (e && CODES.has(e.code)) throw e
+    const err = new Error(`invalid options: ${e && e.message}`)
+    err.code = 'CONFIG_INVALID'
+    err.retryable = false
+    throw err
+  }
+}
+
 /**
  * A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`.
  * See index.d.ts for the documentation (generated from the Rust sources).
@@ -53,7 +77,7 @@ class ContainerAwsCredentialsSupplier {
   #credentials = new Memo()
 
   constructor(options) {
-    this.#native = new binding.ContainerAwsCredentialsSupplier(options)
+    this.#native = construct(() => new binding.ContainerAwsCredentialsSupplier(options))
   }
 
   getAwsRegion(context) {
@@ -87,15 +111,15 @@ class GoogleTokenFetcher {
   #token = new Memo()
 
   constructor(options) {
-    this.#native = adopting ?? new binding.GoogleTokenFetcher(options)
+    this.#native = adopting ?? construct(() => new binding.GoogleTokenFetcher(options))
   }
 
   static fromCredentialConfig(pathOrObject, options) {
-    return adopt(binding.GoogleTokenFetcher.fromCredentialConfig(pathOrObject, options))
+    return adopt(construct(() => binding.GoogleTokenFetcher.fromCredentialConfig(pathOrObject, options)))
   }
 
   static fromEnv(options) {
-    return adopt(binding.GoogleTokenFetcher.fromEnv(options))
+    return adopt(construct(() => binding.GoogleTokenFetcher.fromEnv(options)))
   }
 
   getAccessToken() {

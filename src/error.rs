@@ -122,6 +122,12 @@ impl Error {
     e
   }
 
+  /// Mark as permanent: retrying without a change of configuration cannot help.
+  pub fn not_retryable(mut self) -> Self {
+    self.retryable = false;
+    self
+  }
+
   pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
     self.hint = Some(hint.into());
     self

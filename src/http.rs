@@ -130,8 +130,8 @@ impl std::fmt::Display for TransportError {
 }
 
 fn describe(e: &reqwest::Error) -> String {
-  // reqwest's Display includes the URL; our URLs never carry credentials. Walk the source chain
-  // for the useful part ("Connection refused", "dns error"…).
+  // Called on errors stripped of their URL (`without_url`). Walk the source chain for the useful
+  // part ("Connection refused", "dns error"…).
   let mut msg = String::new();
   let mut source: Option<&dyn std::error::Error> = Some(e);
   while let Some(s) = source {
@@ -170,7 +170,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
     builder = builder.body(body.clone());
   }
   let run = async {
-    let mut resp = builder.send().await.map_err(|e| map_reqwest(&e))?;
+    let mut resp = builder.send().await.map_err(map_reqwest)?;
     let status = resp.status().as_u16();
     let content_type = resp
       .headers()
@@ -181,7 +181,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
       return Err(TransportError::BodyTooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| map_reqwest(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
       if body.len() + chunk.len() > MAX_BODY_BYTES {
         return Err(TransportError::BodyTooLarge);
       }
@@ -195,7 +195,9 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
   }
 }
 
-fn map_reqwest(e: &reqwest::Error) -> TransportError {
+fn map_reqwest(e: reqwest::Error) -> TransportError {
+  // The URL may carry secrets in its query (a FULL_URI with a signature): never let it into text.
+  let e = &e.without_url();
   if e.is_timeout() {
     TransportError::Timeout
   } else if e.is_builder() {

@@ -188,7 +188,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
   if !resp.is_success() {
     return Err(status_error(&origin, &resp, &secrets));
   }
-  let creds = parse_credentials_json(&resp.body, &origin, "container")?;
+  let creds = parse_credentials_json(&resp.body, &origin, "container", &secrets)?;
   ensure_not_expired(creds, ctx.clock.now(), &origin).map(Some)
 }
 

@@ -67,8 +67,9 @@ fn invalid(msg: String) -> Error {
   Error::new(ErrorKind::InvalidCredentialsResponse, msg)
 }
 
-/// Parse a container-endpoint / IMDS credentials document. `origin` names the endpoint for messages.
-pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str) -> Result<AwsCredentials> {
+/// Parse a container-endpoint / IMDS credentials document. `origin` names the endpoint for messages;
+/// `sent` are the secrets we sent it (an endpoint may echo them in its `Message`).
+pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, sent: &[&Secret]) -> Result<AwsCredentials> {
   let value: Value = serde_json::from_slice(body)
     .map_err(|e| invalid(format!("{origin} returned a body that is not valid JSON ({} at line {} column {})",
       match e.classify() { serde_json::error::Category::Eof => "truncated", _ => "syntax error" }, e.line(), e.column())))?;
@@ -80,7 +81,7 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str) -
       let message = string_field(&obj, &["Message"], "Message")?.unwrap_or_default();
       return Err(Error::new(
         ErrorKind::CredentialsEndpointError,
-        format!("{origin} reported an error: {code}: {}", crate::redact::scrub_body(&message, &[])),
+        format!("{origin} reported an error: {}: {}", crate::redact::scrub_body(&code, sent), crate::redact::scrub_body(&message, sent)),
       ));
     }
   }
@@ -135,13 +136,13 @@ mod tests {
   #[test]
   fn parses_ecs_and_imds_shapes_case_insensitively() {
     let ecs = br#"{"RoleArn":"arn:aws:iam::1:role/r","AccessKeyId":"ASIAEXAMPLEEXAMPLE","SecretAccessKey":"MARKER-SECRET-KEY","Token":"MARKER-SESSION-TOKEN","Expiration":"2009-02-13T23:31:30Z","AccountId":"012345678901"}"#;
-    let c = parse_credentials_json(ecs, "endpoint", "container").unwrap();
+    let c = parse_credentials_json(ecs, "endpoint", "container", &[]).unwrap();
     assert_eq!(c.access_key_id, "ASIAEXAMPLEEXAMPLE");
     assert_eq!(c.session_token.as_ref().unwrap().expose(), "MARKER-SESSION-TOKEN");
     assert_eq!(c.account_id.as_deref(), Some("012345678901"));
     assert_no_marker(&format!("{c:?}"));
     let imds = br#"{"code":"Success","type":"AWS-HMAC","accesskeyid":"ASIAEXAMPLEEXAMPLE","secretaccesskey":"s","sessiontoken":"t","expiresat":"2009-02-13T23:31:30Z"}"#;
-    assert!(parse_credentials_json(imds, "imds", "imds").is_ok());
+    assert!(parse_credentials_json(imds, "imds", "imds", &[]).is_ok());
   }
 
   #[test]
@@ -155,7 +156,7 @@ mod tests {
       (br#"{"AccessKeyId":1}"#, "AccessKeyId is not a string"),
     ];
     for (body, expect) in cases {
-      let e = parse_credentials_json(body, "endpoint", "container").unwrap_err();
+      let e = parse_credentials_json(body, "endpoint", "container", &[]).unwrap_err();
       assert_eq!(e.kind(), ErrorKind::InvalidCredentialsResponse);
       assert!(e.to_string().contains(expect), "{e}");
       assert_no_marker(&e.to_string());
@@ -164,15 +165,24 @@ mod tests {
   }
 
   #[test]
+  fn echoed_secrets_are_redacted_from_endpoint_messages() {
+    let sent = Secret::new("MARKER-AUTH-TOKEN");
+    let body = br#"{"Code":"CredentialsUninitialized","Message":"token MARKER-AUTH-TOKEN is not valid yet"}"#;
+    let e = parse_credentials_json(body, "ep", "container", &[&sent]).unwrap_err();
+    assert!(!e.to_string().contains("MARKER-AUTH-TOKEN"), "{e}");
+    assert!(e.to_string().contains("is not valid yet"), "{e}");
+  }
+
+  #[test]
   fn non_success_code_is_an_endpoint_error() {
-    let e = parse_credentials_json(br#"{"Code":"CredentialsUninitialized","Message":"agent restarting"}"#, "ep", "container").unwrap_err();
+    let e = parse_credentials_json(br#"{"Code":"CredentialsUninitialized","Message":"agent restarting"}"#, "ep", "container", &[]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CredentialsEndpointError);
     assert!(e.to_string().contains("CredentialsUninitialized: agent restarting"));
   }
 
   #[test]
   fn expired_credentials_are_rejected() {
-    let c = parse_credentials_json(br#"{"AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2009-02-13T23:31:30Z"}"#, "ep", "container").unwrap();
+    let c = parse_credentials_json(br#"{"AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2009-02-13T23:31:30Z"}"#, "ep", "container", &[]).unwrap();
     let e = ensure_not_expired(c, SystemTime::now(), "ep").unwrap_err();
     assert_eq!(e.code(), "CREDENTIALS_EXPIRED");
   }

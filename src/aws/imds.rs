@@ -133,7 +133,7 @@ impl Imds {
       return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} returned an invalid role name", self.origin())));
     }
     let resp = self.get(&format!("{CREDS_PATH}{role}"), &token, deadline).await?;
-    let creds = parse_credentials_json(&resp.body, &self.origin(), "imds")?;
+    let creds = parse_credentials_json(&resp.body, &self.origin(), "imds", &[&token])?;
     ensure_not_expired(creds, ctx.clock.now(), &self.origin()).map(Lookup::Found)
   }
 

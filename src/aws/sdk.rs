@@ -1,5 +1,11 @@
 //! Glue to aws-config's own providers (the profile and web-identity links of the chain).
 //!
+//! Known limit: aws-config's `ProviderConfig` cannot be given our environment snapshot (its
+//! `with_env` is crate-private), so these two links read the variables aws-config itself consults
+//! (e.g. `AWS_ENDPOINT_URL_STS`, `AWS_PROFILE` for nested profiles) from the live process
+//! environment at fetch time. The inputs that select the link (token file, role ARN, session name,
+//! profile files and name) do come from the snapshot.
+//!
 //! aws-config is built without default features: no aws-lc C build, no SSO, no
 //! `credential_process`. Its HTTP client (used for AWS STS by the web-identity and assume-role
 //! providers) is aws-smithy-http-client on rustls with *ring*. aws-config's providers do not
@@ -66,6 +72,13 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
     CredentialsError::InvalidConfiguration(_) => ErrorKind::ConfigInvalid,
     _ => ErrorKind::CredentialsEndpointError,
   };
-  Error::new(kind, format!("{link}: {text}"))
+  let err = Error::new(kind, format!("{link}: {text}"));
+  // AWS STS error codes that no retry will fix (the token, the role or its trust policy is wrong).
+  const PERMANENT: [&str; 5] = ["InvalidIdentityToken", "AccessDenied", "ExpiredToken", "ValidationError", "IDPRejectedClaim"];
+  if PERMANENT.iter().any(|c| text.contains(c)) {
+    err.not_retryable().with_hint("check the role's trust policy for the identity provider, and the token file")
+  } else {
+    err
+  }
 }
 
