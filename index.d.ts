@@ -54,8 +54,9 @@ export declare class ContainerAwsCredentialsSupplier {
  * Gets Google access tokens for this AWS workload without google-auth-library: AWS credentials
  * (same chain and process-wide cache as `ContainerAwsCredentialsSupplier`) → SigV4-signed
  * GetCallerIdentity subject token → Google STS → optional service account impersonation.
- * Tokens are cached until 5 minutes before expiry; concurrent callers share one fetch; failures
- * are never cached.
+ * Tokens are cached process-wide per configuration (all instances and worker threads), refreshed
+ * 5 to 10 minutes before expiry (`refreshMarginSeconds` + `refreshJitterSeconds`); concurrent
+ * callers share one fetch; failures are never cached.
  */
 export declare class GoogleTokenFetcher {
   /** @throws {Error} with `code: 'CONFIG_INVALID'` for invalid options. */
@@ -71,7 +72,7 @@ export declare class GoogleTokenFetcher {
   static fromEnv(options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
   /**
    * A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
-   * `code`: the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
+   * `code`: `REGION_NOT_FOUND`, the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
    * `IMPERSONATION_FAILED`, `INVALID_TOKEN_RESPONSE`, `TIMEOUT`; Google's `error` and
    * `error_description` are kept as `googleError` / `googleErrorDescription`.
    */
@@ -137,7 +138,7 @@ export interface CredentialsLease {
 
 /**
  * Diagnose the AWS side only (region and credentials, with where each came from), for when no
- * Google configuration is at hand. Options as `ContainerAwsCredentialsSupplierOptions`.
+ * Google configuration is at hand. Uses `region` and `timeoutMs` of the options.
  */
 export declare function diagnoseAws(options?: FetcherRuntimeOptions | undefined | null): Promise<Array<DiagnosticStep>>
 
@@ -169,6 +170,12 @@ export interface FetcherRuntimeOptions {
    * @default 10000
    */
   timeoutMs?: number
+  /**
+   * Each token is refreshed a further random 0 to this many seconds early, so that many processes
+   * started together do not all exchange tokens in the same minute (STS quotas are per minute).
+   * @default 300
+   */
+  refreshJitterSeconds?: number
   /**
    * Refresh in the background: inside the refresh margin callers get the current token at once
    * while one refresh runs behind them.
@@ -231,6 +238,12 @@ export interface GoogleTokenFetcherOptions {
    * @default 10000
    */
   timeoutMs?: number
+  /**
+   * Each token is refreshed a further random 0 to this many seconds early, so that many processes
+   * started together do not all exchange tokens in the same minute (STS quotas are per minute).
+   * @default 300
+   */
+  refreshJitterSeconds?: number
   /**
    * Refresh in the background: inside the refresh margin callers get the current token at once
    * while one refresh runs behind them.

@@ -164,3 +164,4 @@ function adopt(native) {
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = GoogleTokenFetcher
 module.exports.diagnoseAws = binding.diagnoseAws
+module.exports.__napiBindingTarget = binding.__napiBindingTarget

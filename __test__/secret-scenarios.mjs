@@ -29,9 +29,8 @@ export function leakedMarkers(text, markers) {
 }
 
 /**
- * The scenarios: {name, code, prepare({em, m, base, dir, port}) -> {vars?, options?}, bug?}.
- * `code` null means the call succeeds. `base` is a FULL_URI no other scenario uses. `bug` names a
- * known defect (the leak assertion of that scenario is reported as a todo until it is fixed).
+ * The scenarios: {name, code, prepare({em, m, base, dir, port}) -> {vars?, options?}}.
+ * `code` null means the call succeeds. `base` is a FULL_URI no other scenario uses.
  */
 export function secretScenarios() {
   const body = (m, extra = {}) => ({

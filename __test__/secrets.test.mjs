@@ -8,8 +8,7 @@
 // of the supplier; and, in a child process with AWS_WIF_SUPPLIER_LOG=debug, nowhere in its stdout or
 // stderr.
 //
-// Scenarios whose leak is a known, reported defect carry `bug`: their leak check is a todo (reported,
-// not failing the run) until the defect is fixed; their error code is still asserted.
+// Leaks these scenarios once found were fixed; the scenarios stay as regression tests.
 //
 // Run: node --test __test__/secrets.test.mjs
 
@@ -91,38 +90,28 @@ describe('errors and the supplier never show a secret', () => {
         assertSupplierError(outcome.error, scenario.code)
       }
       assert.deepEqual(leaks(supplierRenderings(outcome.supplier)), [], 'the supplier object shows a secret')
-      if (!scenario.bug && outcome.error) assert.deepEqual(leaks(errorRenderings(outcome.error)), [], `leak in: ${outcome.error.message}`)
+      if (outcome.error) assert.deepEqual(leaks(errorRenderings(outcome.error)), [], `leak in: ${outcome.error.message}`)
     })
-    if (scenario.bug) {
-      test(`${scenario.name}: no secret in the error`, { todo: `known defect: ${scenario.bug}` }, () => {
-        assert.ok(outcome.error, 'scenario did not run')
-        assert.deepEqual(leaks(errorRenderings(outcome.error)), [], `leak in: ${outcome.error.message}`)
-      })
-    }
   }
 })
 
 describe('process output with AWS_WIF_SUPPLIER_LOG=debug', () => {
-  /** Run the secrets child over the clean (bugs=false) or known-defect (bugs=true) scenarios. */
-  async function runChild(bugs) {
-    const env = hermeticEnv({ AWS_WIF_SUPPLIER_LOG: 'debug', WIF_SCENARIO: JSON.stringify({ suffix: m.secretKey.split('-').at(-1), dir, bugs }) })
+  /** Run the secrets child over every scenario. */
+  async function runChild() {
+    const env = hermeticEnv({ AWS_WIF_SUPPLIER_LOG: 'debug', WIF_SCENARIO: JSON.stringify({ suffix: m.secretKey.split('-').at(-1), dir }) })
     const run = await runNode(here('fixtures/secrets-child.mjs'), { env, timeoutMs: 50_000 })
     assert.equal(run.timedOut, false)
     assert.equal(run.code, 0, run.stderr)
-    const expected = secretScenarios().filter((s) => Boolean(s.bug) === bugs).map((s) => [s.name, s.code === null, s.code])
-    if (!bugs) expected.push(['reference flow with marker credentials', true, null])
+    const expected = secretScenarios().map((s) => [s.name, s.code === null, s.code])
+    expected.push(['reference flow with marker credentials', true, null])
     assert.deepEqual(run.result.outcomes.map((o) => [o.name, o.ok, o.code]), expected)
     return run
   }
 
   test('no marker in the stdout or stderr of a process running every scenario', { timeout: 60_000 }, async () => {
-    const run = await runChild(false)
+    const run = await runChild()
     assert.deepEqual(leakedMarkers(run.stdout, m), [], 'marker on stdout')
     assert.deepEqual(leakedMarkers(run.stderr, m), [], 'marker on stderr')
   })
 
-  test('no marker in the output of the known-defect scenarios', { timeout: 60_000, todo: 'known defects, see the scenarios with `bug` in secret-scenarios.mjs' }, async () => {
-    const run = await runChild(true)
-    assert.deepEqual(leakedMarkers(run.stdout + run.stderr, m), [], run.stderr)
-  })
 })

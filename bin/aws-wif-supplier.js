@@ -10,6 +10,7 @@
 //     STS exchange, impersonation), PASS or FAIL, and for a failure what to fix.
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error.
 
+const { existsSync } = require('node:fs')
 const { GoogleTokenFetcher, diagnoseAws } = require('..')
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
@@ -19,7 +20,14 @@ function set(name) {
   return typeof v === 'string' && v.trim() !== ''
 }
 
-/** Which AWS runtime the environment looks like, from variable names only. */
+/** Whether a shared config or credentials file exists where the AWS SDKs look for it. */
+function profileFileExists() {
+  const home = process.env.HOME ?? ''
+  const paths = [process.env.AWS_CONFIG_FILE || (home && `${home}/.aws/config`), process.env.AWS_SHARED_CREDENTIALS_FILE || (home && `${home}/.aws/credentials`)]
+  return paths.some((p) => p && existsSync(p))
+}
+
+/** Which AWS runtime the environment looks like, from variable names (and profile files' existence). */
 function detectRuntime() {
   const evidence = (names) => names.filter(set)
   const fullUri = process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI ?? ''
@@ -40,7 +48,7 @@ function detectRuntime() {
       evidence: evidence(['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE', 'AWS_CONTAINER_AUTHORIZATION_TOKEN']),
     }
   }
-  if (set('AWS_PROFILE') || set('AWS_CONFIG_FILE') || set('AWS_SHARED_CREDENTIALS_FILE')) return { runtime: 'shared AWS profile', evidence: evidence(['AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE']) }
+  if (set('AWS_PROFILE') || profileFileExists()) return { runtime: 'shared AWS profile', evidence: evidence(['AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE']) }
   if (String(process.env.AWS_EC2_METADATA_DISABLED).toLowerCase() === 'true') return { runtime: 'none found (IMDS disabled)', evidence: ['AWS_EC2_METADATA_DISABLED'] }
   return { runtime: 'EC2 instance metadata (IMDSv2), if this is an EC2 instance', evidence: [] }
 }

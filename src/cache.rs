@@ -2,8 +2,11 @@
 //! access token).
 //!
 //! Policy (AWS SDKs' 5-minute refresh window, aws-c-auth PR #247; smithy `expiring_cache.rs`):
-//! * A value is **fresh** until `refresh_at = expiration − margin` (default margin 5 min). A value
-//!   whose whole remaining life is shorter than the margin is refreshed halfway through it. A value
+//! * A value is **fresh** until `refresh_at = expiration − margin − U[0, jitter)` (default margin
+//!   5 min, jitter 0). The jitter spreads a fleet's refreshes over time, so processes that started
+//!   together do not all refresh in the same minute (Google STS quotas are per project per
+//!   minute). A value whose remaining life is shorter than margin + jitter is refreshed halfway
+//!   through it. A value
 //!   without expiration is re-checked after `no_expiry_ttl`.
 //! * **One in-flight load** is shared by every concurrent caller, across threads and worker
 //!   threads: the load runs as its own task and its result is broadcast to all waiters.
@@ -31,13 +34,15 @@ pub const RETRY_MAX: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
   pub margin: Duration,
+  /// Extra random lead, uniform in `[0, jitter)`, drawn per value.
+  pub jitter: Duration,
   pub no_expiry_ttl: Duration,
   pub background: bool,
 }
 
 impl Default for Policy {
   fn default() -> Self {
-    Policy { margin: DEFAULT_MARGIN, no_expiry_ttl: Duration::from_secs(900), background: false }
+    Policy { margin: DEFAULT_MARGIN, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(900), background: false }
   }
 }
 
@@ -97,8 +102,9 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
       None => now + self.policy.no_expiry_ttl,
       Some(exp) => {
         let life = exp.duration_since(now).unwrap_or_default();
-        if life > self.policy.margin {
-          exp - self.policy.margin
+        let lead = self.policy.margin + self.policy.jitter.mul_f64(crate::http::jitter_fraction());
+        if life > self.policy.margin + self.policy.jitter {
+          exp - lead
         } else {
           now + life / 2
         }
@@ -314,6 +320,22 @@ mod tests {
     clock.advance(Duration::from_secs(3600));
     let e = cache.get(loader(&calls, down(), HOUR, &clock)).await.unwrap_err();
     assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR");
+  }
+
+  #[tokio::test]
+  async fn jitter_spreads_refreshes_within_its_window() {
+    let jitter = Duration::from_secs(600);
+    let (cache, clock) = setup(Policy { jitter, ..Policy::default() });
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+      cache.invalidate();
+      let e = cache.get(loader(&calls, Ok(1), HOUR, &clock)).await.unwrap();
+      let exp = e.expires_at.unwrap();
+      assert!(e.refresh_at <= exp - DEFAULT_MARGIN && e.refresh_at > exp - DEFAULT_MARGIN - jitter, "{e:?}");
+      seen.insert(e.refresh_at);
+    }
+    assert!(seen.len() > 1, "refresh instants must vary");
   }
 
   #[tokio::test]

@@ -1,13 +1,14 @@
 //! One small HTTP layer for every endpoint the crate talks to.
 //!
-//! * One process-wide `reqwest` client: rustls on *ring* (no OpenSSL, no aws-lc C build), no
+//! * Two process-wide `reqwest` clients, plain HTTP and HTTPS (rustls on *ring*: no OpenSSL, no
+//!   aws-lc C build; the trust store is loaded only when an https URL is first used), no
 //!   proxy, **no redirects** (a redirect must never carry an `Authorization` header elsewhere),
 //!   connect timeout [`CONNECT_TIMEOUT`].
 //! * Every request carries a [`Deadline`]: one attempt may take at most [`ATTEMPT_TIMEOUT`] and never
 //!   more than what is left of the caller's overall bound.
 //! * Response bodies are capped at [`MAX_BODY_BYTES`] (64 KiB); a larger body is an error.
 //! * [`send_with_retry`] retries only transient failures (connect errors, timeouts, 408, 429,
-//!   5xx), at most [`MAX_ATTEMPTS`] times, with full-jitter exponential backoff from [`BACKOFF_BASE`].
+//!   5xx), at most [`MAX_ATTEMPTS`] times, with equal-jitter exponential backoff from [`BACKOFF_BASE`].
 
 use std::time::{Duration, Instant};
 
@@ -22,18 +23,40 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-static CLIENT: Lazy<reqwest::Client> = Lazy::new(|| {
-  // reqwest is built with `rustls-no-provider`: install ring once for the whole process. An Err
-  // means a provider is already installed, which is fine.
-  let _ = rustls::crypto::ring::default_provider().install_default();
+fn builder() -> reqwest::ClientBuilder {
   reqwest::Client::builder()
     .connect_timeout(CONNECT_TIMEOUT)
     .redirect(reqwest::redirect::Policy::none())
     .no_proxy()
     .user_agent(concat!("aws-wif-supplier/", env!("CARGO_PKG_VERSION")))
-    .build()
-    .expect("the HTTP client configuration is static and valid")
+}
+
+/// For `http://` URLs (container endpoints, IMDS, loopback): no trust store is loaded, so the first
+/// credential fetch does not pay for reading the system's CA certificates.
+static PLAIN: Lazy<reqwest::Client> = Lazy::new(|| {
+  install_crypto_provider();
+  builder().tls_certs_only(std::iter::empty()).build().expect("the HTTP client configuration is static and valid")
 });
+
+/// For `https://` URLs: the platform's trust store, built on first use.
+static TLS: Lazy<reqwest::Client> = Lazy::new(|| {
+  install_crypto_provider();
+  builder().https_only(true).build().expect("the HTTPS client configuration is static and valid")
+});
+
+/// reqwest is built with `rustls-no-provider`: install ring once for the whole process. An Err
+/// means a provider is already installed, which is fine.
+fn install_crypto_provider() {
+  let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn client_for(url: &reqwest::Url) -> &'static reqwest::Client {
+  if url.scheme() == "https" {
+    &TLS
+  } else {
+    &PLAIN
+  }
+}
 
 /// The overall time bound of one logical operation (all attempts together).
 #[derive(Debug, Clone, Copy)]
@@ -159,7 +182,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
     Method::Post => reqwest::Method::POST,
   };
   let url = reqwest::Url::parse(&req.url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
-  let mut builder = CLIENT.request(method, url);
+  let mut builder = client_for(&url).request(method, url);
   for (name, value, sensitive) in &req.headers {
     let mut v = reqwest::header::HeaderValue::from_str(value)
       .map_err(|_| TransportError::InvalidRequest(format!("header {name} has characters not allowed in HTTP")))?;
@@ -216,7 +239,7 @@ pub fn is_transient(outcome: &Result<Response, TransportError>) -> bool {
   }
 }
 
-/// Full-jitter exponential backoff for attempt `n` (0-based): uniform in [0.5, 1.0] × base × 2^n.
+/// Equal-jitter exponential backoff for attempt `n` (0-based): uniform in [0.5, 1.0] × base × 2^n.
 pub fn backoff(n: u32) -> Duration {
   let exp = BACKOFF_BASE.saturating_mul(1u32 << n.min(10)).min(BACKOFF_MAX);
   let frac = 0.5 + jitter_fraction() * 0.5;

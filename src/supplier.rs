@@ -89,7 +89,7 @@ impl SupplierCore {
     let clock = ctx.clock.clone();
     let ctx_env = ctx.env.clone();
     let policy = Policy { margin: options.refresh_margin, ..Policy::default() };
-    let forever = Policy { margin: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
+    let forever = Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
     Arc::new(SupplierCore {
       chain: Arc::new(Chain::new(ctx, options.region.as_deref())),
       credentials: Cache::new(policy, clock.clone()),

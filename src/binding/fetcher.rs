@@ -1,6 +1,7 @@
 //! `GoogleTokenFetcher`: the whole federation flow natively, and `diagnose` for the doctor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::Env;
@@ -13,6 +14,9 @@ use crate::google::config_file::{FetcherConfig, FetcherOptions};
 use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, StepOutcome, StepStatus};
 use crate::redact::Secret;
 use crate::supplier::{SupplierCore, SupplierOptions};
+
+/// Default spread of token refreshes (see `refreshJitterSeconds`).
+const DEFAULT_JITTER: Duration = Duration::from_secs(300);
 
 /// `service_account_impersonation` of the options.
 #[napi(object, object_to_js = false)]
@@ -33,6 +37,10 @@ pub struct FetcherRuntimeOptions {
   /// Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
   /// @default 10000
   pub timeout_ms: Option<f64>,
+  /// Each token is refreshed a further random 0 to this many seconds early, so that many processes
+  /// started together do not all exchange tokens in the same minute (STS quotas are per minute).
+  /// @default 300
+  pub refresh_jitter_seconds: Option<f64>,
   /// Refresh in the background: inside the refresh margin callers get the current token at once
   /// while one refresh runs behind them.
   /// @default false
@@ -70,6 +78,10 @@ pub struct GoogleTokenFetcherOptions {
   /// Upper bound in milliseconds on the AWS lookups and on the Google calls of one fetch.
   /// @default 10000
   pub timeout_ms: Option<f64>,
+  /// Each token is refreshed a further random 0 to this many seconds early, so that many processes
+  /// started together do not all exchange tokens in the same minute (STS quotas are per minute).
+  /// @default 300
+  pub refresh_jitter_seconds: Option<f64>,
   /// Refresh in the background: inside the refresh margin callers get the current token at once
   /// while one refresh runs behind them.
   /// @default false
@@ -133,22 +145,28 @@ fn lease(e: Entry<AccessToken>) -> TokenLease {
 }
 
 fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
-  o.unwrap_or(FetcherRuntimeOptions { region: None, refresh_margin_seconds: None, timeout_ms: None, background_refresh: None })
+  o.unwrap_or(FetcherRuntimeOptions { region: None, refresh_margin_seconds: None, refresh_jitter_seconds: None, timeout_ms: None, background_refresh: None })
 }
 
 fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, rt: FetcherRuntimeOptions) -> Result<GoogleTokenFetcher> {
   let config = config.map_err(|e| to_napi(env, &e))?;
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
-  let policy = Policy { margin: opts.refresh_margin, background: rt.background_refresh.unwrap_or(false), ..Policy::default() };
+  let jitter = match rt.refresh_jitter_seconds {
+    None => DEFAULT_JITTER,
+    Some(j) if j.is_finite() && (0.0..=3600.0).contains(&j) => Duration::from_secs_f64(j),
+    Some(_) => return Err(to_napi(env, &crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "refreshJitterSeconds must be between 0 and 3600"))),
+  };
+  let policy = Policy { margin: opts.refresh_margin, jitter, background: rt.background_refresh.unwrap_or(false), ..Policy::default() };
   let supplier = SupplierCore::shared(ctx, opts);
-  Ok(GoogleTokenFetcher { core: Arc::new(FetcherCore::new(config, supplier, policy)) })
+  Ok(GoogleTokenFetcher { core: FetcherCore::shared(config, supplier, policy) })
 }
 
 /// Gets Google access tokens for this AWS workload without google-auth-library: AWS credentials
 /// (same chain and process-wide cache as `ContainerAwsCredentialsSupplier`) → SigV4-signed
 /// GetCallerIdentity subject token → Google STS → optional service account impersonation.
-/// Tokens are cached until 5 minutes before expiry; concurrent callers share one fetch; failures
-/// are never cached.
+/// Tokens are cached process-wide per configuration (all instances and worker threads), refreshed
+/// 5 to 10 minutes before expiry (`refreshMarginSeconds` + `refreshJitterSeconds`); concurrent
+/// callers share one fetch; failures are never cached.
 #[napi]
 pub struct GoogleTokenFetcher {
   core: Arc<FetcherCore>,
@@ -170,7 +188,13 @@ impl GoogleTokenFetcher {
       quota_project_id: o.quota_project_id,
       ..FetcherOptions::default()
     };
-    let rt = FetcherRuntimeOptions { region: o.region, refresh_margin_seconds: o.refresh_margin_seconds, timeout_ms: o.timeout_ms, background_refresh: o.background_refresh };
+    let rt = FetcherRuntimeOptions {
+      region: o.region,
+      refresh_margin_seconds: o.refresh_margin_seconds,
+      refresh_jitter_seconds: o.refresh_jitter_seconds,
+      timeout_ms: o.timeout_ms,
+      background_refresh: o.background_refresh,
+    };
     build(&env, Context::from_process(), FetcherConfig::from_options(raw), rt)
   }
 
@@ -206,7 +230,7 @@ impl GoogleTokenFetcher {
   }
 
   /// A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
-  /// `code`: the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
+  /// `code`: `REGION_NOT_FOUND`, the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
   /// `IMPERSONATION_FAILED`, `INVALID_TOKEN_RESPONSE`, `TIMEOUT`; Google's `error` and
   /// `error_description` are kept as `googleError` / `googleErrorDescription`.
   #[napi]
@@ -259,7 +283,7 @@ impl GoogleTokenFetcher {
 }
 
 /// Diagnose the AWS side only (region and credentials, with where each came from), for when no
-/// Google configuration is at hand. Options as `ContainerAwsCredentialsSupplierOptions`.
+/// Google configuration is at hand. Uses `region` and `timeoutMs` of the options.
 #[napi]
 pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>) -> Result<PromiseRaw<'env, Vec<DiagnosticStep>>> {
   let rt = runtime(options);

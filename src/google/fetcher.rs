@@ -140,6 +140,34 @@ impl FetcherCore {
     FetcherCore { config: Arc::new(config), supplier, cache: Cache::new(policy, clock), timeout }
   }
 
+  /// The process-wide fetcher for this configuration, supplier core and policy: every instance and
+  /// every worker thread with the same setup shares one token cache, and so one exchange per expiry.
+  pub fn shared(config: FetcherConfig, supplier: Arc<SupplierCore>, policy: Policy) -> Arc<FetcherCore> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static REGISTRY: once_cell::sync::Lazy<Mutex<HashMap<String, Arc<FetcherCore>>>> = once_cell::sync::Lazy::new(Default::default);
+    let c = &config;
+    let key = format!(
+      "{:p}|{}|{}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}",
+      Arc::as_ptr(&supplier),
+      c.audience,
+      c.token_url,
+      c.service_account_impersonation_url,
+      c.token_lifetime.as_secs(),
+      c.scopes.join(" "),
+      c.universe_domain,
+      c.client_id,
+      c.client_secret.as_ref().map(Secret::expose),
+      c.quota_project_id,
+      c.regional_cred_verification_url,
+      policy.margin,
+      policy.jitter,
+      policy.background,
+    );
+    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    reg.entry(key).or_insert_with(|| Arc::new(FetcherCore::new(config, supplier, policy))).clone()
+  }
+
   /// Bound the Google steps (STS and impersonation together) by `timeout` instead of the supplier's.
   pub fn with_timeout(mut self, timeout: Duration) -> Self {
     self.timeout = timeout;
@@ -197,6 +225,8 @@ pub async fn diagnose_aws(supplier: &SupplierCore) -> Vec<StepOutcome> {
   let mut report = Report::default();
   if report.record(STEP_REGION, supplier.region().await, describe_region).is_some() {
     report.record(STEP_CREDENTIALS, supplier.credentials().await.map(|e| e.value), describe_credentials);
+  } else {
+    report.push(STEP_CREDENTIALS, StepStatus::Skipped, "not run: an earlier step failed".into(), None);
   }
   report.0
 }
