@@ -9,7 +9,35 @@
 // lives in Rust; this wrapper only remembers the last answer and its deadline.
 
 const { inspect } = require('node:util')
-const binding = require('./binding.js')
+const binding = loadBinding()
+
+/** The npm package that carries the binary for this platform, e.g. `aws-wif-supplier-linux-x64-musl`. */
+function platformPackage() {
+  const { platform, arch } = process
+  if (platform !== 'linux') return `aws-wif-supplier-${platform}-${arch}${platform === 'win32' ? '-msvc' : ''}`
+  const glibc = Boolean(process.report && process.report.getReport().header.glibcVersionRuntime)
+  return `aws-wif-supplier-linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+}
+
+/** Load the generated loader; when no binary fits, say which platform and what to install. */
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (e) {
+    const pkg = platformPackage()
+    const err = new Error(
+      `aws-wif-supplier: no native binary could be loaded for ${process.platform}-${process.arch} ` +
+        `(Node ${process.version}, N-API ${process.versions.napi}). Install the package ${pkg} ` +
+        `(npm installs it as an optional dependency: check that optional dependencies are not omitted, ` +
+        `e.g. \`npm install --include=optional\`, and that package-lock.json was made on a machine of the same ` +
+        `platform), or build from source with Rust: \`npm run build\`. Prebuilt: linux x64/arm64 (glibc, musl), ` +
+        `darwin x64/arm64, win32 x64.`,
+    )
+    err.code = 'NATIVE_BINDING_NOT_FOUND'
+    err.cause = e
+    throw err
+  }
+}
 
 /**
  * Remembers one promise until a deadline. `start()` must resolve to `{ value, until }` (epoch ms);

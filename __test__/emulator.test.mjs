@@ -21,8 +21,8 @@ import { assertIsolated, netnsUnavailableReason, runInNetns } from './netns.mjs'
 
 makeProcessHermetic()
 // Imported after the environment is clean, so nothing can pick up ambient configuration.
-const { AwsClient } = await import('google-auth-library')
-const { BigQuery } = await import('@google-cloud/bigquery')
+const { AwsClient } = await import('./stack.mjs')
+const { BigQuery } = await import('./stack.mjs')
 const { fromHttp, fromTokenFile } = await import('@aws-sdk/credential-providers')
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
@@ -554,4 +554,11 @@ describe('link-local addresses in a private network namespace', () => {
       assert.ok(result.routes.includes('imds PUT 169.254.169.254:80 200'))
     },
   )
+})
+
+test('the google-auth-library under test is the one CI asked for', async () => {
+  const { galVersion } = await import('./stack.mjs')
+  const expected = process.env.WIF_TEST_EXPECT_GAL_MAJOR
+  if (expected) assert.equal(galVersion.split('.')[0], expected, `google-auth-library ${galVersion} on Node ${process.version}`)
+  else assert.match(galVersion, /^\d+\.\d+\.\d+/)
 })

@@ -3,13 +3,18 @@
 // (types/check.ts), must reject misuses (types/expect-error.ts, each line marked @ts-expect-error), and
 // must report the plain misuse in types/wrong-usage.ts (the negative control).
 //
-// --skipLibCheck: @types/node is not installed, so google-auth-library's own .d.ts files (which
-// import 'stream', 'http'…) cannot be checked; our files and the types they use still are.
+// --skipLibCheck: google-auth-library's and gaxios' own .d.ts files are not ours to check; our
+// files and every type they use still are.
+//
+// Both google-auth-library 10 (the devDependency) and, when __test__/gal11/node_modules is installed
+// (.ci/run does it), google-auth-library 11: the check files are copied next to that install so
+// that 'google-auth-library' resolves to it.
 //
 // Run: node --test __test__/typings.test.mjs
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { hermeticEnv } from './emulator/index.mjs'
 import { here } from './support.mjs'
@@ -17,10 +22,10 @@ import { here } from './support.mjs'
 const TSC = here('../node_modules/.bin/tsc')
 const FLAGS = ['--strict', '--noEmit', '--skipLibCheck', '--pretty', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022']
 
-/** Run tsc on `files`; resolves {code, output}. */
-function tsc(files) {
+/** Run tsc on `files` (under `dir`); resolves {code, output}. */
+function tsc(files, dir = here('types')) {
   return new Promise((resolve, reject) => {
-    execFile(TSC, [...FLAGS, ...files.map((f) => here(`types/${f}`))], { cwd: here('..'), env: hermeticEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(TSC, [...FLAGS, ...files.map((f) => `${dir}/${f}`)], { cwd: here('..'), env: hermeticEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') return reject(err)
       resolve({ code: err ? err.code : 0, output: `${stdout}${stderr}` })
     })
@@ -28,7 +33,7 @@ function tsc(files) {
 }
 
 test('the supplier is a google-auth-library AwsSecurityCredentialsSupplier; misuses are type errors', { timeout: 90_000 }, async () => {
-  const { code, output } = await tsc(['check.ts', 'expect-error.ts'])
+  const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts'])
   assert.equal(output.trim(), '', output)
   assert.equal(code, 0)
 })
@@ -39,4 +44,24 @@ test('negative control: using the credentials as a number does not compile', { t
   const errors = output.trim().split('\n')
   assert.equal(errors.length, 1, output)
   assert.match(errors[0], /wrong-usage\.ts\(6,\d+\): error TS2322: Type 'AwsSecurityCredentials' is not assignable to type 'number'/)
+})
+
+const GAL11 = here('gal11/node_modules/google-auth-library/package.json')
+
+test('the same checks against google-auth-library 11 typings', { timeout: 90_000, skip: !existsSync(GAL11) && 'npm ci --prefix __test__/gal11 not run' }, async () => {
+  const dir = here('gal11/types-check')
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir)
+  try {
+    for (const f of ['check.ts', 'expect-error.ts', 'fetcher-check.ts']) {
+      writeFileSync(`${dir}/${f}`, readFileSync(here(`types/${f}`), 'utf8').replaceAll("'../../index'", "'../../../index'"))
+    }
+    const version = JSON.parse(readFileSync(GAL11, 'utf8')).version
+    assert.match(version, /^11\./)
+    const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts'], dir)
+    assert.equal(output.trim(), '', output)
+    assert.equal(code, 0)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
