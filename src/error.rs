@@ -122,6 +122,12 @@ impl Error {
     e
   }
 
+  /// Mark as transient: trying again later may help (a connection failure, whatever the kind).
+  pub fn transient(mut self) -> Self {
+    self.retryable = true;
+    self
+  }
+
   /// Mark as permanent: retrying without a change of configuration cannot help.
   pub fn not_retryable(mut self) -> Self {
     self.retryable = false;

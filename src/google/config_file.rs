@@ -86,6 +86,11 @@ fn invalid(msg: String) -> Error {
 /// `https` anywhere, `http` to loopback only, no user information.
 fn check_url(field: &str, url: &str, allow_loopback_http: bool) -> Result<()> {
   let bad = |why: &str| invalid(format!("{field} {why}"));
+  // Refused before parsing (the URL parser silently drops tabs and newlines) and before the URL is
+  // quoted in any message: a control character in a configured URL is never legitimate.
+  if url.chars().any(char::is_control) {
+    return Err(bad("contains a control character"));
+  }
   let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
   if !parsed.username().is_empty() || parsed.password().is_some() {
     return Err(bad("must not carry user information"));
@@ -396,6 +401,15 @@ mod tests {
     assert_eq!(e.code(), "CONFIG_INVALID");
     assert!(e.message().contains("/missing.json") && e.message().contains("no such file"), "{e}");
     assert!(FetcherConfig::from_context(&ctx(&[])).unwrap_err().message().contains(ENV_CREDENTIALS_FILE));
+  }
+
+  #[test]
+  fn control_characters_in_urls_are_refused_unquoted() {
+    // Found by fuzz/config_file: the URL parser drops "\n", so the URL was accepted or quoted raw.
+    for url in ["https://sts.googleapis.com/v1/\ntoken", "http://sts.example\r\n.test/v1/token", "https://sts.googleapis.com/\u{7}"] {
+      let e = check_url("token_url", url, true).unwrap_err();
+      assert_eq!(e.message(), "token_url contains a control character", "{url:?}");
+    }
   }
 
   #[test]

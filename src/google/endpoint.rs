@@ -51,7 +51,10 @@ impl Endpoint<'_> {
       TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {budget_ms} ms)")),
       TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidTokenResponse, format!("{origin}: {e}")),
       TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+      // A connection failure is transient (retryable), although STS_EXCHANGE_FAILED and
+      // IMPERSONATION_FAILED are not by default: as for the container endpoint's connection errors.
       TransportError::Connect(_) => Error::new(self.kind, format!("{origin}: {e}"))
+        .transient()
         .with_hint("check network access (egress, DNS, proxy or VPC endpoint) to this URL"),
     }
   }
@@ -105,11 +108,17 @@ impl Endpoint<'_> {
     on_status: impl FnOnce(&Self, u16, Option<&Value>, &str) -> Error,
   ) -> Result<JsonObject> {
     let resp = self.send(req, deadline).await?;
+    self.parse(&resp, on_status)
+  }
+
+  /// The pure half of [`Endpoint::call`] (no I/O): the JSON object of a 2xx answer, or
+  /// `on_status(…)` for any other status. Used by the response parsers and the fuzz targets.
+  pub fn parse(&self, resp: &Response, on_status: impl FnOnce(&Self, u16, Option<&Value>, &str) -> Error) -> Result<JsonObject> {
     if !resp.is_success() {
-      let (json, text) = self.error_body(&resp);
+      let (json, text) = self.error_body(resp);
       return Err(on_status(self, resp.status, json.as_ref(), &text));
     }
-    self.success_object(&resp)
+    self.success_object(resp)
   }
 
   /// The body of a non-2xx answer, as JSON if it is JSON, else as scrubbed text.
@@ -147,5 +156,14 @@ mod tests {
     let (json, text) = ep.error_body(&Response { status: 502, content_type: None, body: b"bad MARKER-TOKEN".to_vec() });
     assert!(json.is_none());
     assert_eq!(text, "bad ** redacted **");
+  }
+
+  #[test]
+  fn connection_failures_are_retryable_other_transport_errors_keep_their_kind() {
+    let ep = Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token", kind: ErrorKind::StsExchangeFailed, secrets: &[] };
+    let e = ep.transport_error(TransportError::Connect("connection reset".into()), 1000);
+    assert_eq!((e.code(), e.is_retryable()), ("STS_EXCHANGE_FAILED", true));
+    assert!(ep.transport_error(TransportError::Timeout, 1000).is_retryable());
+    assert!(!ep.transport_error(TransportError::InvalidRequest("bad header".into()), 1000).is_retryable());
   }
 }

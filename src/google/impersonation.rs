@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Method, Request};
+use crate::http::{Deadline, Method, Request, Response};
 use crate::redact::Secret;
 
 use super::endpoint::Endpoint;
@@ -65,7 +65,14 @@ pub async fn generate_access_token(req: &ImpersonationRequest<'_>, deadline: Dea
     .header("accept", "application/json")
     .sensitive_header("authorization", format!("Bearer {}", req.sts_token.expose()))
     .body(request_body(req.scopes, req.lifetime));
-  let obj = ep.call(&http_req, deadline, status_error).await?;
+  let resp = ep.send(&http_req, deadline).await?;
+  parse_response(&ep, &resp)
+}
+
+/// Parse a generateAccessToken answer (pure: no I/O): the token of a 2xx, or the error of any
+/// other status. `generate_access_token` uses it; so does the `iam_response` fuzz target.
+pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<ImpersonatedToken> {
+  let obj = ep.parse(resp, status_error)?;
   let access_token = Secret::new(ep.required_str(&obj, "accessToken")?);
   let expire_time = crate::time::parse_rfc3339(&ep.required_str(&obj, "expireTime")?).ok_or_else(|| {
     Error::new(ErrorKind::InvalidTokenResponse, format!("{} answered 2xx with an expireTime that is not an RFC 3339 date-time", ep.origin()))
@@ -184,5 +191,18 @@ mod tests {
     assert_eq!(service_account_email("https://example.com/v1/token"), None);
     assert_eq!(service_account_email("https://x/serviceAccounts/:generateAccessToken"), None);
     assert_eq!(request_body(&["a".into(), "b\"c".into()], DEFAULT_LIFETIME), r#"{"scope":["a","b\"c"],"lifetime":"3600s"}"#);
+  }
+
+  #[test]
+  fn parse_response_is_pure() {
+    let sts = Secret::new("MARKER-STS-TOKEN");
+    let url = format!("https://iamcredentials.googleapis.com{PATH}");
+    let ep = Endpoint { name: "IAM Credentials generateAccessToken", url: &url, kind: ErrorKind::ImpersonationFailed, secrets: &[&sts] };
+    let resp = |status, body: &str| Response { status, content_type: Some("application/json".into()), body: body.as_bytes().to_vec() };
+    assert_eq!(parse_response(&ep, &resp(200, OK)).unwrap().expire_time, parse_rfc3339("2020-08-11T07:55:22Z").unwrap());
+    let e = parse_response(&ep, &resp(403, r#"{"error":{"status":"PERMISSION_DENIED","message":"MARKER-STS-TOKEN"}}"#)).unwrap_err();
+    assert_eq!((e.code(), e.status(), e.remote_error()), ("IMPERSONATION_FAILED", Some(403), Some("PERMISSION_DENIED")));
+    assert!(!format!("{e} {e:?}").contains("MARKER"));
+    assert_eq!(parse_response(&ep, &resp(200, "{}")).unwrap_err().code(), "INVALID_TOKEN_RESPONSE");
   }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Method, Request};
+use crate::http::{Deadline, Method, Request, Response};
 use crate::redact::Secret;
 
 use super::encoding::{base64, form_urlencode};
@@ -83,7 +83,14 @@ pub async fn exchange(req: &StsRequest<'_>, also_redact: &[&Secret], deadline: D
   if let Some(id) = req.client_id {
     http_req = http_req.sensitive_header("authorization", basic_auth(id, req.client_secret).expose());
   }
-  let obj = ep.call(&http_req, deadline, status_error).await?;
+  let resp = ep.send(&http_req, deadline).await?;
+  parse_response(&ep, &resp)
+}
+
+/// Parse an STS answer (pure: no I/O): the token of a 2xx, or the error of any other status.
+/// `exchange` uses it on every response; so does the `sts_response` fuzz target.
+pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<StsToken> {
+  let obj = ep.parse(resp, status_error)?;
   let access_token = Secret::new(ep.required_str(&obj, "access_token")?);
   let expires_in = match obj.get("expires_in") {
     None | Some(Value::Null) => None,
@@ -292,5 +299,16 @@ mod tests {
     assert_eq!(e.code(), "STS_EXCHANGE_FAILED", "{e}");
     let req = StsRequest { token_url: "not a url", ..req };
     assert_eq!(exchange(&req, &[], Deadline::after(SECOND)).await.unwrap_err().code(), "CONFIG_INVALID");
+  }
+
+  #[test]
+  fn parse_response_is_pure() {
+    let secret = Secret::new("MARKER-SUBJECT");
+    let ep = Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token", kind: ErrorKind::StsExchangeFailed, secrets: &[&secret] };
+    let resp = |status, body: &str| Response { status, content_type: Some("application/json".into()), body: body.as_bytes().to_vec() };
+    assert_eq!(parse_response(&ep, &resp(200, OK)).unwrap().expires_in, Some(Duration::from_secs(3600)));
+    let e = parse_response(&ep, &resp(400, r#"{"error":"invalid_grant","error_description":"MARKER-SUBJECT"}"#)).unwrap_err();
+    assert_eq!((e.code(), e.status(), e.remote_description()), ("STS_EXCHANGE_FAILED", Some(400), Some("** redacted **")));
+    assert_eq!(parse_response(&ep, &resp(200, "[]")).unwrap_err().code(), "INVALID_TOKEN_RESPONSE");
   }
 }
