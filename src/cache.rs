@@ -84,11 +84,7 @@ fn retry_delay(failures: u32) -> Duration {
 
 impl<T: Clone + Send + Sync + 'static> Cache<T> {
   pub fn new(policy: Policy, clock: Arc<dyn Clock>) -> Arc<Self> {
-    Arc::new(Cache {
-      policy,
-      clock,
-      state: Mutex::new(State { current: None, retry_at: None, failures: 0, inflight: None }),
-    })
+    Arc::new(Cache { policy, clock, state: Mutex::new(State { current: None, retry_at: None, failures: 0, inflight: None }) })
   }
 
   fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
@@ -232,7 +228,12 @@ mod tests {
 
   type BoxedLoad = std::pin::Pin<Box<dyn Future<Output = Result<(u32, Option<SystemTime>)>> + Send>>;
 
-  fn loader(calls: &Arc<AtomicUsize>, value: Result<u32>, life: Option<Duration>, clock: &ManualClock) -> impl FnOnce() -> BoxedLoad + Send + 'static {
+  fn loader(
+    calls: &Arc<AtomicUsize>,
+    value: Result<u32>,
+    life: Option<Duration>,
+    clock: &ManualClock,
+  ) -> impl FnOnce() -> BoxedLoad + Send + 'static {
     let calls = calls.clone();
     let exp = life.map(|l| clock.now() + l);
     move || {
@@ -269,11 +270,13 @@ mod tests {
       let (cache, calls, gate) = (cache.clone(), calls.clone(), gate.clone());
       let exp = clock.now() + Duration::from_secs(3600);
       tasks.push(tokio::spawn(async move {
-        cache.get(move || async move {
-          calls.fetch_add(1, Ordering::SeqCst);
-          gate.notified().await;
-          Ok((7u32, Some(exp)))
-        }).await
+        cache
+          .get(move || async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            gate.notified().await;
+            Ok((7u32, Some(exp)))
+          })
+          .await
       }));
     }
     // Let every task reach the cache, then release the single load.
@@ -357,10 +360,13 @@ mod tests {
     let gate = Arc::new(tokio::sync::Notify::new());
     let g = gate.clone();
     let exp = clock.now() + Duration::from_secs(3600);
-    let served = cache.get(move || async move {
-      g.notified().await;
-      Ok((2u32, Some(exp)))
-    }).await.unwrap();
+    let served = cache
+      .get(move || async move {
+        g.notified().await;
+        Ok((2u32, Some(exp)))
+      })
+      .await
+      .unwrap();
     assert_eq!(served.value, 1, "the caller did not wait for the refresh");
     gate.notify_one();
     let mut rx = cache.lock().inflight.clone().unwrap();

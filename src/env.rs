@@ -52,17 +52,12 @@ pub struct EnvSnapshot {
 impl EnvSnapshot {
   /// Capture the [`RELEVANT_VARS`] of the current process.
   pub fn from_process() -> Self {
-    let vars = RELEVANT_VARS
-      .iter()
-      .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-      .collect();
+    let vars = RELEVANT_VARS.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
     EnvSnapshot { vars }
   }
 
   pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-    EnvSnapshot {
-      vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-    }
+    EnvSnapshot { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
   }
 
   /// The value of `key`, with blank (whitespace-only) values treated as unset, as the AWS SDKs do.
@@ -77,12 +72,7 @@ impl EnvSnapshot {
 
   /// Names (never values) of the variables that are set: safe to log and to show in errors.
   pub fn names(&self) -> Vec<&str> {
-    self
-      .vars
-      .iter()
-      .filter(|(_, v)| !v.trim().is_empty())
-      .map(|(k, _)| k.as_str())
-      .collect()
+    self.vars.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, _)| k.as_str()).collect()
   }
 
   /// Iterate over all captured pairs (for handing the environment to aws-config).

@@ -58,10 +58,7 @@ impl ErrorKind {
 
   /// Whether a later attempt may succeed without any change of configuration.
   pub const fn is_retryable(self) -> bool {
-    matches!(
-      self,
-      ErrorKind::CredentialsEndpointError | ErrorKind::Timeout | ErrorKind::InvalidCredentialsResponse
-    )
+    matches!(self, ErrorKind::CredentialsEndpointError | ErrorKind::Timeout | ErrorKind::InvalidCredentialsResponse)
   }
 
   /// All kinds, for documentation tests.

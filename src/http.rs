@@ -195,11 +195,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
   let run = async {
     let mut resp = builder.send().await.map_err(map_reqwest)?;
     let status = resp.status().as_u16();
-    let content_type = resp
-      .headers()
-      .get(reqwest::header::CONTENT_TYPE)
-      .and_then(|v| v.to_str().ok())
-      .map(str::to_string);
+    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
       return Err(TransportError::BodyTooLarge);
     }

@@ -52,10 +52,7 @@ impl From<String> for Secret {
 
 /// Make a remote body safe and short enough for an error message.
 pub fn scrub_body(body: &str, secrets: &[&Secret]) -> String {
-  let mut text: String = body
-    .chars()
-    .map(|c| if c.is_control() { ' ' } else { c })
-    .collect();
+  let mut text: String = body.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
   for secret in secrets {
     if secret.expose().len() >= 4 {
       text = text.replace(secret.expose(), REDACTED);

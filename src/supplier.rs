@@ -89,7 +89,8 @@ impl SupplierCore {
     let clock = ctx.clock.clone();
     let ctx_env = ctx.env.clone();
     let policy = Policy { margin: options.refresh_margin, ..Policy::default() };
-    let forever = Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
+    let forever =
+      Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
     Arc::new(SupplierCore {
       chain: Arc::new(Chain::new(ctx, options.region.as_deref())),
       credentials: Cache::new(policy, clock.clone()),
@@ -126,12 +127,24 @@ impl SupplierCore {
     self
       .credentials
       .get(move || async move {
-        log.debug(|| format!("loading AWS credentials (likely source: {}; variables set: {})", chain.configured_source(), chain.context().env.names().join(", ")));
+        log.debug(|| {
+          format!(
+            "loading AWS credentials (likely source: {}; variables set: {})",
+            chain.configured_source(),
+            chain.context().env.names().join(", ")
+          )
+        });
         let deadline = Deadline::after(timeout);
         match chain.load(deadline).await {
           Ok(creds) => {
-            log.info(|| format!("AWS credentials from {} ({}), expire {}", creds.source, mask_key_id(&creds.access_key_id),
-              creds.expiration.map(format_rfc3339).unwrap_or_else(|| "never".into())));
+            log.info(|| {
+              format!(
+                "AWS credentials from {} ({}), expire {}",
+                creds.source,
+                mask_key_id(&creds.access_key_id),
+                creds.expiration.map(format_rfc3339).unwrap_or_else(|| "never".into())
+              )
+            });
             let exp = creds.expiration;
             Ok((creds, exp))
           }
@@ -175,7 +188,8 @@ mod tests {
   use crate::env::{ManualClock, OsFs};
 
   fn ctx(vars: &[(&str, &str)]) -> Context {
-    let mut all = vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k")];
+    let mut all =
+      vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k")];
     all.extend_from_slice(vars);
     Context::new(EnvSnapshot::from_pairs(all), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)))
   }
@@ -200,7 +214,10 @@ mod tests {
 
   #[tokio::test]
   async fn static_keys_and_env_region() {
-    let core = SupplierCore::new(ctx(&[("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_DEFAULT_REGION", "ap-northeast-1")]), SupplierOptions::default());
+    let core = SupplierCore::new(
+      ctx(&[("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_DEFAULT_REGION", "ap-northeast-1")]),
+      SupplierOptions::default(),
+    );
     assert_eq!(core.credentials().await.unwrap().value.access_key_id, "AKIDEXAMPLE");
     assert_eq!(core.region().await.unwrap().region, "ap-northeast-1");
     assert!(core.peek_credentials().is_some());

@@ -67,7 +67,11 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     "Z" | "z" => 0,
     _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
       let v = (num(&rest[1..3])? * 3600 + num(&rest[4..6])? * 60) as i64;
-      if rest.starts_with('-') { -v } else { v }
+      if rest.starts_with('-') {
+        -v
+      } else {
+        v
+      }
     }
     _ => return None,
   };
@@ -105,8 +109,16 @@ mod tests {
 
   #[test]
   fn rejects_garbage() {
-    for s in ["", "2009-02-13", "2009-02-13T23:31:30", "2009-13-13T23:31:30Z", "2009-02-13T23:31:30+0900",
-      "not a date at all!!", "2009-02-13T23:31:30.Z", "２００９-02-13T23:31:30Z"] {
+    for s in [
+      "",
+      "2009-02-13",
+      "2009-02-13T23:31:30",
+      "2009-13-13T23:31:30Z",
+      "2009-02-13T23:31:30+0900",
+      "not a date at all!!",
+      "2009-02-13T23:31:30.Z",
+      "２００９-02-13T23:31:30Z",
+    ] {
       assert!(parse_rfc3339(s).is_none(), "{s}");
     }
   }

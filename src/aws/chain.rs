@@ -111,7 +111,8 @@ mod tests {
   use std::time::Duration;
 
   fn ctx(vars: &[(&str, &str)]) -> Context {
-    let mut all = vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k")];
+    let mut all =
+      vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"), ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k")];
     all.extend_from_slice(vars);
     Context::new(EnvSnapshot::from_pairs(all), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)))
   }
@@ -127,7 +128,11 @@ mod tests {
 
   #[tokio::test]
   async fn environment_keys_come_first() {
-    let c = ctx(&[("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/x")]);
+    let c = ctx(&[
+      ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+      ("AWS_SECRET_ACCESS_KEY", "s"),
+      ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/x"),
+    ]);
     let chain = Chain::new(c, None);
     assert_eq!(chain.configured_source(), "environment");
     assert_eq!(chain.load(Deadline::after(Duration::from_secs(2))).await.unwrap().source, "environment");

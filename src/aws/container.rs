@@ -37,7 +37,10 @@ pub const EKS_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x23
 
 /// Is this address one an `http` FULL_URI may reach?
 pub fn is_allowed_ip(ip: IpAddr) -> bool {
-  ip.is_loopback() || ip == IpAddr::V4(ECS_IPV4) || ip == IpAddr::V4(EKS_IPV4) || ip == IpAddr::V6(EKS_IPV6)
+  ip.is_loopback()
+    || ip == IpAddr::V4(ECS_IPV4)
+    || ip == IpAddr::V4(EKS_IPV4)
+    || ip == IpAddr::V6(EKS_IPV6)
     || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| is_allowed_ip(IpAddr::V4(v4))))
 }
 
@@ -91,9 +94,7 @@ where
   if let Ok(ip) = host.parse::<IpAddr>() {
     return check_ips(&[ip], &redact_url(uri)).map_err(bad);
   }
-  let ips = resolve(host.clone())
-    .await
-    .map_err(|e| bad(format!("host {host} could not be resolved ({e})")))?;
+  let ips = resolve(host.clone()).await.map_err(|e| bad(format!("host {host} could not be resolved ({e})")))?;
   if ips.is_empty() {
     return Err(bad(format!("host {host} resolved to no address")));
   }
@@ -160,11 +161,14 @@ pub fn status_error(origin: &str, resp: &http::Response, secrets: &[&Secret]) ->
     .map(|d| format!(" ({})", crate::redact::scrub_body(&d, secrets)))
     .unwrap_or_default();
   let hint = match resp.status {
-    400 | 401 | 403 => "the endpoint refused the request: on EKS Pod Identity check the token file and the pod's service account association",
+    400 | 401 | 403 => {
+      "the endpoint refused the request: on EKS Pod Identity check the token file and the pod's service account association"
+    }
     404 => "the credentials path is unknown to the agent: is the task role (or pod association) configured?",
     _ => "the credential agent may be starting or overloaded; the supplier retries on the next call",
   };
-  Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status)).with_hint(hint)
+  Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status))
+    .with_hint(hint)
 }
 
 /// Fetch credentials from the container endpoint. `Ok(None)`: not configured.
@@ -254,12 +258,26 @@ mod tests {
 
   #[tokio::test]
   async fn full_uri_host_rules() {
-    for ok in ["https://example.com/creds", "http://127.0.0.1:8080/x", "http://127.9.9.9/x", "http://[::1]/x",
-      "http://169.254.170.2/x", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials"] {
+    for ok in [
+      "https://example.com/creds",
+      "http://127.0.0.1:8080/x",
+      "http://127.9.9.9/x",
+      "http://[::1]/x",
+      "http://169.254.170.2/x",
+      "http://169.254.170.23/v1/credentials",
+      "http://[fd00:ec2::23]/v1/credentials",
+    ] {
       assert!(validate_full_uri(ok, no_dns).await.is_ok(), "{ok}");
     }
-    for bad in ["http://10.0.0.5/x", "http://169.254.169.254/x", "http://8.8.8.8/x", "ftp://127.0.0.1/x",
-      "http://user:pw@127.0.0.1/x", "not a url", "http://[fd00:ec2::254]/x"] {
+    for bad in [
+      "http://10.0.0.5/x",
+      "http://169.254.169.254/x",
+      "http://8.8.8.8/x",
+      "ftp://127.0.0.1/x",
+      "http://user:pw@127.0.0.1/x",
+      "not a url",
+      "http://[fd00:ec2::254]/x",
+    ] {
       let e = validate_full_uri(bad, no_dns).await.unwrap_err();
       assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
     }

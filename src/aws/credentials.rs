@@ -48,10 +48,7 @@ impl std::fmt::Debug for AwsCredentials {
 }
 
 fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-  obj
-    .iter()
-    .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
-    .map(|(_, v)| v)
+  obj.iter().find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n))).map(|(_, v)| v)
 }
 
 fn string_field(obj: &serde_json::Map<String, Value>, names: &[&str], what: &str) -> Result<Option<String>> {
@@ -70,9 +67,17 @@ fn invalid(msg: String) -> Error {
 /// Parse a container-endpoint / IMDS credentials document. `origin` names the endpoint for messages;
 /// `sent` are the secrets we sent it (an endpoint may echo them in its `Message`).
 pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, sent: &[&Secret]) -> Result<AwsCredentials> {
-  let value: Value = serde_json::from_slice(body)
-    .map_err(|e| invalid(format!("{origin} returned a body that is not valid JSON ({} at line {} column {})",
-      match e.classify() { serde_json::error::Category::Eof => "truncated", _ => "syntax error" }, e.line(), e.column())))?;
+  let value: Value = serde_json::from_slice(body).map_err(|e| {
+    invalid(format!(
+      "{origin} returned a body that is not valid JSON ({} at line {} column {})",
+      match e.classify() {
+        serde_json::error::Category::Eof => "truncated",
+        _ => "syntax error",
+      },
+      e.line(),
+      e.column()
+    ))
+  })?;
   let Value::Object(obj) = value else {
     return Err(invalid(format!("{origin} returned JSON that is not an object")));
   };
@@ -89,11 +94,12 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, s
   let sk = string_field(&obj, &["SecretAccessKey"], "SecretAccessKey")?;
   let token = string_field(&obj, &["Token", "SessionToken"], "Token")?;
   let exp = string_field(&obj, &["Expiration", "ExpiresAt"], "Expiration")?;
-  let missing: Vec<&str> = [("AccessKeyId", ak.is_none()), ("SecretAccessKey", sk.is_none()), ("Token", token.is_none()), ("Expiration", exp.is_none())]
-    .iter()
-    .filter(|(_, m)| *m)
-    .map(|(n, _)| *n)
-    .collect();
+  let missing: Vec<&str> =
+    [("AccessKeyId", ak.is_none()), ("SecretAccessKey", sk.is_none()), ("Token", token.is_none()), ("Expiration", exp.is_none())]
+      .iter()
+      .filter(|(_, m)| *m)
+      .map(|(n, _)| *n)
+      .collect();
   if !missing.is_empty() {
     return Err(invalid(format!("{origin} returned credentials without {}", missing.join(", "))));
   }
@@ -113,10 +119,17 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, s
 /// Reject credentials that are already past their expiration.
 pub fn ensure_not_expired(creds: AwsCredentials, now: SystemTime, origin: &str) -> Result<AwsCredentials> {
   match creds.expiration {
-    Some(exp) if exp <= now => Err(Error::new(
-      ErrorKind::CredentialsExpired,
-      format!("{origin} returned credentials that expired at {} (now {})", crate::time::format_rfc3339(exp), crate::time::format_rfc3339(now)),
-    ).with_hint("check the clock of this host and of the credential endpoint")),
+    Some(exp) if exp <= now => Err(
+      Error::new(
+        ErrorKind::CredentialsExpired,
+        format!(
+          "{origin} returned credentials that expired at {} (now {})",
+          crate::time::format_rfc3339(exp),
+          crate::time::format_rfc3339(now)
+        ),
+      )
+      .with_hint("check the clock of this host and of the credential endpoint"),
+    ),
     _ => Ok(creds),
   }
 }
@@ -149,7 +162,10 @@ mod tests {
   fn errors_name_fields_never_values() {
     let cases: &[(&[u8], &str)] = &[
       (br#"{"AccessKeyId":"A","SecretAccessKey":"MARKER-SECRET-KEY"}"#, "without Token, Expiration"),
-      (br#"{"AccessKeyId":"A","SecretAccessKey":"MARKER-SECRET-KEY","Token":"MARKER-SESSION-TOKEN","Expiration":"soon"}"#, "not an RFC 3339"),
+      (
+        br#"{"AccessKeyId":"A","SecretAccessKey":"MARKER-SECRET-KEY","Token":"MARKER-SESSION-TOKEN","Expiration":"soon"}"#,
+        "not an RFC 3339",
+      ),
       (br#"{"AccessKeyId":"A","SecretAccessKey":"MARKER-SECRET-KEY","Token""#, "truncated"),
       (b"<html>MARKER-SECRET-KEY</html>", "not valid JSON"),
       (b"[1,2]", "not an object"),
@@ -175,14 +191,21 @@ mod tests {
 
   #[test]
   fn non_success_code_is_an_endpoint_error() {
-    let e = parse_credentials_json(br#"{"Code":"CredentialsUninitialized","Message":"agent restarting"}"#, "ep", "container", &[]).unwrap_err();
+    let e =
+      parse_credentials_json(br#"{"Code":"CredentialsUninitialized","Message":"agent restarting"}"#, "ep", "container", &[]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CredentialsEndpointError);
     assert!(e.to_string().contains("CredentialsUninitialized: agent restarting"));
   }
 
   #[test]
   fn expired_credentials_are_rejected() {
-    let c = parse_credentials_json(br#"{"AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2009-02-13T23:31:30Z"}"#, "ep", "container", &[]).unwrap();
+    let c = parse_credentials_json(
+      br#"{"AccessKeyId":"A","SecretAccessKey":"s","Token":"t","Expiration":"2009-02-13T23:31:30Z"}"#,
+      "ep",
+      "container",
+      &[],
+    )
+    .unwrap();
     let e = ensure_not_expired(c, SystemTime::now(), "ep").unwrap_err();
     assert_eq!(e.code(), "CREDENTIALS_EXPIRED");
   }

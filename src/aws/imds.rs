@@ -97,8 +97,7 @@ impl Imds {
   }
 
   async fn get(&self, path: &str, token: &Secret, deadline: Deadline) -> Result<http::Response> {
-    let req = Request::new(Method::Get, format!("{}{path}", self.endpoint))
-      .sensitive_header("x-aws-ec2-metadata-token", token.expose());
+    let req = Request::new(Method::Get, format!("{}{path}", self.endpoint)).sensitive_header("x-aws-ec2-metadata-token", token.expose());
     let budget = deadline.remaining().as_millis();
     let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
     if resp.status == 401 {
@@ -126,9 +125,11 @@ impl Imds {
       }
     })?;
     let text = roles.text();
-    let role = text.lines().map(str::trim).find(|l| !l.is_empty()).ok_or_else(|| {
-      Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} listed no IAM role", self.origin()))
-    })?;
+    let role = text
+      .lines()
+      .map(str::trim)
+      .find(|l| !l.is_empty())
+      .ok_or_else(|| Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} listed no IAM role", self.origin())))?;
     if role.contains('/') || role.contains("..") {
       return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} returned an invalid role name", self.origin())));
     }

@@ -33,9 +33,12 @@ pub struct ResolvedRegion {
 
 /// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-isoe-west-1`…: lower-case letters, digits and dashes.
 pub fn is_valid_region(r: &str) -> bool {
-  !r.is_empty() && r.len() <= 32 && r.contains('-')
+  !r.is_empty()
+    && r.len() <= 32
+    && r.contains('-')
     && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    && !r.starts_with('-') && !r.ends_with('-')
+    && !r.starts_with('-')
+    && !r.ends_with('-')
 }
 
 /// `us-east-1a` → `us-east-1`; also handles local-zone style suffixes (`us-west-2-lax-1a` keeps the parent).
@@ -112,8 +115,10 @@ pub async fn resolve(ctx: &Context, option: Option<&str>, imds: Option<&Imds>, d
   }
   let timed_out = deadline.expired();
   let kind = if timed_out { ErrorKind::Timeout } else { ErrorKind::RegionNotFound };
-  Err(Error::new(kind, format!("could not determine the AWS region; tried: {}", tried.join("; ")))
-    .with_hint("set AWS_REGION (or pass { region } to the constructor)"))
+  Err(
+    Error::new(kind, format!("could not determine the AWS region; tried: {}", tried.join("; ")))
+      .with_hint("set AWS_REGION (or pass { region } to the constructor)"),
+  )
 }
 
 #[cfg(test)]
@@ -136,7 +141,10 @@ mod tests {
     assert_eq!(region_from_arn("arn:aws:ecs::123:task/x"), None);
     assert_eq!(region_from_arn("nope"), None);
     assert_eq!(from_task_metadata(br#"{"AvailabilityZone":"sa-east-1b"}"#).as_deref(), Some("sa-east-1"));
-    assert_eq!(from_task_metadata(br#"{"TaskARN":"arn:aws:ecs:us-west-2:1:task/a","AvailabilityZone":"eu-west-1a"}"#).as_deref(), Some("us-west-2"));
+    assert_eq!(
+      from_task_metadata(br#"{"TaskARN":"arn:aws:ecs:us-west-2:1:task/a","AvailabilityZone":"eu-west-1a"}"#).as_deref(),
+      Some("us-west-2")
+    );
   }
 
   #[tokio::test]

@@ -31,7 +31,11 @@ pub fn provider_config(region: &str) -> ProviderConfig {
 }
 
 /// Run an aws-config provider within our deadline. `Ok(None)`: the provider was not configured.
-pub async fn provide(provider: &(impl ProvideCredentials + ?Sized), link: &'static str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+pub async fn provide(
+  provider: &(impl ProvideCredentials + ?Sized),
+  link: &'static str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
   let bound = deadline.remaining();
   let outcome = tokio::time::timeout(bound, provider.provide_credentials()).await;
   let creds = match outcome {
@@ -81,4 +85,3 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
     err
   }
 }
-

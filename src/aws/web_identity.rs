@@ -34,11 +34,7 @@ pub async fn load(ctx: &Context, region: &str, deadline: Deadline) -> Result<Opt
     .unwrap_or_else(|| format!("aws-wif-supplier-{}", epoch_millis(ctx.clock.now()) as u64));
   let provider = WebIdentityTokenCredentialsProvider::builder()
     .configure(&super::sdk::provider_config(region))
-    .static_configuration(StaticConfiguration {
-      web_identity_token_file: PathBuf::from(file),
-      role_arn: role.to_string(),
-      session_name,
-    })
+    .static_configuration(StaticConfiguration { web_identity_token_file: PathBuf::from(file), role_arn: role.to_string(), session_name })
     .build();
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
 }

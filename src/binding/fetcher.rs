@@ -145,7 +145,13 @@ fn lease(e: Entry<AccessToken>) -> TokenLease {
 }
 
 fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
-  o.unwrap_or(FetcherRuntimeOptions { region: None, refresh_margin_seconds: None, refresh_jitter_seconds: None, timeout_ms: None, background_refresh: None })
+  o.unwrap_or(FetcherRuntimeOptions {
+    region: None,
+    refresh_margin_seconds: None,
+    refresh_jitter_seconds: None,
+    timeout_ms: None,
+    background_refresh: None,
+  })
 }
 
 fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, rt: FetcherRuntimeOptions) -> Result<GoogleTokenFetcher> {
@@ -154,7 +160,12 @@ fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, r
   let jitter = match rt.refresh_jitter_seconds {
     None => DEFAULT_JITTER,
     Some(j) if j.is_finite() && (0.0..=3600.0).contains(&j) => Duration::from_secs_f64(j),
-    Some(_) => return Err(to_napi(env, &crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "refreshJitterSeconds must be between 0 and 3600"))),
+    Some(_) => {
+      return Err(to_napi(
+        env,
+        &crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "refreshJitterSeconds must be between 0 and 3600"),
+      ))
+    }
   };
   let policy = Policy { margin: opts.refresh_margin, jitter, background: rt.background_refresh.unwrap_or(false), ..Policy::default() };
   let supplier = SupplierCore::shared(ctx, opts);
@@ -216,7 +227,10 @@ impl GoogleTokenFetcher {
         let text = stringify.apply(json, path_or_object)?;
         FetcherConfig::from_json(text.as_bytes(), "credential configuration object")
       }
-      _ => Err(crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "fromCredentialConfig takes a file path or a parsed configuration object")),
+      _ => Err(crate::error::Error::new(
+        crate::error::ErrorKind::ConfigInvalid,
+        "fromCredentialConfig takes a file path or a parsed configuration object",
+      )),
     };
     build(&env, ctx, config, runtime(options))
   }

@@ -63,11 +63,7 @@ fn to_js(c: &AwsCredentials) -> AwsSecurityCredentials {
 }
 
 fn lease(e: Entry<AwsCredentials>) -> CredentialsLease {
-  CredentialsLease {
-    credentials: to_js(&e.value),
-    refresh_at: epoch_millis(e.refresh_at),
-    expires_at: e.expires_at.map(epoch_millis),
-  }
+  CredentialsLease { credentials: to_js(&e.value), refresh_at: epoch_millis(e.refresh_at), expires_at: e.expires_at.map(epoch_millis) }
 }
 
 /// A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`, for code
@@ -122,7 +118,11 @@ impl ContainerAwsCredentialsSupplier {
   /// `INVALID_CREDENTIALS_RESPONSE`, `CREDENTIALS_EXPIRED`, `TIMEOUT` or `CONFIG_INVALID`.
   /// @param context google-auth-library's `ExternalAccountSupplierContext`; accepted and ignored.
   #[napi(ts_args_type = "context?: unknown")]
-  pub fn get_aws_security_credentials<'env>(&self, env: &'env Env, context: Option<Unknown<'env>>) -> Result<PromiseRaw<'env, AwsSecurityCredentials>> {
+  pub fn get_aws_security_credentials<'env>(
+    &self,
+    env: &'env Env,
+    context: Option<Unknown<'env>>,
+  ) -> Result<PromiseRaw<'env, AwsSecurityCredentials>> {
     let _ = context;
     if let Some(e) = self.core.peek_credentials() {
       return PromiseRaw::resolve(env, to_js(&e.value));

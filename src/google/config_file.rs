@@ -110,8 +110,11 @@ impl FetcherConfig {
   pub fn from_options(o: FetcherOptions) -> Result<FetcherConfig> {
     let audience = o.audience.trim().to_string();
     if audience.is_empty() || audience.chars().any(char::is_control) {
-      return Err(invalid("audience must be the workload identity provider's resource name, \
-        //iam.googleapis.com/projects/<PROJECT_NUMBER>/locations/global/workloadIdentityPools/<POOL_ID>/providers/<PROVIDER_ID>".into()));
+      return Err(invalid(
+        "audience must be the workload identity provider's resource name, \
+        //iam.googleapis.com/projects/<PROJECT_NUMBER>/locations/global/workloadIdentityPools/<POOL_ID>/providers/<PROVIDER_ID>"
+          .into(),
+      ));
     }
     let universe_domain = o.universe_domain.unwrap_or_else(|| DEFAULT_UNIVERSE_DOMAIN.to_string());
     if universe_domain.is_empty() || !universe_domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
@@ -179,7 +182,9 @@ fn lifetime(secs: Option<f64>) -> Result<Duration> {
   let Some(s) = secs else { return Ok(DEFAULT_LIFETIME) };
   let (min, max) = (MIN_LIFETIME.as_secs() as f64, MAX_LIFETIME.as_secs() as f64);
   if !(s.is_finite() && s.fract() == 0.0 && (min..=max).contains(&s)) {
-    return Err(invalid(format!("service_account_impersonation.token_lifetime_seconds must be a whole number from {min} to {max} (got {s})")));
+    return Err(invalid(format!(
+      "service_account_impersonation.token_lifetime_seconds must be a whole number from {min} to {max} (got {s})"
+    )));
   }
   Ok(Duration::from_secs(s as u64))
 }
@@ -216,7 +221,10 @@ fn scopes(obj: &Value) -> Result<Option<Vec<String>>> {
   match get(obj, "scopes") {
     None => Ok(None),
     Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-    Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()
+    Some(Value::Array(a)) => a
+      .iter()
+      .map(|v| v.as_str().map(str::to_string))
+      .collect::<Option<Vec<_>>>()
       .map(Some)
       .ok_or_else(|| invalid("scopes must be a list of strings".into())),
     Some(_) => Err(invalid("scopes must be a list of strings".into())),
@@ -235,8 +243,11 @@ fn token_lifetime(obj: &Value) -> Result<Option<f64>> {
 fn check_environment_id(source: &Value) -> Result<()> {
   let id = string(source, "environment_id").map_err(|e| e.context("credential_source"))?;
   let Some(id) = id else {
-    return Err(invalid("credential_source has no environment_id: this is not an AWS credential configuration \
-      (file-, URL- and executable-sourced configurations are not supported)".into()));
+    return Err(invalid(
+      "credential_source has no environment_id: this is not an AWS credential configuration \
+      (file-, URL- and executable-sourced configurations are not supported)"
+        .into(),
+    ));
   };
   let version = id.strip_prefix("aws").filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
   match version {
@@ -322,7 +333,12 @@ mod tests {
 
   #[test]
   fn options_defaults() {
-    let c = FetcherConfig::from_options(FetcherOptions { audience: "//iam.googleapis.com/x/providers/y".into(), universe_domain: Some("example.test".into()), ..Default::default() }).unwrap();
+    let c = FetcherConfig::from_options(FetcherOptions {
+      audience: "//iam.googleapis.com/x/providers/y".into(),
+      universe_domain: Some("example.test".into()),
+      ..Default::default()
+    })
+    .unwrap();
     assert_eq!(c.token_url, "https://sts.example.test/v1/token");
     assert_eq!(c.token_lifetime, Duration::from_secs(3600));
     assert_eq!(c.scopes, ["https://www.googleapis.com/auth/cloud-platform"]);
@@ -355,20 +371,41 @@ mod tests {
   fn violations_are_named() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
       (patched(|v| v["type"] = "service_account".into()), "type is \"service_account\", not \"external_account\""),
-      (patched(|v| { v.as_object_mut().unwrap().remove("type"); }), "type is missing"),
+      (
+        patched(|v| {
+          v.as_object_mut().unwrap().remove("type");
+        }),
+        "type is missing",
+      ),
       (patched(|v| v["credential_source"]["environment_id"] = "aws2".into()), "\"aws2\": AWS version 2 is not supported (only aws1)"),
       (patched(|v| v["credential_source"]["environment_id"] = "azure1".into()), "\"azure1\" is not an AWS environment"),
       (patched(|v| v["credential_source"] = serde_json::json!({"file": "/t"})), "no environment_id"),
-      (patched(|v| { v.as_object_mut().unwrap().remove("credential_source"); }), "credential_source is missing"),
-      (patched(|v| v["subject_token_type"] = "urn:ietf:params:oauth:token-type:jwt".into()), "subject_token_type is \"urn:ietf:params:oauth:token-type:jwt\""),
+      (
+        patched(|v| {
+          v.as_object_mut().unwrap().remove("credential_source");
+        }),
+        "credential_source is missing",
+      ),
+      (
+        patched(|v| v["subject_token_type"] = "urn:ietf:params:oauth:token-type:jwt".into()),
+        "subject_token_type is \"urn:ietf:params:oauth:token-type:jwt\"",
+      ),
       (patched(|v| v["service_account_impersonation"]["token_lifetime_seconds"] = 599.into()), "from 600 to 43200 (got 599)"),
       (patched(|v| v["service_account_impersonation"]["token_lifetime_seconds"] = 43201.into()), "(got 43201)"),
       (patched(|v| v["service_account_impersonation"]["token_lifetime_seconds"] = "1h".into()), "must be a number"),
       (patched(|v| v["audience"] = 5.into()), "audience must be a string"),
-      (patched(|v| { v.as_object_mut().unwrap().remove("audience"); }), "audience is missing"),
+      (
+        patched(|v| {
+          v.as_object_mut().unwrap().remove("audience");
+        }),
+        "audience is missing",
+      ),
       (patched(|v| v["token_url"] = "http://sts.example.com/v1/token".into()), "token_url must be an https URL"),
       (patched(|v| v["service_account_impersonation_url"] = "nope".into()), "service_account_impersonation_url is not a valid URL"),
-      (patched(|v| v["credential_source"]["regional_cred_verification_url"] = "http://127.0.0.1/x".into()), "regional_cred_verification_url must be an https URL"),
+      (
+        patched(|v| v["credential_source"]["regional_cred_verification_url"] = "http://127.0.0.1/x".into()),
+        "regional_cred_verification_url must be an https URL",
+      ),
       (patched(|v| v["scopes"] = serde_json::json!([])), "scopes must be a non-empty list"),
       (patched(|v| v["scopes"] = serde_json::json!([1])), "scopes must be a list of strings"),
       (patched(|v| v["client_secret"] = "MARKER-CLIENT-SECRET".into()), "client_secret is set without client_id"),
@@ -389,13 +426,23 @@ mod tests {
   struct OneFile(&'static str, &'static str);
   impl Fs for OneFile {
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-      if path == Path::new(self.0) { Ok(self.1.as_bytes().to_vec()) } else { Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")) }
+      if path == Path::new(self.0) {
+        Ok(self.1.as_bytes().to_vec())
+      } else {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+      }
     }
   }
 
   #[test]
   fn loads_through_the_context_fs() {
-    let ctx = |vars: &[(&str, &str)]| Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OneFile("/etc/wif.json", GCLOUD)), Arc::new(ManualClock::at_epoch_secs(0)));
+    let ctx = |vars: &[(&str, &str)]| {
+      Context::new(
+        EnvSnapshot::from_pairs(vars.iter().copied()),
+        Arc::new(OneFile("/etc/wif.json", GCLOUD)),
+        Arc::new(ManualClock::at_epoch_secs(0)),
+      )
+    };
     assert!(FetcherConfig::from_context(&ctx(&[(ENV_CREDENTIALS_FILE, "/etc/wif.json")])).is_ok());
     let e = FetcherConfig::load(&ctx(&[]), Path::new("/missing.json")).unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID");

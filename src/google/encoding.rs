@@ -40,11 +40,7 @@ pub fn form_component(input: &str) -> String {
 
 /// `name=value&name=value`, as `new URLSearchParams(pairs).toString()`.
 pub fn form_urlencode(pairs: &[(&str, &str)]) -> String {
-  pairs
-    .iter()
-    .map(|(k, v)| format!("{}={}", form_component(k), form_component(v)))
-    .collect::<Vec<_>>()
-    .join("&")
+  pairs.iter().map(|(k, v)| format!("{}={}", form_component(k), form_component(v))).collect::<Vec<_>>().join("&")
 }
 
 /// Standard base64 with `=` padding.
@@ -89,8 +85,9 @@ mod tests {
 
   #[test]
   fn base64_matches_rfc4648_vectors() {
-    for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="),
-      ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+    for (plain, encoded) in
+      [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
+    {
       assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
     }
     assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "+//+");

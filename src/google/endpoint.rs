@@ -141,7 +141,12 @@ mod tests {
   #[test]
   fn unusable_success_bodies_name_fields_never_values() {
     let secret = Secret::new("MARKER-TOKEN");
-    let ep = Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token?x=1", kind: ErrorKind::StsExchangeFailed, secrets: &[&secret] };
+    let ep = Endpoint {
+      name: "Google STS",
+      url: "https://sts.googleapis.com/v1/token?x=1",
+      kind: ErrorKind::StsExchangeFailed,
+      secrets: &[&secret],
+    };
     let e = ep.success_object(&resp("<html>MARKER-TOKEN</html>")).unwrap_err();
     assert_eq!(e.code(), "INVALID_TOKEN_RESPONSE");
     assert!(e.message().contains("not JSON (25 bytes, content-type text/html)"), "{e}");

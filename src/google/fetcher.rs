@@ -304,7 +304,9 @@ async fn run_steps(steps: &Steps, report: &mut Report) -> Option<()> {
     None => report.push(STEP_IMPERSONATION, StepStatus::Skipped, "not configured: the STS token is the access token".into(), None),
     Some(url) => {
       let email = impersonation::service_account_email(url).unwrap_or(url).to_string();
-      report.record(STEP_IMPERSONATION, steps.impersonate(url, &sts, deadline).await, |t| format!("{email}: token expires {}", format_rfc3339(t.expire_time)))?;
+      report.record(STEP_IMPERSONATION, steps.impersonate(url, &sts, deadline).await, |t| {
+        format!("{email}: token expires {}", format_rfc3339(t.expire_time))
+      })?;
     }
   }
   Some(())
@@ -355,7 +357,10 @@ mod tests {
   const MARKERS: [&str; 5] = ["MARKER-SECRET-KEY", "MARKER-SESSION-TOKEN", "MARKER-STS-TOKEN", "MARKER-SA-TOKEN", "MARKER-CLIENT"];
 
   fn iam_ok() -> String {
-    format!(r#"{{"accessToken":"MARKER-SA-TOKEN","expireTime":"{}"}}"#, format_rfc3339(crate::time::parse_rfc3339("2023-11-14T22:13:20Z").unwrap() + Duration::from_secs(3600)))
+    format!(
+      r#"{{"accessToken":"MARKER-SA-TOKEN","expireTime":"{}"}}"#,
+      format_rfc3339(crate::time::parse_rfc3339("2023-11-14T22:13:20Z").unwrap() + Duration::from_secs(3600))
+    )
   }
 
   /// Routes: `/creds` (container endpoint), `/v1/token` (STS), [`IAM_PATH`]. `sts` decides STS answers.
@@ -372,8 +377,12 @@ mod tests {
   fn setup(server: &TestServer, impersonate: bool, region: Option<&str>, policy: Policy) -> (FetcherCore, ManualClock) {
     let clock = ManualClock::at_epoch_secs(START);
     let full_uri = server.url("/creds");
-    let mut vars = vec![("AWS_EC2_METADATA_DISABLED", "true"), ("AWS_CONFIG_FILE", "/nonexistent/c"),
-      ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k"), ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str())];
+    let mut vars = vec![
+      ("AWS_EC2_METADATA_DISABLED", "true"),
+      ("AWS_CONFIG_FILE", "/nonexistent/c"),
+      ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/k"),
+      ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.as_str()),
+    ];
     vars.extend(region.map(|r| ("AWS_REGION", r)));
     let ctx = Context::new(EnvSnapshot::from_pairs(vars), Arc::new(OsFs), Arc::new(clock.clone()));
     let supplier = SupplierCore::new(ctx, SupplierOptions::default());
@@ -405,8 +414,12 @@ mod tests {
     let subject: serde_json::Value = serde_json::from_str(&percent_decode(&sts.form_field("subject_token").unwrap())).unwrap();
     assert_eq!(subject["url"], "https://sts.us-east-2.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
     assert_eq!(subject["method"], "POST");
-    let headers: Vec<(&str, &str)> = subject["headers"].as_array().unwrap().iter().map(|h| (h["key"].as_str().unwrap(), h["value"].as_str().unwrap())).collect();
-    assert_eq!(headers.iter().map(|h| h.0).collect::<Vec<_>>(), ["authorization", "host", "x-amz-date", "x-amz-security-token", "x-goog-cloud-target-resource"]);
+    let headers: Vec<(&str, &str)> =
+      subject["headers"].as_array().unwrap().iter().map(|h| (h["key"].as_str().unwrap(), h["value"].as_str().unwrap())).collect();
+    assert_eq!(
+      headers.iter().map(|h| h.0).collect::<Vec<_>>(),
+      ["authorization", "host", "x-amz-date", "x-amz-security-token", "x-goog-cloud-target-resource"]
+    );
     assert_eq!(headers[3].1, "MARKER-SESSION-TOKEN");
     assert_eq!(headers[4].1, AUDIENCE);
     assert!(headers[0].1.starts_with("AWS4-HMAC-SHA256 Credential=ASIAMARKERKEY1234/20231114/us-east-2/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature="));
@@ -418,7 +431,11 @@ mod tests {
     assert_eq!((server.count("/creds"), server.count("/v1/token"), server.count(IAM_PATH)), (1, 1, 1), "served from cache");
     clock.advance(Duration::from_secs(3301));
     fetcher.access_token().await.unwrap();
-    assert_eq!((server.count("/creds"), server.count("/v1/token"), server.count(IAM_PATH)), (1, 2, 2), "refreshed; AWS credentials still cached");
+    assert_eq!(
+      (server.count("/creds"), server.count("/v1/token"), server.count(IAM_PATH)),
+      (1, 2, 2),
+      "refreshed; AWS credentials still cached"
+    );
     assert!(!format!("{fetcher:?} {:?}", fetcher.peek()).contains("MARKER"));
   }
 
@@ -439,7 +456,12 @@ mod tests {
     let server = google(|_| Canned { delay: Duration::from_millis(200), ..reply(200, STS_OK) }, reply(200, &iam_ok())).await;
     let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
     let fetcher = Arc::new(fetcher);
-    let tasks: Vec<_> = (0..50).map(|_| { let f = fetcher.clone(); tokio::spawn(async move { f.access_token().await }) }).collect();
+    let tasks: Vec<_> = (0..50)
+      .map(|_| {
+        let f = fetcher.clone();
+        tokio::spawn(async move { f.access_token().await })
+      })
+      .collect();
     for t in tasks {
       assert_eq!(t.await.unwrap().unwrap().value.token.expose(), "MARKER-SA-TOKEN");
     }
@@ -494,9 +516,15 @@ mod tests {
     let server = google(|_| reply(200, STS_OK), reply(200, &iam_ok())).await;
     let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
     let out = fetcher.diagnose().await;
-    assert_eq!(statuses(&out), [("config", Ok), ("region", Ok), ("credentials", Ok), ("subject_token", Ok), ("sts", Ok), ("impersonation", Ok)]);
+    assert_eq!(
+      statuses(&out),
+      [("config", Ok), ("region", Ok), ("credentials", Ok), ("subject_token", Ok), ("sts", Ok), ("impersonation", Ok)]
+    );
     assert_eq!(out[1].detail, "us-east-2 (from AWS_REGION)");
-    assert_eq!(out[2].detail, "temporary credentials from container, access key ASIA…1234, account 123456789012, expire 2030-01-01T00:00:00Z");
+    assert_eq!(
+      out[2].detail,
+      "temporary credentials from container, access key ASIA…1234, account 123456789012, expire 2030-01-01T00:00:00Z"
+    );
     assert!(out[3].detail.starts_with("POST https://sts.us-east-2.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15; AWS4-HMAC-SHA256 Credential=ASIA…1234/20231114/us-east-2/sts/aws4_request"), "{}", out[3].detail);
     assert_eq!(out[4].detail, "Bearer token, expires in 3600 s");
     assert!(out[5].detail.starts_with("sa@p.iam.gserviceaccount.com: token expires 2023-11-14T23:13:20Z"));
@@ -520,7 +548,17 @@ mod tests {
 
     let (fetcher, _) = setup(&server, false, None, Policy::default());
     let out = fetcher.diagnose().await;
-    assert_eq!(statuses(&out), [("config", Ok), ("region", Failed), ("credentials", Skipped), ("subject_token", Skipped), ("sts", Skipped), ("impersonation", Skipped)]);
+    assert_eq!(
+      statuses(&out),
+      [
+        ("config", Ok),
+        ("region", Failed),
+        ("credentials", Skipped),
+        ("subject_token", Skipped),
+        ("sts", Skipped),
+        ("impersonation", Skipped)
+      ]
+    );
     assert!(out[1].detail.starts_with("REGION_NOT_FOUND: could not determine the AWS region"), "{}", out[1].detail);
     let (fetcher, _) = setup(&server, false, Some("us-east-2"), Policy::default());
     assert_eq!(fetcher.diagnose().await[5].status, Skipped);

@@ -75,7 +75,10 @@ pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<Impersonated
   let obj = ep.parse(resp, status_error)?;
   let access_token = Secret::new(ep.required_str(&obj, "accessToken")?);
   let expire_time = crate::time::parse_rfc3339(&ep.required_str(&obj, "expireTime")?).ok_or_else(|| {
-    Error::new(ErrorKind::InvalidTokenResponse, format!("{} answered 2xx with an expireTime that is not an RFC 3339 date-time", ep.origin()))
+    Error::new(
+      ErrorKind::InvalidTokenResponse,
+      format!("{} answered 2xx with an expireTime that is not an RFC 3339 date-time", ep.origin()),
+    )
   })?;
   Ok(ImpersonatedToken { access_token, expire_time })
 }
@@ -156,9 +159,13 @@ mod tests {
     assert_eq!(e.code(), "IMPERSONATION_FAILED");
     assert_eq!(e.remote_error(), Some("PERMISSION_DENIED"));
     assert!(e.remote_description().unwrap().ends_with("(or it may not exist). ** redacted **"));
-    assert!(e.hint().unwrap().contains("roles/iam.workloadIdentityUser") && e.hint().unwrap().contains("sa@p.iam.gserviceaccount.com"), "{e}");
+    assert!(
+      e.hint().unwrap().contains("roles/iam.workloadIdentityUser") && e.hint().unwrap().contains("sa@p.iam.gserviceaccount.com"),
+      "{e}"
+    );
     assert!(!format!("{e} {e:?}").contains("MARKER"));
-    let missing = r#"{"error":{"code":404,"message":"Not found; Gaia id not found for email x@p.iam.gserviceaccount.com","status":"NOT_FOUND"}}"#;
+    let missing =
+      r#"{"error":{"code":404,"message":"Not found; Gaia id not found for email x@p.iam.gserviceaccount.com","status":"NOT_FOUND"}}"#;
     let server = TestServer::start(move |_, _| reply(404, missing)).await;
     let e = run(&server).await.unwrap_err();
     assert!(e.hint().unwrap().contains("check the service account email"), "{e}");
@@ -167,14 +174,21 @@ mod tests {
 
   #[test]
   fn other_hints() {
-    assert!(hint(400, "INVALID_ARGUMENT", "Requested lifetime 7200s exceeds the maximum", "x").unwrap().contains("allowServiceAccountCredentialLifetimeExtension"));
+    assert!(hint(400, "INVALID_ARGUMENT", "Requested lifetime 7200s exceeds the maximum", "x")
+      .unwrap()
+      .contains("allowServiceAccountCredentialLifetimeExtension"));
     assert!(hint(401, "UNAUTHENTICATED", "", "x").unwrap().contains("cloud-platform"));
     assert!(hint(500, "INTERNAL", "", "x").is_none());
   }
 
   #[tokio::test]
   async fn unusable_success_bodies_and_retries() {
-    for body in ["<html>MARKER-SA-TOKEN", r#"{"accessToken":"MARKER-SA-TOKEN"}"#, r#"{"accessToken":"MARKER-SA-TOKEN","expireTime":"tomorrow"}"#, r#"{"expireTime":"2020-08-11T07:55:22Z"}"#] {
+    for body in [
+      "<html>MARKER-SA-TOKEN",
+      r#"{"accessToken":"MARKER-SA-TOKEN"}"#,
+      r#"{"accessToken":"MARKER-SA-TOKEN","expireTime":"tomorrow"}"#,
+      r#"{"expireTime":"2020-08-11T07:55:22Z"}"#,
+    ] {
       let server = TestServer::start(move |_, _| reply(200, body)).await;
       let e = run(&server).await.unwrap_err();
       assert_eq!(e.code(), "INVALID_TOKEN_RESPONSE", "{body}");
@@ -187,7 +201,12 @@ mod tests {
 
   #[test]
   fn email_and_body() {
-    assert_eq!(service_account_email("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken"), Some("a@b.iam.gserviceaccount.com"));
+    assert_eq!(
+      service_account_email(
+        "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken"
+      ),
+      Some("a@b.iam.gserviceaccount.com")
+    );
     assert_eq!(service_account_email("https://example.com/v1/token"), None);
     assert_eq!(service_account_email("https://x/serviceAccounts/:generateAccessToken"), None);
     assert_eq!(request_body(&["a".into(), "b\"c".into()], DEFAULT_LIFETIME), r#"{"scope":["a","b\"c"],"lifetime":"3600s"}"#);

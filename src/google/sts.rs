@@ -95,7 +95,10 @@ pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<StsToken> {
   let expires_in = match obj.get("expires_in") {
     None | Some(Value::Null) => None,
     Some(v) => Some(expires_in(v).ok_or_else(|| {
-      Error::new(ErrorKind::InvalidTokenResponse, format!("{} answered 2xx with an expires_in that is not a positive number of seconds", ep.origin()))
+      Error::new(
+        ErrorKind::InvalidTokenResponse,
+        format!("{} answered 2xx with an expires_in that is not a positive number of seconds", ep.origin()),
+      )
     })?),
   };
   Ok(StsToken {
@@ -241,7 +244,9 @@ mod tests {
 
   #[test]
   fn hints_for_known_causes() {
-    assert!(hint("invalid_target", "The target service indicated by the \"audience\" parameters is invalid.").unwrap().contains("PROJECT_NUMBER"));
+    assert!(hint("invalid_target", "The target service indicated by the \"audience\" parameters is invalid.")
+      .unwrap()
+      .contains("PROJECT_NUMBER"));
     assert!(hint("invalid_grant", "The given credential is rejected by the attribute condition.").unwrap().contains("attribute condition"));
     assert!(hint("invalid_request", "Invalid value for \"audience\".").unwrap().contains("audience"));
     assert!(hint("invalid_client", "").unwrap().contains("client_id"));
@@ -277,8 +282,14 @@ mod tests {
 
   #[tokio::test]
   async fn unusable_success_bodies() {
-    for body in ["not json MARKER-ACCESS-TOKEN", "[]", r#"{"token_type":"Bearer"}"#, r#"{"access_token":7}"#,
-      r#"{"access_token":"MARKER-ACCESS-TOKEN","expires_in":-5}"#, r#"{"access_token":"MARKER-ACCESS-TOKEN","expires_in":"soon"}"#] {
+    for body in [
+      "not json MARKER-ACCESS-TOKEN",
+      "[]",
+      r#"{"token_type":"Bearer"}"#,
+      r#"{"access_token":7}"#,
+      r#"{"access_token":"MARKER-ACCESS-TOKEN","expires_in":-5}"#,
+      r#"{"access_token":"MARKER-ACCESS-TOKEN","expires_in":"soon"}"#,
+    ] {
       let server = TestServer::start(move |_, _| reply(200, body)).await;
       let e = run(&server, None, SECOND).await.unwrap_err();
       assert_eq!(e.code(), "INVALID_TOKEN_RESPONSE", "{body}: {e}");
@@ -294,7 +305,8 @@ mod tests {
     let closed = format!("http://{}/v1/token", listener.local_addr().unwrap());
     drop(listener);
     let subject = Secret::new("s");
-    let req = StsRequest { token_url: &closed, audience: AUDIENCE, scopes: &[], subject_token: &subject, client_id: None, client_secret: None };
+    let req =
+      StsRequest { token_url: &closed, audience: AUDIENCE, scopes: &[], subject_token: &subject, client_id: None, client_secret: None };
     let e = exchange(&req, &[], Deadline::after(SECOND)).await.unwrap_err();
     assert_eq!(e.code(), "STS_EXCHANGE_FAILED", "{e}");
     let req = StsRequest { token_url: "not a url", ..req };
@@ -304,7 +316,8 @@ mod tests {
   #[test]
   fn parse_response_is_pure() {
     let secret = Secret::new("MARKER-SUBJECT");
-    let ep = Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token", kind: ErrorKind::StsExchangeFailed, secrets: &[&secret] };
+    let ep =
+      Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token", kind: ErrorKind::StsExchangeFailed, secrets: &[&secret] };
     let resp = |status, body: &str| Response { status, content_type: Some("application/json".into()), body: body.as_bytes().to_vec() };
     assert_eq!(parse_response(&ep, &resp(200, OK)).unwrap().expires_in, Some(Duration::from_secs(3600)));
     let e = parse_response(&ep, &resp(400, r#"{"error":"invalid_grant","error_description":"MARKER-SUBJECT"}"#)).unwrap_err();

@@ -96,11 +96,8 @@ impl SignedRequest {
 
   /// `encodeURIComponent(JSON.stringify({url, method, headers}))`.
   pub fn serialize(&self) -> Secret {
-    let headers: Vec<String> = self
-      .headers
-      .iter()
-      .map(|(k, v)| format!("{{\"key\":{},\"value\":{}}}", json_string(k), json_string(v)))
-      .collect();
+    let headers: Vec<String> =
+      self.headers.iter().map(|(k, v)| format!("{{\"key\":{},\"value\":{}}}", json_string(k), json_string(v))).collect();
     let json = format!("{{\"url\":{},\"method\":\"{METHOD}\",\"headers\":[{}]}}", json_string(&self.url), headers.join(","));
     Secret::new(encode_uri_component(&json))
   }
@@ -141,8 +138,8 @@ pub(crate) fn sigv4_headers(creds: &AwsCredentials, req: &Signable<'_>, now: Sys
     .build()
     .map_err(|e| failed(&e))?
     .into();
-  let signable = SignableRequest::new(req.method, req.url, req.headers.iter().copied(), SignableBody::Bytes(req.body))
-    .map_err(|e| failed(&e))?;
+  let signable =
+    SignableRequest::new(req.method, req.url, req.headers.iter().copied(), SignableBody::Bytes(req.body)).map_err(|e| failed(&e))?;
   let (instructions, _signature) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
   Ok(instructions.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect())
 }
@@ -150,14 +147,7 @@ pub(crate) fn sigv4_headers(creds: &AwsCredentials, req: &Signable<'_>, now: Sys
 /// Sign the GetCallerIdentity request at `url` and add the unsigned target-resource header.
 pub fn sign_request(creds: &AwsCredentials, url: &str, region: &str, audience: &str, now: SystemTime) -> Result<SignedRequest> {
   let host = url_host(url)?;
-  let signable = Signable {
-    method: METHOD,
-    url,
-    headers: &[("host", &host)],
-    body: b"",
-    region,
-    service: signing_service(&host),
-  };
+  let signable = Signable { method: METHOD, url, headers: &[("host", &host)], body: b"", region, service: signing_service(&host) };
   let mut headers = sigv4_headers(creds, &signable, now)?;
   headers.push(("host".to_string(), host.clone()));
   headers.push((TARGET_RESOURCE_HEADER.to_string(), audience.to_string()));
@@ -186,7 +176,8 @@ mod tests {
   pub const FIXTURE_KEY_ID: &str = "ASIARD4OQDT6A77FR3CL";
   pub const FIXTURE_SECRET: &str = "Y8AfSaucF37G4PpvfguKZ3/l7Id4uocLXxX0+VTx";
   pub const FIXTURE_TOKEN: &str = "IQoJb3JpZ2luX2VjEIz//////////wEaCXVzLWVhc3QtMiJGMEQCIH7MHX/Oy/OB8OlLQa9GrqU1B914+iMikqWQW7vPCKlgAiA/Lsv8Jcafn14owfxXn95FURZNKaaphj0ykpmS+Ki+CSq0AwhlEAAaDDA3NzA3MTM5MTk5NiIMx9sAeP1ovlMTMKLjKpEDwuJQg41/QUKx0laTZYjPlQvjwSqS3OB9P1KAXPWSLkliVMMqaHqelvMF/WO/glv3KwuTfQsavRNs3v5pcSEm4SPO3l7mCs7KrQUHwGP0neZhIKxEXy+Ls//1C/Bqt53NL+LSbaGv6RPHaX82laz2qElphg95aVLdYgIFY6JWV5fzyjgnhz0DQmy62/Vi8pNcM2/VnxeCQ8CC8dRDSt52ry2v+nc77vstuI9xV5k8mPtnaPoJDRANh0bjwY5Sdwkbp+mGRUJBAQRlNgHUJusefXQgVKBCiyJY4w3Csd8Bgj9IyDV+Azuy1jQqfFZWgP68LSz5bURyIjlWDQunO82stZ0BgplKKAa/KJHBPCp8Qi6i99uy7qh76FQAqgVTsnDuU6fGpHDcsDSGoCls2HgZjZFPeOj8mmRhFk1Xqvkbjuz8V1cJk54d3gIJvQt8gD2D6yJQZecnuGWd5K2e2HohvCc8Fc9kBl1300nUJPV+k4tr/A5R/0QfEKOZL1/k5lf1g9CREnrM8LVkGxCgdYMxLQow1uTL+QU67AHRRSp5PhhGX4Rek+01vdYSnJCMaPhSEgcLqDlQkhk6MPsyT91QMXcWmyO+cAZwUPwnRamFepuP4K8k2KVXs/LIJHLELwAZ0ekyaS7CptgOqS7uaSTFG3U+vzFZLEnGvWQ7y9IPNQZ+Dffgh4p3vF4J68y9049sI6Sr5d5wbKkcbm8hdCDHZcv4lnqohquPirLiFQ3q7B17V9krMPu3mz1cg4Ekgcrn/E09NTsxAqD8NcZ7C7ECom9r+X3zkDOxaajW6hu3Az8hGlyylDaMiFfRbBJpTIlxp7jfa7CxikNgNtEKLH9iCzvuSg2vhA==";
-  pub const FIXTURE_AUDIENCE: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/POOL_ID/providers/PROVIDER_ID";
+  pub const FIXTURE_AUDIENCE: &str =
+    "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/POOL_ID/providers/PROVIDER_ID";
   /// `referenceDate` of test.awsclient.ts.
   pub const FIXTURE_TIME: &str = "2020-08-11T06:55:22.345Z";
 
@@ -242,7 +233,10 @@ mod tests {
     assert!(!json.contains("\"body\""));
 
     let req = sign_request(&fixture(false), &sts_url("us-east-2"), "us-east-2", FIXTURE_AUDIENCE, now).unwrap();
-    assert!(req.header("authorization").unwrap().ends_with("SignedHeaders=host;x-amz-date, Signature=d095ba304919cd0d5570ba8a3787884ee78b860f268ed040ba23831d55536d56"));
+    assert!(req
+      .header("authorization")
+      .unwrap()
+      .ends_with("SignedHeaders=host;x-amz-date, Signature=d095ba304919cd0d5570ba8a3787884ee78b860f268ed040ba23831d55536d56"));
     let names: Vec<&str> = req.headers.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["authorization", "host", "x-amz-date", "x-goog-cloud-target-resource"]);
     // google-auth-library-python tests/test_aws.py, no session token.
@@ -261,32 +255,75 @@ mod tests {
   fn published_sigv4_vectors_reproduce_with_our_settings() {
     let example = |token: Option<&str>| creds("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token);
     let host = [("host", "example.amazonaws.com")];
-    let vanilla = |method| Signable { method, url: "https://example.amazonaws.com/", headers: &host, body: b"", region: "us-east-1", service: "service" };
+    let vanilla = |method| Signable {
+      method,
+      url: "https://example.amazonaws.com/",
+      headers: &host,
+      body: b"",
+      region: "us-east-1",
+      service: "service",
+    };
     let t2015 = "2015-08-30T12:36:00Z";
     // Legacy aws-sig-v4-test-suite get-vanilla and post-vanilla.
-    assert_eq!(signature_of(&example(None), &vanilla("GET"), t2015), "host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
-    assert_eq!(signature_of(&example(None), &vanilla("POST"), t2015), "host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+    assert_eq!(
+      signature_of(&example(None), &vanilla("GET"), t2015),
+      "host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    );
+    assert_eq!(
+      signature_of(&example(None), &vanilla("POST"), t2015),
+      "host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
+    );
     // aws-c-auth signing suite get-vanilla-with-session-token.
     let crt_token = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
-    assert_eq!(signature_of(&example(Some(crt_token)), &vanilla("GET"), t2015),
-      "host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8");
+    assert_eq!(
+      signature_of(&example(Some(crt_token)), &vanilla("GET"), t2015),
+      "host;x-amz-date;x-amz-security-token, Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"
+    );
     // Legacy suite post-sts-token/post-sts-header-before (token signed).
     let sts_token = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
-    assert_eq!(signature_of(&example(Some(sts_token)), &vanilla("POST"), t2015),
-      "host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead");
+    assert_eq!(
+      signature_of(&example(Some(sts_token)), &vanilla("POST"), t2015),
+      "host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"
+    );
     // test.awsrequestsigner.ts: EC2 DescribeRegions and DynamoDB CreateTable with the fixture.
     let ec2_host = [("host", "ec2.us-east-2.amazonaws.com")];
-    let ec2 = Signable { method: "GET", url: "https://ec2.us-east-2.amazonaws.com?Action=DescribeRegions&Version=2013-10-15", headers: &ec2_host, body: b"", region: "us-east-2", service: "ec2" };
-    assert!(signature_of(&fixture(true), &ec2, FIXTURE_TIME).ends_with("Signature=631ea80cddfaa545fdadb120dc92c9f18166e38a5c47b50fab9fce476e022855"));
+    let ec2 = Signable {
+      method: "GET",
+      url: "https://ec2.us-east-2.amazonaws.com?Action=DescribeRegions&Version=2013-10-15",
+      headers: &ec2_host,
+      body: b"",
+      region: "us-east-2",
+      service: "ec2",
+    };
+    assert!(signature_of(&fixture(true), &ec2, FIXTURE_TIME)
+      .ends_with("Signature=631ea80cddfaa545fdadb120dc92c9f18166e38a5c47b50fab9fce476e022855"));
     let body = br#"{"KeySchema":[{"KeyType":"HASH","AttributeName":"Id"}],"TableName":"TestTable","AttributeDefinitions":[{"AttributeName":"Id","AttributeType":"S"}],"ProvisionedThroughput":{"WriteCapacityUnits":5,"ReadCapacityUnits":5}}"#;
-    let ddb_headers = [("host", "dynamodb.us-east-2.amazonaws.com"), ("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "DynamoDB_20120810.CreateTable")];
-    let ddb = Signable { method: "POST", url: "https://dynamodb.us-east-2.amazonaws.com/", headers: &ddb_headers, body, region: "us-east-2", service: "dynamodb" };
+    let ddb_headers = [
+      ("host", "dynamodb.us-east-2.amazonaws.com"),
+      ("content-type", "application/x-amz-json-1.0"),
+      ("x-amz-target", "DynamoDB_20120810.CreateTable"),
+    ];
+    let ddb = Signable {
+      method: "POST",
+      url: "https://dynamodb.us-east-2.amazonaws.com/",
+      headers: &ddb_headers,
+      body,
+      region: "us-east-2",
+      service: "dynamodb",
+    };
     assert_eq!(signature_of(&fixture(true), &ddb, FIXTURE_TIME),
       "content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature=fdaa5b9cc9c86b80fe61eaf504141c0b3523780349120f2bd8145448456e0385");
     // Go/Rust style with the target header signed: yoshidan gcloud-auth and abdolence gcloud-sdk.
     let audience = "//iam.googleapis.com/projects/myprojectnumber/locations/global/workloadIdentityPools/aws-test/providers/aws-test";
     let go_headers = [("host", "sts.ap-northeast-1b.amazonaws.com"), (TARGET_RESOURCE_HEADER, audience)];
-    let go = Signable { method: "POST", url: &sts_url("ap-northeast-1b"), headers: &go_headers, body: b"", region: "ap-northeast-1b", service: "sts" };
+    let go = Signable {
+      method: "POST",
+      url: &sts_url("ap-northeast-1b"),
+      headers: &go_headers,
+      body: b"",
+      region: "ap-northeast-1b",
+      service: "sts",
+    };
     assert_eq!(signature_of(&creds("AccessKeyId", "SecretAccessKey", Some("SecurityToken")), &go, "2022-12-31T00:00:00Z"),
       "host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=168a40df8b7c11fb0588a13cada1443e31e4736de702232f9a2177b26edda21c");
   }
@@ -299,7 +336,11 @@ mod tests {
     let url = verification_url("https://sts-fips.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15", "us-east-2");
     let req = sign_request(&fixture(true), &url, "us-east-2", FIXTURE_AUDIENCE, at(FIXTURE_TIME)).unwrap();
     assert_eq!(req.header("host"), Some("sts-fips.us-east-2.amazonaws.com"));
-    assert!(req.authorization_summary().ends_with("/20200811/us-east-2/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token"), "{}", req.authorization_summary());
+    assert!(
+      req.authorization_summary().ends_with("/20200811/us-east-2/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token"),
+      "{}",
+      req.authorization_summary()
+    );
   }
 
   #[test]

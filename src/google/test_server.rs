@@ -24,10 +24,15 @@ impl Recorded {
 
   /// Form fields, percent-decoded (`+` is a space).
   pub fn form(&self) -> Vec<(String, String)> {
-    self.body.split('&').filter(|p| !p.is_empty()).map(|p| {
-      let (k, v) = p.split_once('=').unwrap_or((p, ""));
-      (form_decode(k), form_decode(v))
-    }).collect()
+    self
+      .body
+      .split('&')
+      .filter(|p| !p.is_empty())
+      .map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (form_decode(k), form_decode(v))
+      })
+      .collect()
   }
 
   pub fn form_field(&self, name: &str) -> Option<String> {
@@ -125,9 +130,8 @@ async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
   let mut lines = head.split("\r\n");
   let mut first = lines.next()?.split(' ');
   let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-  let headers: Vec<(String, String)> = lines
-    .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
-    .collect();
+  let headers: Vec<(String, String)> =
+    lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))).collect();
   let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
   let mut body = buf[head_end + 4..].to_vec();
   while body.len() < len {
