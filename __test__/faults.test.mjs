@@ -117,6 +117,7 @@ describe('unusable 2xx bodies', () => {
     ['a non-RFC 3339 Expiration', () => ({ status: 200, body: { ...complete(), Expiration: 'tomorrow at noon' } }), 'INVALID_CREDENTIALS_RESPONSE', /RFC 3339/],
     ['{"Code":"CredentialsUninitialized"}', () => ({ status: 200, body: { Code: 'CredentialsUninitialized', Message: 'agent starting' } }), 'CREDENTIALS_ENDPOINT_ERROR', /CredentialsUninitialized/],
     ['an Expiration in the past', () => ({ status: 200, body: { ...complete(), Expiration: rfc3339(Date.now() - 60_000) } }), 'CREDENTIALS_EXPIRED', /expired at/],
+    ['a body over the 64 KiB cap (valid JSON padded to 70 kB)', () => ({ status: 200, body: { ...complete(), Padding: 'x'.repeat(70_000) } }), 'INVALID_CREDENTIALS_RESPONSE', /larger than 65536 bytes/],
   ]
   for (const [name, fault, code, message] of cases) {
     test(`${name}: ${code}`, TEST_TIMEOUT, async () => {
