@@ -43,12 +43,20 @@ export function netnsAvailable() {
  * `env` defaults to a hermetic environment in which IMDS is *not* disabled (it is safe in there).
  */
 export function runInNetns(scriptPath, { env = hermeticEnv({ AWS_EC2_METADATA_DISABLED: undefined }), args = [], timeoutMs = 30_000 } = {}) {
+  // unshare execs sh, which execs node: the child's pid is node's, so the kill on timeout reaches it.
+  const child = spawn('unshare', ['-n', '--', 'sh', '-c', `${SETUP} && exec "$@"`, 'netns', process.execPath, scriptPath, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return collectChild(child, timeoutMs)
+}
+
+/**
+ * Collect a child process's stdout and stderr; SIGKILL it after `timeoutMs`.
+ * Resolves {code, signal, stdout, stderr, timedOut}; rejects if it could not be started.
+ */
+export function collectChild(child, timeoutMs) {
   return new Promise((resolve, reject) => {
-    // unshare execs sh, which execs node: the child's pid is node's, so the kill below reaches it.
-    const child = spawn('unshare', ['-n', '--', 'sh', '-c', `${SETUP} && exec "$@"`, 'netns', process.execPath, scriptPath, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
     let stdout = ''
     let stderr = ''
     let timedOut = false

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { decodeSubjectToken } from './emulator/sigv4-oracle.mjs'
+import { collectChild } from './netns.mjs'
 
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 
@@ -114,26 +115,8 @@ export function summariseRequests(requests) {
  */
 export function runNode(script, { env, args = [], timeoutMs = 30_000 } = {}) {
   assert.ok(env, 'runNode needs an explicit (hermetic) env')
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    let timedOut = false
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, timeoutMs)
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, timedOut, result: lastJsonLine(stdout) })
-    })
-  })
+  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  return collectChild(child, timeoutMs).then((run) => ({ ...run, result: lastJsonLine(run.stdout) }))
 }
 
 /** Parse the last non-empty line of `text` as JSON (undefined if none or not JSON). */
