@@ -9,6 +9,9 @@
 //! * Credentials: `GET /latest/meta-data/iam/security-credentials/` → role name (first line), then
 //!   `GET …/security-credentials/<role>` → JSON (see [`super::credentials`]).
 //! * Region: `GET /latest/meta-data/placement/region`.
+//! * IMDSv1 fallback, as the AWS SDK for JavaScript does: when the token request is answered 403,
+//!   404 or 405 (an IMDSv1-only endpoint, or a proxy that forbids PUT), metadata is read without
+//!   a session token, unless `AWS_EC2_METADATA_V1_DISABLED=true`.
 //! * Off EC2 nothing answers: the token request gets one attempt of at most
 //!   [`PROBE_TIMEOUT`], and a connect error or timeout there means "no IMDS here" (the chain
 //!   moves on) rather than an error. Once the token is obtained, failures are real errors.
@@ -27,6 +30,7 @@ use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredenti
 pub const ENV_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
 pub const ENV_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENV_ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
+pub const ENV_V1_DISABLED: &str = "AWS_EC2_METADATA_V1_DISABLED";
 pub const DEFAULT_ENDPOINT_V4: &str = "http://169.254.169.254";
 pub const DEFAULT_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
 pub const TOKEN_TTL_SECS: u64 = 21_600;
@@ -39,7 +43,9 @@ const REGION_PATH: &str = "/latest/meta-data/placement/region";
 #[derive(Debug)]
 pub struct Imds {
   endpoint: String,
-  token: Mutex<Option<(Secret, Instant)>>,
+  v1_fallback: bool,
+  /// The session token and until when to reuse it; `None` inside means IMDSv1 (no token).
+  token: Mutex<Option<(Option<Secret>, Instant)>>,
 }
 
 /// What a lookup found.
@@ -60,7 +66,7 @@ impl Imds {
       (None, Some(m)) if m.trim().eq_ignore_ascii_case("ipv6") => DEFAULT_ENDPOINT_V6.to_string(),
       _ => DEFAULT_ENDPOINT_V4.to_string(),
     };
-    Some(Imds { endpoint, token: Mutex::new(None) })
+    Some(Imds { endpoint, v1_fallback: !ctx.env.is_true(ENV_V1_DISABLED), token: Mutex::new(None) })
   }
 
   pub fn endpoint(&self) -> &str {
@@ -71,7 +77,8 @@ impl Imds {
     format!("IMDS at {}", self.endpoint)
   }
 
-  async fn session_token(&self, deadline: Deadline) -> Result<Lookup<Secret>> {
+  /// The session token (`Found(None)`: IMDSv1 fallback, read without a token).
+  async fn session_token(&self, deadline: Deadline) -> Result<Lookup<Option<Secret>>> {
     if let Some((t, until)) = self.token.lock().expect("imds token lock").clone() {
       if Instant::now() < until {
         return Ok(Lookup::Found(t));
@@ -87,17 +94,24 @@ impl Imds {
       }
       Err(e) => return Err(transport_error(&self.origin(), e, PROBE_TIMEOUT.as_millis())),
     };
+    let until = Instant::now() + Duration::from_secs(TOKEN_TTL_SECS) - TOKEN_REFRESH_BUFFER;
+    if (403..=405).contains(&resp.status) && self.v1_fallback {
+      *self.token.lock().expect("imds token lock") = Some((None, until));
+      return Ok(Lookup::Found(None));
+    }
     if !resp.is_success() {
       return Err(status_error(&format!("{} (session token)", self.origin()), &resp, &[]));
     }
-    let token = Secret::new(resp.text().trim());
-    let until = Instant::now() + Duration::from_secs(TOKEN_TTL_SECS) - TOKEN_REFRESH_BUFFER;
+    let token = Some(Secret::new(resp.text().trim()));
     *self.token.lock().expect("imds token lock") = Some((token.clone(), until));
     Ok(Lookup::Found(token))
   }
 
-  async fn get(&self, path: &str, token: &Secret, deadline: Deadline) -> Result<http::Response> {
-    let req = Request::new(Method::Get, format!("{}{path}", self.endpoint)).sensitive_header("x-aws-ec2-metadata-token", token.expose());
+  async fn get(&self, path: &str, token: &Option<Secret>, deadline: Deadline) -> Result<http::Response> {
+    let mut req = Request::new(Method::Get, format!("{}{path}", self.endpoint));
+    if let Some(t) = token {
+      req = req.sensitive_header("x-aws-ec2-metadata-token", t.expose());
+    }
     let budget = deadline.remaining().as_millis();
     let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
     if resp.status == 401 {
@@ -105,7 +119,8 @@ impl Imds {
       *self.token.lock().expect("imds token lock") = None;
     }
     if !resp.is_success() {
-      return Err(status_error(&format!("{} {path}", self.origin()), &resp, &[token]));
+      let sent: Vec<&Secret> = token.iter().collect();
+      return Err(status_error(&format!("{} {path}", self.origin()), &resp, &sent));
     }
     Ok(resp)
   }
@@ -134,7 +149,8 @@ impl Imds {
       return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{} returned an invalid role name", self.origin())));
     }
     let resp = self.get(&format!("{CREDS_PATH}{role}"), &token, deadline).await?;
-    let creds = parse_credentials_json(&resp.body, &self.origin(), "imds", &[&token])?;
+    let sent: Vec<&Secret> = token.iter().collect();
+    let creds = parse_credentials_json(&resp.body, &self.origin(), "imds", &sent)?;
     ensure_not_expired(creds, ctx.clock.now(), &self.origin()).map(Lookup::Found)
   }
 
@@ -169,5 +185,58 @@ mod tests {
     assert_eq!(Imds::from_env(&ctx(&[(ENV_DISABLED, "false")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V4);
     assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT_MODE, "IPv6")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V6);
     assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT, "http://127.0.0.1:9/")])).unwrap().endpoint(), "http://127.0.0.1:9");
+  }
+
+  const CREDS: &str = r#"{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSV1EXAMPLE","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z"}"#;
+
+  /// An IMDS that answers the token PUT with `put_status` and serves one role otherwise.
+  async fn imds_server(put_status: u16) -> crate::google::test_server::TestServer {
+    use crate::google::test_server::{reply, TestServer};
+    TestServer::start(move |r, _| match (r.method.as_str(), r.path.as_str()) {
+      ("PUT", "/latest/api/token") => reply(put_status, if put_status == 200 { "session-token" } else { "" }),
+      ("GET", "/latest/meta-data/iam/security-credentials/") => reply(200, "role-a\n"),
+      ("GET", "/latest/meta-data/iam/security-credentials/role-a") => reply(200, CREDS),
+      ("GET", "/latest/meta-data/placement/region") => reply(200, "eu-north-1"),
+      _ => reply(404, ""),
+    })
+    .await
+  }
+
+  fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(5))
+  }
+
+  #[tokio::test]
+  async fn imdsv2_sends_the_session_token() {
+    let server = imds_server(200).await;
+    let c = ctx(&[(ENV_ENDPOINT, &server.base)]);
+    let imds = Imds::from_env(&c).unwrap();
+    let Lookup::Found(creds) = imds.credentials(&c, deadline()).await.unwrap() else { panic!("no credentials") };
+    assert_eq!(creds.access_key_id, "ASIAIMDSV1EXAMPLE");
+    let gets: Vec<_> = server.requests().into_iter().filter(|r| r.method == "GET").collect();
+    assert!(gets.iter().all(|r| r.header("x-aws-ec2-metadata-token") == Some("session-token")));
+    assert!(matches!(imds.region(deadline()).await.unwrap(), Lookup::Found(r) if r == "eu-north-1"));
+    assert_eq!(server.count("/latest/api/token"), 1, "the session token is reused");
+  }
+
+  #[tokio::test]
+  async fn falls_back_to_imdsv1_when_the_token_request_is_refused() {
+    for status in [403, 404, 405] {
+      let server = imds_server(status).await;
+      let c = ctx(&[(ENV_ENDPOINT, &server.base)]);
+      let Lookup::Found(creds) = Imds::from_env(&c).unwrap().credentials(&c, deadline()).await.unwrap() else { panic!("no credentials") };
+      assert_eq!(creds.source, "imds");
+      assert!(server.requests().iter().all(|r| r.header("x-aws-ec2-metadata-token").is_none()), "{status}");
+    }
+  }
+
+  #[tokio::test]
+  async fn imdsv1_fallback_can_be_disabled() {
+    let server = imds_server(403).await;
+    let c = ctx(&[(ENV_ENDPOINT, &server.base), (ENV_V1_DISABLED, "true")]);
+    let e = Imds::from_env(&c).unwrap().credentials(&c, deadline()).await.err().expect("an error");
+    assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR");
+    assert_eq!(e.status(), Some(403));
+    assert_eq!(server.count("/latest/meta-data/iam/security-credentials/"), 0);
   }
 }
