@@ -121,12 +121,18 @@ function packList(dir) {
   return { files: info.files.map((f) => f.path).sort(), size: info.size, unpackedSize: info.unpackedSize }
 }
 
+// A binary built in the package root (`npm run build`) is packed too, so that `npm pack` of a built
+// checkout installs anywhere with the same platform; the publish job has none there (its binaries go
+// to npm/<platform>/), so the published main package carries no binary.
+const LOCAL_BINARY = /^aws-wif-supplier\.[a-z0-9-]+\.node$/
+
 test('npm pack ships only what users need', (t) => {
   const { files, size, unpackedSize } = packList(ROOT)
   const allowed = new Set(['package.json', 'index.js', 'binding.js', 'index.d.ts', 'bin/aws-wif-supplier.js', 'README.md', 'README.ja.md', 'SECURITY.md', 'LICENSE'])
-  assert.deepEqual(files.filter((f) => !allowed.has(f)), [], 'unexpected files in the package')
+  assert.deepEqual(files.filter((f) => !allowed.has(f) && !LOCAL_BINARY.test(f)), [], 'unexpected files in the package')
   for (const required of ['package.json', 'index.js', 'binding.js', 'index.d.ts', 'bin/aws-wif-supplier.js']) assert.ok(files.includes(required), required)
-  t.diagnostic(`aws-wif-supplier: ${files.length} files, ${(size / 1024).toFixed(1)} kB packed, ${(unpackedSize / 1024).toFixed(1)} kB unpacked`)
+  const local = files.filter((f) => LOCAL_BINARY.test(f))
+  t.diagnostic(`aws-wif-supplier: ${files.length} files${local.length ? ` (with the local ${local.join(', ')})` : ''}, ${(size / 1024).toFixed(1)} kB packed, ${(unpackedSize / 1024).toFixed(1)} kB unpacked`)
   const platform = binaryOf('linux-x64-gnu')
   if (existsSync(platform)) {
     const p = packList(join(ROOT, 'npm', 'linux-x64-gnu'))
@@ -146,7 +152,7 @@ describe('installed from packed tarballs, no cargo, offline', { skip: !existsSyn
     // optional dependency (only the one we pack, so npm needs no registry).
     const stage = join(work, 'stage')
     mkdirSync(stage)
-    for (const f of packList(ROOT).files) cpSync(join(ROOT, f), join(stage, f), { recursive: true })
+    for (const f of packList(ROOT).files.filter((f) => !LOCAL_BINARY.test(f))) cpSync(join(ROOT, f), join(stage, f), { recursive: true })
     const pkg = { ...PKG, optionalDependencies: { 'aws-wif-supplier-linux-x64-gnu': PKG.version } }
     delete pkg.scripts
     delete pkg.devDependencies
@@ -229,5 +235,23 @@ describe('installed from packed tarballs, no cargo, offline', { skip: !existsSyn
     assert.equal(out.code, 'NATIVE_BINDING_NOT_FOUND')
     assert.match(out.message, new RegExp(`${process.platform}-${process.arch}`))
     assert.match(out.message, /aws-wif-supplier-linux-x64-(gnu|musl)/)
+  })
+
+  test('`npm pack` of a built checkout installs on its own (the local binary is packed)', { timeout: 120_000 }, async () => {
+    const dir = join(work, 'checkout-pack')
+    mkdirSync(dir)
+    const tarball = join(dir, execFileSync('npm', ['pack', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').at(-1))
+    const app = join(dir, 'app')
+    mkdirSync(app)
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'checkout-pack-test', private: true, version: '1.0.0' }))
+    execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: app, stdio: 'pipe' })
+    const script = join(app, 'use.cjs')
+    writeFileSync(script, `
+      const { ContainerAwsCredentialsSupplier } = require('aws-wif-supplier')
+      new ContainerAwsCredentialsSupplier().getAwsSecurityCredentials().then((c) => console.log(JSON.stringify({ key: c.accessKeyId })))
+    `)
+    const run = await runNode(script, { env: appEnv({ NODE_PATH: join(work, 'nothing') }), timeoutMs: 25_000 })
+    assert.equal(run.code, 0, run.stderr)
+    assert.ok(em.issued.has(JSON.parse(run.stdout.trim().split('\n').at(-1)).key))
   })
 })
