@@ -138,8 +138,11 @@ class GoogleTokenFetcher {
   #native
   #token = new Memo()
 
+  #quota
+
   constructor(options) {
     this.#native = adopting ?? construct(() => new binding.GoogleTokenFetcher(options))
+    this.#quota = this.#native.quotaProjectId
   }
 
   static fromCredentialConfig(pathOrObject, options) {
@@ -157,14 +160,14 @@ class GoogleTokenFetcher {
   }
 
   getRequestHeaders() {
-    const quota = this.#native.quotaProjectId
+    const quota = this.#quota
     return this.getAccessToken().then((t) =>
       quota ? { authorization: `Bearer ${t.token}`, 'x-goog-user-project': quota } : { authorization: `Bearer ${t.token}` },
     )
   }
 
   get quotaProjectId() {
-    return this.#native.quotaProjectId
+    return this.#quota
   }
 
   diagnose() {

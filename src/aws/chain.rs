@@ -27,6 +27,9 @@ pub struct Chain {
   imds: Option<Imds>,
   /// Region for AWS STS calls made by the profile and web-identity links.
   sts_region: String,
+  /// aws-config's configuration for those links (its HTTPS client loads the trust store), built on
+  /// first use and kept for the life of the chain.
+  sdk: once_cell::sync::OnceCell<aws_config::provider_config::ProviderConfig>,
 }
 
 impl Chain {
@@ -35,11 +38,15 @@ impl Chain {
       .map(str::to_string)
       .or_else(|| ctx.env.get("AWS_REGION").or_else(|| ctx.env.get("AWS_DEFAULT_REGION")).map(|r| r.trim().to_string()))
       .unwrap_or_else(|| "us-east-1".to_string());
-    Chain { imds: Imds::from_env(&ctx), ctx, sts_region }
+    Chain { imds: Imds::from_env(&ctx), ctx, sts_region, sdk: once_cell::sync::OnceCell::new() }
   }
 
   pub fn context(&self) -> &Context {
     &self.ctx
+  }
+
+  fn sdk(&self) -> &aws_config::provider_config::ProviderConfig {
+    self.sdk.get_or_init(|| super::sdk::provider_config(&self.sts_region))
   }
 
   pub fn imds(&self) -> Option<&Imds> {
@@ -74,12 +81,12 @@ impl Chain {
       Ok(None) => tried.push("environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into()),
       Err(e) => return Err(e.context("environment")),
     }
-    match super::profile::load(ctx, &self.sts_region, deadline).await {
+    match super::profile::load(ctx, || self.sdk(), deadline).await {
       Ok(Some(c)) => return Ok(c),
       Ok(None) => tried.push("profile: no shared config or credentials file with credentials".into()),
       Err(e) => return Err(e),
     }
-    match super::web_identity::load(ctx, &self.sts_region, deadline).await {
+    match super::web_identity::load(ctx, || self.sdk(), deadline).await {
       Ok(Some(c)) => return Ok(c),
       Ok(None) => tried.push("web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set".into()),
       Err(e) => return Err(e),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 
 use crate::env::Context;
 use crate::error::Result;
@@ -28,7 +29,8 @@ pub fn paths(ctx: &Context) -> (Option<PathBuf>, Option<PathBuf>) {
   (pick("AWS_CONFIG_FILE", ".aws/config"), pick("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"))
 }
 
-pub async fn load(ctx: &Context, region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+/// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
+pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let (config, credentials) = paths(ctx);
   let exists = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| ctx.fs.read(p).is_ok());
   let profile = ctx.env.get("AWS_PROFILE");
@@ -43,7 +45,7 @@ pub async fn load(ctx: &Context, region: &str, deadline: Deadline) -> Result<Opt
     files = files.with_file(ProfileFileKind::Credentials, p);
   }
   let provider = ProfileFileCredentialsProvider::builder()
-    .configure(&super::sdk::provider_config(region))
+    .configure(sdk())
     .profile_files(files.build())
     .profile_name(profile.unwrap_or("default"))
     .build();

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use aws_config::provider_config::ProviderConfig;
 use aws_config::web_identity_token::{StaticConfiguration, WebIdentityTokenCredentialsProvider};
 
 use crate::env::{epoch_millis, Context};
@@ -20,7 +21,8 @@ pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 
-pub async fn load(ctx: &Context, region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+/// `sdk` gives aws-config's configuration; it is only asked for when the link is configured.
+pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let (file, role) = match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
     (None, None) => return Ok(None),
     (Some(f), Some(r)) => (f, r),
@@ -33,7 +35,7 @@ pub async fn load(ctx: &Context, region: &str, deadline: Deadline) -> Result<Opt
     .map(str::to_string)
     .unwrap_or_else(|| format!("aws-wif-supplier-{}", epoch_millis(ctx.clock.now()) as u64));
   let provider = WebIdentityTokenCredentialsProvider::builder()
-    .configure(&super::sdk::provider_config(region))
+    .configure(sdk())
     .static_configuration(StaticConfiguration { web_identity_token_file: PathBuf::from(file), role_arn: role.to_string(), session_name })
     .build();
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
