@@ -31,13 +31,16 @@ pub fn paths(ctx: &Context) -> (Option<PathBuf>, Option<PathBuf>) {
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
 pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+  // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
+  // required, so a missing ~/.aws/config next to an existing ~/.aws/credentials would fail the link.
   let (config, credentials) = paths(ctx);
-  let exists = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| ctx.fs.read(p).is_ok());
+  let existing = |p: Option<PathBuf>| p.filter(|p| ctx.fs.read(p).is_ok());
+  let (config, credentials) = (existing(config), existing(credentials));
   let profile = ctx.env.get("AWS_PROFILE");
-  if !exists(&config) && !exists(&credentials) && profile.is_none() {
+  if config.is_none() && credentials.is_none() && profile.is_none() {
     return Ok(None);
   }
-  let mut files = ProfileFiles::builder();
+  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
   if let Some(p) = config {
     files = files.with_file(ProfileFileKind::Config, p);
   }
@@ -50,4 +53,34 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
     .profile_name(profile.unwrap_or("default"))
     .build();
   super::sdk::provide(&provider, "profile", deadline).await
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::env::{EnvSnapshot, ManualClock, OsFs};
+  use std::sync::Arc;
+  use std::time::Duration;
+
+  fn ctx(vars: &[(&str, &str)]) -> Context {
+    Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)))
+  }
+
+  #[tokio::test]
+  async fn a_credentials_file_alone_is_enough() {
+    let dir = std::env::temp_dir().join(format!("aws-wif-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("credentials");
+    std::fs::write(&file, "[default]\naws_access_key_id = AKIDPROFILEEXAMPLE\naws_secret_access_key = MARKER-PROFILE-SECRET\n").unwrap();
+    let missing = dir.join("no-config");
+    let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
+    let sdk = crate::aws::sdk::provider_config("us-east-1");
+    let creds = load(&c, || &sdk, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
+    assert_eq!(creds.source, "profile");
+    assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
+    let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
+    assert!(load(&none, || panic!("aws-config must not be built"), Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
 }
