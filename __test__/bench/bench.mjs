@@ -26,9 +26,9 @@ import { fileURLToPath } from 'node:url'
 import { GREETING, hermeticEnv, makeProcessHermetic, startEmulator } from '../emulator/index.mjs'
 import { addonPath, ensureAddon } from '../support/ensure-addon.mjs'
 import { fleetScenarios, QUOTAS } from './fleet.mjs'
-import { binarySize, JS_PACKAGE, jsFootprint, oursFootprint } from './footprint.mjs'
+import { binarySize, JS_PACKAGE, JS_SAMPLE_PACKAGES, jsFootprint, oursFootprint } from './footprint.mjs'
 import { consoleTable, markdownFleet, markdownSamples, markdownTable, verdict } from './report.mjs'
-import { NO_FETCHER, SIDES } from './sides.mjs'
+import { APP_SIDES, NO_FETCHER, SIDES } from './sides.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url))
@@ -40,7 +40,7 @@ const MB = 1e6
 const args = new Set(process.argv.slice(2))
 const QUICK = args.has('--quick')
 /** Runs per side of each fresh-process measurement. */
-const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, app: 15 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
+const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, app: 21 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
 
 const log = (text) => process.stderr.write(`[bench] ${text}\n`)
 const problems = []
@@ -70,6 +70,12 @@ function probeEnv(em, addon) {
     BENCH_SERVICE_ACCOUNT: em.config.serviceAccount,
     BENCH_OURS_DIR: addon.dir ?? undefined,
   })
+}
+
+/** Credentials for the floor supplier: issued by the emulator up front, as its container route would. */
+function floorCredentials(em) {
+  const c = em.issueAwsCredentials('bench-floor')
+  return JSON.stringify({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, token: c.token })
 }
 
 /**
@@ -161,7 +167,7 @@ async function measure(em, runner) {
   })
   log('cached calls (100 000 sequential awaits per rep, both sides in one process, interleaved)')
   const cached = await runner.probe('cached', 'both')
-  const app = await interleaved('reference app spawn → first row', RUNS.app, Object.fromEntries(SIDES.map((side) => [side, () => runner.app(side)])))
+  const app = await interleaved('reference app spawn → first row', RUNS.app, Object.fromEntries(APP_SIDES.map((side) => [side, () => runner.app(side)])))
   for (const side of SIDES) {
     check(em, `cold ${side}`, cold[side], issuedBy(em))
     check(em, `gal-cold ${side}`, galCold[side], impersonated)
@@ -192,9 +198,12 @@ function buildRows(m, sizes) {
     { metric: 'AwsClient.getAccessToken() cached', unit: 'ns/op', ...(m.cached?.gal ?? {}), target: null, method: `${m.cached?.ops?.galOps ?? '?'} sequential awaits per rep, served from google-auth-library's token cache` },
     { metric: 'GoogleTokenFetcher.getAccessToken() cold (JS: AwsClient + reference)', unit: 'ms', ours: m.fetcherAvailable ? fetcherCold : null, js: field(m.galCold, 'ms').js, target: null, note: NO_FETCHER, method: 'first call in a fresh process, interleaved with the AwsClient runs' },
     { metric: 'GoogleTokenFetcher.getAccessToken() cached (JS: AwsClient + reference)', unit: 'ns/op', ours: cachedFetcher ?? null, js: m.cached?.gal?.js, target: { max: 1000 }, note: NO_FETCHER, method: `${m.cached?.ops?.fetcherOps ?? '?'} sequential awaits per rep, in the cached-calls process` },
-    { metric: 'spawn reference app → first row', unit: 'ms', ...m.app, target: { ratio: 0.8 }, method: `reference-app.mjs (supplier → AwsClient → BigQuery query), spawn → first row on stdout; ${runs.app} runs per side` },
+    { metric: 'spawn reference app → first row', unit: 'ms', ours: m.app.ours, js: m.app.js, target: { ratio: 0.8 }, method: `reference-app.mjs (supplier → AwsClient → BigQuery query), spawn → first row on stdout; ${runs.app} runs per side` },
+    { metric: '… JS without @aws-sdk/client-sts (region from AWS_REGION)', unit: 'ms', ours: m.app.ours, js: m.app['js-lite'], target: null, method: 'the same app and runs, against reference-supplier-lite.mjs: the sample\'s provider chain without the STS client it resolves the region with' },
+    { metric: '… zero-cost supplier (the floor) vs JS', unit: 'ms', ours: m.app.floor, js: m.app.js, target: null, method: 'the same app and runs with floor-supplier.mjs (credentials fetched beforehand, no import): what every supplier pays anyway; its ratio is the best any supplier could reach' },
     { metric: '.node size, stripped', unit: 'MB', ours: sizes.binary.strippedBytes / MB, js: null, target: { max: 5 }, method: `strip --strip-all of a copy; as built: ${(sizes.binary.bytes / MB).toFixed(2)} MB` },
     { metric: 'installed footprint', unit: 'MB', ours: sizes.ours.bytes / MB, js: sizes.js.bytes / MB, target: null, method: `ours: index.js, binding.js, index.d.ts, stripped .node; JS: ${JS_PACKAGE} + dependency closure (${sizes.js.packages} packages, ${sizes.js.files} files)` },
+    { metric: '… JS as the sample requires it (+ @aws-sdk/client-sts)', unit: 'MB', ours: sizes.ours.bytes / MB, js: sizes.jsSample.bytes / MB, target: null, method: `JS: ${JS_SAMPLE_PACKAGES.join(' + ')} + dependency closure (${sizes.jsSample.packages} packages, ${sizes.jsSample.files} files)` },
   ]
 }
 
@@ -249,12 +258,12 @@ async function main() {
   const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(' ')
   const binary = binarySize(addon.path)
   if (binary.hasDebugInfo) log(`WARNING: ${addon.path} is a debug build; build it in release (npm run build) for meaningful numbers`)
-  const sizes = { binary, ours: oursFootprint(ROOT, binary), js: jsFootprint(ROOT) }
+  const sizes = { binary, ours: oursFootprint(ROOT, binary), js: jsFootprint(ROOT), jsSample: jsFootprint(ROOT, JS_SAMPLE_PACKAGES) }
 
   const em = await startEmulator()
   let measured
   try {
-    measured = await measure(em, makeRunner(em, probeEnv(em, addon)))
+    measured = await measure(em, makeRunner(em, { ...probeEnv(em, addon), BENCH_STATIC_CREDENTIALS: floorCredentials(em) }))
   } finally {
     await em.close()
     if (addon.dir) rmSync(addon.dir, { recursive: true, force: true })

@@ -3,7 +3,8 @@
 //   ours  the files of this package a user installs: index.js, binding.js, index.d.ts and the .node
 //         (stripped, as the release profile ships it); it has no runtime dependencies
 //   js    node_modules/@aws-sdk/credential-providers and the closure of its dependencies, resolved
-//         from package-lock.json with Node's lookup rules (nested node_modules first, then upwards)
+//         from package-lock.json with Node's lookup rules (nested node_modules first, then upwards);
+//         and, for the sample as written, that plus @aws-sdk/client-sts and its closure
 //
 // Sizes are apparent bytes (the sum of file sizes), so they do not depend on the file system.
 
@@ -13,6 +14,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export const JS_PACKAGE = '@aws-sdk/credential-providers'
+/** What google-auth-library's sample requires on top: the STS client it resolves the region with. */
+export const JS_SAMPLE_PACKAGES = [JS_PACKAGE, '@aws-sdk/client-sts']
 const OUR_FILES = ['index.js', 'binding.js', 'index.d.ts']
 
 /** Bytes and file count of a directory tree, skipping `node_modules` (counted as packages of their own). */
@@ -64,9 +67,9 @@ export function dependencyClosure(root, name) {
   return [...seen]
 }
 
-/** Installed footprint of the JS side: {packages, bytes, files}. */
-export function jsFootprint(root) {
-  const keys = dependencyClosure(root, JS_PACKAGE)
+/** Installed footprint of the JS side (the union of the closures of `names`): {packages, bytes, files}. */
+export function jsFootprint(root, names = [JS_PACKAGE]) {
+  const keys = [...new Set(names.flatMap((name) => dependencyClosure(root, name)))]
   const total = keys.map((key) => treeSize(join(root, key))).reduce((a, b) => ({ bytes: a.bytes + b.bytes, files: a.files + b.files }))
   return { packages: keys.length, ...total }
 }

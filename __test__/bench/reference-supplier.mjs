@@ -1,26 +1,38 @@
-// The JavaScript reference the benchmark compares against: the shape of google-auth-library's sample
-// `customCredentialSupplierAwsWorkload.js`, an AwsSecurityCredentialsSupplier built on the AWS SDK
-// for JavaScript v3. The provider chain is built once, in the constructor, as the sample does; the
-// SDK memoizes the credentials inside it (and shares one in-flight load), per isolate.
+// The JavaScript reference the benchmark compares against: google-auth-library's sample
+// `samples/customCredentialSupplierAwsWorkload.js` (googleapis/google-auth-library-nodejs, PR #2131),
+// an AwsSecurityCredentialsSupplier built on the AWS SDK for JavaScript v3, reproduced here without
+// its logging and its Storage usage:
 //
-// The sample resolves the region with `new STSClient({}).config.region()`; @aws-sdk/client-sts is not
-// a dependency here, so the region comes from AWS_REGION (what that call returns when it is set).
+//   * the provider chain is built once, in the constructor (`fromNodeProviderChain()`); the SDK
+//     memoizes the credentials inside it (and shares one in-flight load), per isolate;
+//   * the region comes from `new STSClient({}).config.region()`, the SDK's region provider chain
+//     (AWS_REGION, then the shared config file), resolved on the first call and kept.
+//
+// Both modules are imported at the top, as the sample `require`s them.
 
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers'
+import { STSClient } from '@aws-sdk/client-sts'
 
 export class ReferenceAwsSupplier {
   constructor() {
-    this.provider = fromNodeProviderChain()
+    this.region = null
+    this.awsCredentialsProvider = fromNodeProviderChain()
   }
 
   async getAwsRegion(_context) {
-    const region = process.env.AWS_REGION
-    if (!region) throw new Error('AWS_REGION is not set')
-    return region
+    if (this.region) return this.region
+    const client = new STSClient({})
+    this.region = await client.config.region()
+    if (!this.region) throw new Error('CustomAwsSupplier: Unable to resolve AWS region.')
+    return this.region
   }
 
   async getAwsSecurityCredentials(_context) {
-    const c = await this.provider()
-    return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, token: c.sessionToken }
+    const awsCredentials = await this.awsCredentialsProvider()
+    return {
+      accessKeyId: awsCredentials.accessKeyId,
+      secretAccessKey: awsCredentials.secretAccessKey,
+      token: awsCredentials.sessionToken,
+    }
   }
 }

@@ -1,7 +1,13 @@
 // The two sides of every comparison, loaded the same way by every probe and by the reference app:
 //
 //   ours  require('aws-wif-supplier')  → ContainerAwsCredentialsSupplier (and GoogleTokenFetcher, once it exists)
-//   js    ./reference-supplier.mjs      → ReferenceAwsSupplier (fromNodeProviderChain, built once)
+//   js    ./reference-supplier.mjs      → ReferenceAwsSupplier (google-auth-library's sample:
+//                                          fromNodeProviderChain built once, region from STSClient)
+//
+// The reference app is also run with two more, for informational rows (APP_SIDES):
+//
+//   js-lite  ./reference-supplier-lite.mjs → the sample without @aws-sdk/client-sts (region from AWS_REGION)
+//   floor    ./floor-supplier.mjs          → a zero-cost supplier (credentials fetched by the parent)
 //
 // Both modules are loaded with a dynamic import(), so the loading mechanism costs both sides the same.
 // Every child process gets its configuration through the environment (see bench.mjs `probeEnv`):
@@ -16,10 +22,13 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 export const SIDES = Object.freeze(['ours', 'js'])
+export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor'])
 
 const ENTRY = {
   ours: process.env.BENCH_OURS_DIR ? pathToFileURL(join(process.env.BENCH_OURS_DIR, 'index.js')) : new URL('../../index.js', import.meta.url),
   js: new URL('./reference-supplier.mjs', import.meta.url),
+  'js-lite': new URL('./reference-supplier-lite.mjs', import.meta.url),
+  floor: new URL('./floor-supplier.mjs', import.meta.url),
 }
 
 export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
@@ -27,12 +36,11 @@ export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
 /** Import one side's module. Returns {Supplier, GoogleTokenFetcher} (the fetcher only for ours, if built). */
 export async function importSide(side) {
   const url = ENTRY[side]
-  if (!url) throw new Error(`unknown side "${side}"; expected one of ${SIDES.join(', ')}`)
+  if (!url) throw new Error(`unknown side "${side}"; expected one of ${APP_SIDES.join(', ')}`)
   const ns = await import(url.href)
   const mod = ns.default ?? ns
-  return side === 'ours'
-    ? { Supplier: mod.ContainerAwsCredentialsSupplier, GoogleTokenFetcher: mod.GoogleTokenFetcher }
-    : { Supplier: mod.ReferenceAwsSupplier, GoogleTokenFetcher: undefined }
+  if (side === 'ours') return { Supplier: mod.ContainerAwsCredentialsSupplier, GoogleTokenFetcher: mod.GoogleTokenFetcher }
+  return { Supplier: mod.ReferenceAwsSupplier ?? mod.FloorSupplier, GoogleTokenFetcher: undefined }
 }
 
 /** The benchmark's endpoints, from the environment a probe was started with. */
