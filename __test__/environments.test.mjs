@@ -153,6 +153,36 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(em.count('container'), 0, 'must not fall through to the container endpoint')
       assert.equal(em.count('sts'), 0, 'no subject token may be sent')
     })
+
+    // aws-config's STS client is given the crate's own HTTP layer (src/aws/sdk.rs): the same body
+    // cap and timeouts as every other request, with aws-config's retries on top.
+    test('an AWS STS answer over 64 KiB is refused, not parsed', TEST_TIMEOUT, async () => {
+      em.config.webIdentityToken = 'projected-sa-jwt-EXAMPLE'
+      const huge = `<AssumeRoleWithWebIdentityResponse>${' '.repeat(70 * 1024)}</AssumeRoleWithWebIdentityResponse>`
+      em.setAlways('awsSts', { status: 200, contentType: 'text/xml', body: huge })
+      try {
+        const result = await runScenario(irsaVars(tempFile('irsa-huge', 'projected-sa-jwt-EXAMPLE')), { emulatorUrl: em.url })
+        const error = result.credentials.error
+        assert.ok(error, 'expected an error')
+        assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
+        assert.match(error.message, /web identity/i)
+        assert.match(error.message, /larger than 65536 bytes/)
+        assert.ok(only(log(), 'awsSts').length >= 1)
+        assert.equal(em.count('container'), 0, 'must not fall through to the container endpoint')
+        assert.equal(em.count('sts'), 0, 'no subject token may be sent')
+      } finally {
+        em.setAlways('awsSts', null)
+      }
+    })
+
+    test('a 503 from AWS STS is retried and the next answer is used', TEST_TIMEOUT, async () => {
+      em.config.webIdentityToken = 'projected-sa-jwt-EXAMPLE'
+      em.fault('awsSts', { status: 503, contentType: 'text/xml', body: '<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>' })
+      const result = await runScenario(irsaVars(tempFile('irsa-503', 'projected-sa-jwt-EXAMPLE')), { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      assert.equal(em.issued.get(result.credentials.accessKeyId)?.source, 'web-identity')
+      assert.deepEqual(only(log(), 'awsSts').map((r) => r.status), [503, 200])
+    })
   })
 
   describe('container endpoint at a loopback AWS_CONTAINER_CREDENTIALS_FULL_URI', () => {

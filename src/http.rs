@@ -170,6 +170,45 @@ fn describe(e: &reqwest::Error) -> String {
   msg
 }
 
+/// A request builder on the right client for `url` (HTTPS or plain).
+pub(crate) fn request_builder(method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, TransportError> {
+  let url = reqwest::Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
+  Ok(client_for(&url).request(method, url))
+}
+
+/// What came back from one attempt, before it is turned into a [`Response`].
+pub(crate) struct RawResponse {
+  pub status: u16,
+  pub headers: reqwest::header::HeaderMap,
+  pub body: Vec<u8>,
+}
+
+/// Send a built request and read its body under [`MAX_BODY_BYTES`], all within `timeout`. The one
+/// place a request goes out: [`send`] and aws-config's client ([`crate::aws::sdk`]) both use it.
+pub(crate) async fn execute(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<RawResponse, TransportError> {
+  if timeout.is_zero() {
+    return Err(TransportError::Timeout);
+  }
+  let run = async {
+    let mut resp = builder.send().await.map_err(map_reqwest)?;
+    if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
+      return Err(TransportError::BodyTooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+      if body.len() + chunk.len() > MAX_BODY_BYTES {
+        return Err(TransportError::BodyTooLarge);
+      }
+      body.extend_from_slice(&chunk);
+    }
+    Ok(RawResponse { status: resp.status().as_u16(), headers: std::mem::take(resp.headers_mut()), body })
+  };
+  match tokio::time::timeout(timeout, run).await {
+    Ok(r) => r,
+    Err(_) => Err(TransportError::Timeout),
+  }
+}
+
 /// One attempt.
 pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
   let timeout = deadline.attempt_timeout();
@@ -181,8 +220,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
     Method::Put => reqwest::Method::PUT,
     Method::Post => reqwest::Method::POST,
   };
-  let url = reqwest::Url::parse(&req.url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
-  let mut builder = client_for(&url).request(method, url);
+  let mut builder = request_builder(method, &req.url)?;
   for (name, value, sensitive) in &req.headers {
     let mut v = reqwest::header::HeaderValue::from_str(value)
       .map_err(|_| TransportError::InvalidRequest(format!("header {name} has characters not allowed in HTTP")))?;
@@ -192,26 +230,9 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
   if let Some(body) = &req.body {
     builder = builder.body(body.clone());
   }
-  let run = async {
-    let mut resp = builder.send().await.map_err(map_reqwest)?;
-    let status = resp.status().as_u16();
-    let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
-      return Err(TransportError::BodyTooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
-      if body.len() + chunk.len() > MAX_BODY_BYTES {
-        return Err(TransportError::BodyTooLarge);
-      }
-      body.extend_from_slice(&chunk);
-    }
-    Ok(Response { status, content_type, body })
-  };
-  match tokio::time::timeout(timeout, run).await {
-    Ok(r) => r,
-    Err(_) => Err(TransportError::Timeout),
-  }
+  let raw = execute(builder, timeout).await?;
+  let content_type = raw.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+  Ok(Response { status: raw.status, content_type, body: raw.body })
 }
 
 fn map_reqwest(e: reqwest::Error) -> TransportError {

@@ -7,27 +7,88 @@
 //! profile files and name) do come from the snapshot.
 //!
 //! aws-config is built without default features: no aws-lc C build, no SSO, no
-//! `credential_process`. Its HTTP client (used for AWS STS by the web-identity and assume-role
-//! providers) is aws-smithy-http-client on rustls with *ring*. aws-config's providers do not
-//! cache (its identity cache lives in service clients), so our [`super::cache`] does.
+//! `credential_process`, and no HTTP client of its own. The client it is given ([`SdkHttp`], used for
+//! AWS STS by the web-identity and assume-role providers) is an adapter onto [`crate::http`]: the
+//! same reqwest clients, rustls on *ring*, and the same policy as every other request of the crate
+//! (no redirects, no proxy, 2 s connect, 5 s per attempt, 64 KiB body cap). One HTTP stack instead
+//! of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
+//! cache lives in service clients), so our [`super::cache`] does.
 
 use aws_config::provider_config::ProviderConfig;
 use aws_config::Region;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime_api::client::http::{
+  HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Deadline;
+use crate::http::{Deadline, TransportError, ATTEMPT_TIMEOUT};
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
 
-/// A `ProviderConfig` with our TLS client and the given region (AWS STS needs one).
+/// A `ProviderConfig` with our HTTP client ([`SdkHttp`]) and the given region (AWS STS needs one).
 pub fn provider_config(region: &str) -> ProviderConfig {
-  ProviderConfig::without_region()
-    .with_http_client(aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https())
-    .with_region(Some(Region::new(region.to_string())))
+  ProviderConfig::without_region().with_http_client(SharedHttpClient::new(SdkHttp)).with_region(Some(Region::new(region.to_string())))
+}
+
+/// aws-config's HTTP client: smithy requests sent through [`crate::http::execute`]. The connection
+/// pool lives in the process-wide reqwest clients, so handing out a fresh connector is free.
+#[derive(Debug, Clone, Copy)]
+pub struct SdkHttp;
+
+impl HttpClient for SdkHttp {
+  fn http_connector(&self, _settings: &HttpConnectorSettings, _components: &RuntimeComponents) -> SharedHttpConnector {
+    // Our connect timeout (2 s) and attempt bound (5 s) apply; the caller's overall deadline is
+    // enforced around the whole provider call by [`provide`].
+    SharedHttpConnector::new(SdkHttp)
+  }
+}
+
+impl HttpConnector for SdkHttp {
+  fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+    HttpConnectorFuture::new(send_sdk_request(request))
+  }
+}
+
+/// Headers whose values are credentials: marked sensitive so no layer below prints them.
+const SENSITIVE_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
+
+async fn send_sdk_request(request: HttpRequest) -> std::result::Result<HttpResponse, ConnectorError> {
+  let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::user(e.into()))?;
+  // AWS STS requests are small form bodies held in memory; a streaming body would be a bug.
+  let body = request.body().bytes().ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent".into()))?.to_vec();
+  let mut builder = crate::http::request_builder(method, request.uri()).map_err(connector_error)?;
+  for (name, value) in request.headers().iter() {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+      .map_err(|_| ConnectorError::user(format!("header {name} has characters not allowed in HTTP").into()))?;
+    v.set_sensitive(SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)));
+    builder = builder.header(name, v);
+  }
+  let raw = crate::http::execute(builder.body(body), ATTEMPT_TIMEOUT).await.map_err(connector_error)?;
+  let status = StatusCode::try_from(raw.status).map_err(|e| ConnectorError::other(e.into(), None))?;
+  let mut response = HttpResponse::new(status, SdkBody::from(raw.body));
+  for (name, value) in raw.headers.iter() {
+    if let Ok(value) = value.to_str() {
+      response.headers_mut().append(name.as_str().to_owned(), value.to_owned());
+    }
+  }
+  Ok(response)
+}
+
+fn connector_error(e: TransportError) -> ConnectorError {
+  let text = e.to_string();
+  match e {
+    TransportError::Timeout => ConnectorError::timeout(text.into()),
+    TransportError::Connect(_) => ConnectorError::io(text.into()),
+    TransportError::BodyTooLarge | TransportError::InvalidRequest(_) => ConnectorError::other(text.into(), None),
+  }
 }
 
 /// Run an aws-config provider within our deadline. `Ok(None)`: the provider was not configured.
