@@ -40,7 +40,7 @@ const MB = 1e6
 const args = new Set(process.argv.slice(2))
 const QUICK = args.has('--quick')
 /** Runs per side of each fresh-process measurement. */
-const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, app: 21 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
+const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, app: 31 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
 
 const log = (text) => process.stderr.write(`[bench] ${text}\n`)
 const problems = []
