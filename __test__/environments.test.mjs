@@ -185,6 +185,49 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
     })
   })
 
+  describe('shared config profile with role_arn + source_profile (AWS STS AssumeRole, SigV4-signed)', () => {
+    const ROLE = 'arn:aws:iam::123456789012:role/profile-role'
+    const base = { accessKeyId: 'AKIAPROFILEBASE00001', secretAccessKey: 'profile/base/secret/key/EXAMPLE00000000000' }
+    const profileVars = (secret) => ({
+      AWS_CONFIG_FILE: tempFile('profile-config', `[profile app]\nrole_arn = ${ROLE}\nsource_profile = base\nrole_session_name = profile-session\n`),
+      AWS_SHARED_CREDENTIALS_FILE: tempFile('profile-credentials', `[base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${secret}\n`),
+      AWS_PROFILE: 'app',
+      AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts`,
+      AWS_REGION: 'eu-west-1',
+    })
+
+    // aws-config signs the AssumeRole call; it goes out through the crate's HTTP layer
+    // (src/aws/sdk.rs), and the emulator checks the signature with @smithy/signature-v4.
+    test('the source profile signs AssumeRole, the signature verifies, the role credentials complete the flow', TEST_TIMEOUT, async () => {
+      em.registerAwsKey({ ...base, arn: 'arn:aws:iam::123456789012:user/profile-base' })
+      const result = await runScenario(profileVars(base.secretAccessKey), { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      const aws = only(log(), 'awsSts')
+      assert.equal(aws.length, 1, 'AssumeRole exactly once')
+      assert.equal(aws[0].status, 200)
+      assert.equal(aws[0].awsStsForm.Action, 'AssumeRole')
+      assert.equal(aws[0].awsStsForm.RoleArn, ROLE)
+      assert.equal(aws[0].awsStsForm.RoleSessionName, 'profile-session')
+      assert.deepEqual([aws[0].verdict.ok, aws[0].verdict.reason, aws[0].verdict.accessKeyId], [true, 'ok', base.accessKeyId])
+      assert.equal(em.issued.get(result.credentials.accessKeyId)?.source, 'assume-role')
+      const sts = assertGoogleSide(log(), { region: 'eu-west-1', accessKeyId: result.credentials.accessKeyId })
+      assert.equal(sts.verdict.arn, 'arn:aws:sts::123456789012:assumed-role/profile-role/profile-session')
+    })
+
+    test('a wrong source secret: the signature does not verify, a coded error, no subject token sent', TEST_TIMEOUT, async () => {
+      em.registerAwsKey({ ...base, arn: 'arn:aws:iam::123456789012:user/profile-base' })
+      const result = await runScenario(profileVars('not/the/registered/secret/EXAMPLE000000000'), { emulatorUrl: em.url })
+      const error = result.credentials.error
+      assert.ok(error, 'expected an error')
+      assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
+      assert.match(error.message, /SignatureDoesNotMatch/)
+      const aws = only(log(), 'awsSts')
+      assert.ok(aws.length >= 1)
+      for (const r of aws) assert.deepEqual([r.status, r.verdict.reason], [403, 'signature-mismatch'])
+      assert.equal(em.count('sts'), 0, 'no subject token may be sent')
+    })
+  })
+
   describe('container endpoint at a loopback AWS_CONTAINER_CREDENTIALS_FULL_URI', () => {
     test('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE ending in "\\n" is trimmed', TEST_TIMEOUT, async () => {
       em.config.containerAuthToken = 'pod-identity-token-from-file'

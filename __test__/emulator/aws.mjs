@@ -24,11 +24,14 @@
 //   [taskMetadata] ECS task metadata v4 (ECS_CONTAINER_METADATA_URI_V4 = <em.url>/ecs-metadata/v4/<id>):
 //                  GET /ecs-metadata/v4/<id>/task -> task JSON (Cluster, TaskARN, AvailabilityZone, LaunchType…)
 //                  GET /ecs-metadata/v4/<id>      -> container JSON
-//   [awsSts]       POST /aws-sts[/] form body Action=AssumeRoleWithWebIdentity&RoleArn&RoleSessionName
+//   [awsSts]       POST /aws-sts[/] form body Action=AssumeRole (SigV4-signed, verified by sigv4-oracle.mjs's
+//                  verifySignedRequest: profile role_arn + source_profile) -> 200 AssumeRoleResponse, or
+//                  Action=AssumeRoleWithWebIdentity&RoleArn&RoleSessionName
 //                  &WebIdentityToken&Version=2011-06-15 (EKS IRSA through aws-sdk-sts with
 //                  AWS_ENDPOINT_URL_STS=<em.url>/aws-sts) -> 200 text/xml AssumeRoleWithWebIdentityResponse,
 //                  errors -> 400 text/xml <ErrorResponse><Error><Type>Sender</Type><Code>…</Code>…
 
+import { verifySignedRequest } from './sigv4-oracle.mjs'
 import { json, randomBase32, randomBase64, randomToken, randomUUID, rfc3339, text, xml, xmlEscape } from './wire.mjs'
 
 const ECS_TASK_ID = '0123456789abcdef'
@@ -221,9 +224,53 @@ function checkWebIdentityForm(em, form) {
   return null
 }
 
-function assumeRoleWithWebIdentity(ctx) {
-  const { em } = ctx
+/** POST /aws-sts: AssumeRole (SigV4-signed, checked by the oracle) or AssumeRoleWithWebIdentity. */
+function awsSts(ctx) {
   const form = new URLSearchParams(ctx.body)
+  return form.get('Action') === 'AssumeRole' ? assumeRole(ctx, form) : assumeRoleWithWebIdentity(ctx, form)
+}
+
+/**
+ * AssumeRole, as aws-config's profile provider sends it for `role_arn` + `source_profile`: the
+ * signature is verified with @smithy/signature-v4 (sigv4-oracle.mjs) against the key that signed it,
+ * which must have been issued or registered here. The verdict is kept on the request log entry.
+ */
+async function assumeRole(ctx, form) {
+  const { em } = ctx
+  const verdict = await verifySignedRequest(
+    { method: ctx.req.method, path: ctx.req.url, headers: ctx.headers, body: ctx.body },
+    { service: 'sts', lookupKey: (id) => em.issued.get(id), nowMs: em.now() },
+  )
+  ctx.entry.verdict = verdict
+  if (!verdict.ok) return awsStsError(403, verdict.awsCode ?? 'SignatureDoesNotMatch', verdict.message)
+  for (const name of ['RoleArn', 'RoleSessionName']) {
+    if (!form.get(name)) {
+      return awsStsError(400, 'ValidationError', `1 validation error detected: Value null at '${name}' failed to satisfy constraint: Member must not be null`)
+    }
+  }
+  if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(form.get('RoleArn'))) return awsStsError(400, 'ValidationError', `${form.get('RoleArn')} is invalid`)
+  const role = form.get('RoleArn').split('/').pop()
+  const session = form.get('RoleSessionName')
+  const arn = assumedRoleArn(em, role, session)
+  const creds = issueAwsCredentials(em, { source: 'assume-role', arn })
+  return xml(
+    200,
+    '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' +
+      '<AssumeRoleResult>' +
+      `<AssumedRoleUser><Arn>${xmlEscape(arn)}</Arn><AssumedRoleId>AROA${randomBase32(17)}:${xmlEscape(session)}</AssumedRoleId></AssumedRoleUser>` +
+      '<Credentials>' +
+      `<AccessKeyId>${creds.accessKeyId}</AccessKeyId><SecretAccessKey>${creds.secretAccessKey}</SecretAccessKey>` +
+      `<SessionToken>${creds.token}</SessionToken><Expiration>${creds.expiration}</Expiration>` +
+      '</Credentials>' +
+      '</AssumeRoleResult>' +
+      `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +
+      '</AssumeRoleResponse>',
+    { 'x-amzn-requestid': randomUUID() },
+  )
+}
+
+function assumeRoleWithWebIdentity(ctx, form) {
+  const { em } = ctx
   const error = checkWebIdentityForm(em, form)
   if (error) return error
   const role = form.get('RoleArn').split('/').pop()
@@ -259,5 +306,5 @@ export const awsRoutes = [
   { route: 'imds', method: 'GET', pattern: /^\/latest\/meta-data\/(.*)$/, handle: imdsMetadata },
   { route: 'taskMetadata', method: 'GET', pattern: /^\/ecs-metadata\/v4\/[^/]+\/task$/, handle: (ctx) => json(200, taskDocument(ctx.em)) },
   { route: 'taskMetadata', method: 'GET', pattern: /^\/ecs-metadata\/v4\/[^/]+$/, handle: (ctx) => json(200, containerDocument(ctx.em)) },
-  { route: 'awsSts', method: 'POST', pattern: /^\/aws-sts\/?$/, handle: assumeRoleWithWebIdentity },
+  { route: 'awsSts', method: 'POST', pattern: /^\/aws-sts\/?$/, handle: awsSts },
 ]
