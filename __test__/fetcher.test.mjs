@@ -1,13 +1,14 @@
 // GoogleTokenFetcher end to end against the loopback emulator (issue #3): a token with and without
 // impersonation, from options, from the gcloud credential configuration (file and parsed object)
 // and from GOOGLE_APPLICATION_CREDENTIALS; the token cache (reuse, single flight, failures not
-// cached); the error codes users branch on; no secret in any error; and a differential run against
-// google-auth-library's own AwsClient (byte-identical subject tokens).
+// cached, the JavaScript fast path across a refresh and a failed refresh, worker_threads); the error
+// codes users branch on; no secret in any error; and a differential run against google-auth-library's
+// own AwsClient (byte-identical subject tokens).
 //
 // The tests run in this (hermetic) process. The fetcher snapshots the environment when it is
-// constructed and its AWS side caches process-wide per environment, so every test points
-// AWS_CONTAINER_CREDENTIALS_FULL_URI at a path of its own (/v2/credentials/fetcher-<pid>-<n>): a
-// distinct environment, hence a cold AWS cache (each fetcher has its own token cache). The differential
+// constructed, and both its AWS credentials and its tokens are cached process-wide per configuration
+// (environment included), so every test points AWS_CONTAINER_CREDENTIALS_FULL_URI at a path of its own
+// (/v2/credentials/fetcher-<pid>-<n>): a distinct environment, hence cold caches. The differential
 // run needs a frozen JavaScript clock and runs in a child (fixtures/differential.mjs).
 //
 // Run: node --test __test__/fetcher.test.mjs
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { inspect } from 'node:util'
+import { Worker } from 'node:worker_threads'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
 import {
@@ -30,6 +32,7 @@ import {
   gcloudCredConfig,
   here,
   impersonationUrl,
+  pollUntil,
   rejection,
   runNode,
   subjectTokenRegion,
@@ -438,6 +441,83 @@ describe('token cache', () => {
     const tokens = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 4 === 3 ? fetcher.getRequestHeaders().then((h) => ({ token: h.authorization.slice(7) })) : fetcher.getAccessToken())))
     assert.equal(new Set(tokens.map((t) => t.token)).size, 1)
     assert.deepEqual([em.count('container'), em.count('sts'), em.count('iam')], [1, 1, 1])
+  })
+
+  // The JavaScript fast path (index.js hands back the settled promise until the refresh deadline the
+  // native cache reports) must let go of a token at that deadline, keep serving it while a refresh
+  // fails, and pick up the new one once the refresh succeeds. A 600 s token with a 598 s margin and
+  // no jitter is due for refresh 2 s after it was issued.
+  test('fast path: refreshed at its deadline; a failed refresh keeps serving the valid token; then the new one', TEST_TIMEOUT, async () => {
+    freshEnv()
+    const fetcher = new GoogleTokenFetcher(options({ serviceAccountImpersonation: { tokenLifetimeSeconds: 600 }, refreshMarginSeconds: 598, refreshJitterSeconds: 0 }))
+    const first = await fetcher.getAccessToken()
+    assert.equal(issued(first.token).kind, 'sa')
+    assert.deepEqual([em.count('sts'), em.count('iam')], [1, 1])
+    em.setAlways('iam', { status: 500 })
+
+    // Past the deadline the next calls reach the native cache, whose refresh fails (3 attempts).
+    const served = []
+    await pollUntil(
+      async () => {
+        served.push(await fetcher.getAccessToken())
+        return em.count('iam') >= 4
+      },
+      { timeoutMs: 15_000, what: 'a failed refresh' },
+    )
+    assert.ok(served.length > 1, 'calls were answered while the refresh was due')
+    for (const t of served) assert.deepEqual(t, first, 'the still-valid token is served while the refresh fails')
+    assert.ok(only('iam').slice(1).every((r) => r.status === 500))
+
+    // Recovery after the backoff (at most 5 s for a first failure), without any new error.
+    em.setAlways('iam', null)
+    const fresh = await pollUntil(
+      async () => {
+        const t = await fetcher.getAccessToken()
+        if (t.token === first.token) assert.deepEqual(t, first)
+        return t.token !== first.token && t
+      },
+      { timeoutMs: 15_000, what: 'a new token after recovery' },
+    )
+    assert.equal(issued(fresh.token).kind, 'sa')
+    assert.ok(fresh.expiresAt > first.expiresAt)
+    assert.equal(only('iam').at(-1).status, 200)
+    assert.deepEqual((await fetcher.getRequestHeaders()).authorization, `Bearer ${fresh.token}`)
+  })
+
+  test('4 worker_threads, each with its own fetcher: one STS and one IAM exchange in the process', TEST_TIMEOUT, async () => {
+    freshEnv()
+    em.fault('sts', { delayMs: 100 }) // the first fetch is still in flight when the other workers ask
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { GoogleTokenFetcher } = require(workerData.index)
+      const fetcher = new GoogleTokenFetcher(workerData.options)
+      parentPort.once('message', async () => {
+        try {
+          parentPort.postMessage(await fetcher.getAccessToken())
+        } catch (e) {
+          parentPort.postMessage({ error: { code: e.code, message: e.message } })
+        }
+      })
+      parentPort.postMessage('ready')
+    `
+    const workerData = { index: here('../index.js'), options: options() }
+    const workers = Array.from({ length: 4 }, () => new Worker(source, { eval: true, workerData, env: process.env }))
+    try {
+      const message = (w) => new Promise((resolve, reject) => {
+        w.once('message', resolve)
+        w.once('error', reject)
+      })
+      await Promise.all(workers.map(message))
+      const results = Promise.all(workers.map(message))
+      for (const w of workers) w.postMessage('go')
+      const tokens = await results
+      for (const t of tokens) assert.equal(t.error, undefined, JSON.stringify(t.error))
+      assert.equal(issued(tokens[0].token).kind, 'sa')
+      for (const t of tokens) assert.deepEqual(t, tokens[0])
+      assert.deepEqual([em.count('container'), em.count('sts'), em.count('iam')], [1, 1, 1])
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()))
+    }
   })
 
   test('STS 500 three times: the failure is not cached, the next call succeeds', TEST_TIMEOUT, async () => {
