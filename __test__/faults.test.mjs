@@ -16,10 +16,9 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
-import { Worker } from 'node:worker_threads'
 import { DEFAULT_CONFIG, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { rfc3339 } from './emulator/wire.mjs'
-import { assertSupplierError, here, pollUntil, rejection, unusedPort } from './support.mjs'
+import { assertSupplierError, here, inWorkers, pollUntil, rejection, unusedPort } from './support.mjs'
 
 makeProcessHermetic()
 const INDEX = here('../index.js')
@@ -300,36 +299,18 @@ describe('caching', () => {
   test('8 worker_threads, each with its own supplier: one container request in total', TEST_TIMEOUT, async () => {
     process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = uniqueUri()
     em.fault('container', { delayMs: 100 })
-    const source = `
-      const { parentPort, workerData } = require('node:worker_threads')
+    const body = `
       const { ContainerAwsCredentialsSupplier } = require(workerData.index)
       const supplier = new ContainerAwsCredentialsSupplier()
-      parentPort.once('message', async () => {
-        try {
-          const c = await supplier.getAwsSecurityCredentials()
-          parentPort.postMessage({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, token: c.token })
-        } catch (e) {
-          parentPort.postMessage({ error: { code: e.code, message: e.message } })
-        }
-      })
-      parentPort.postMessage('ready')
+      return async () => {
+        const c = await supplier.getAwsSecurityCredentials()
+        return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, token: c.token }
+      }
     `
-    const workers = Array.from({ length: 8 }, () => new Worker(source, { eval: true, workerData: { index: INDEX } }))
-    try {
-      const message = (w) => new Promise((resolve, reject) => {
-        w.once('message', resolve)
-        w.once('error', reject)
-      })
-      await Promise.all(workers.map(message)) // every worker constructed its supplier
-      const results = Promise.all(workers.map(message))
-      for (const w of workers) w.postMessage('go')
-      const creds = await results
-      for (const c of creds) assert.equal(c.error, undefined, JSON.stringify(c.error))
-      assertIssued(creds[0])
-      for (const c of creds) assert.deepEqual(c, creds[0])
-      assert.equal(em.count('container'), 1)
-    } finally {
-      await Promise.all(workers.map((w) => w.terminate()))
-    }
+    const creds = await inWorkers(8, body, { index: INDEX })
+    for (const c of creds) assert.equal(c.error, undefined, JSON.stringify(c.error))
+    assertIssued(creds[0])
+    for (const c of creds) assert.deepEqual(c, creds[0])
+    assert.equal(em.count('container'), 1)
   })
 })

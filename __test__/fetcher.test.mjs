@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { inspect } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
 import {
@@ -32,6 +31,7 @@ import {
   gcloudCredConfig,
   here,
   impersonationUrl,
+  inWorkers,
   pollUntil,
   rejection,
   runNode,
@@ -487,37 +487,16 @@ describe('token cache', () => {
   test('4 worker_threads, each with its own fetcher: one STS and one IAM exchange in the process', TEST_TIMEOUT, async () => {
     freshEnv()
     em.fault('sts', { delayMs: 100 }) // the first fetch is still in flight when the other workers ask
-    const source = `
-      const { parentPort, workerData } = require('node:worker_threads')
+    const body = `
       const { GoogleTokenFetcher } = require(workerData.index)
       const fetcher = new GoogleTokenFetcher(workerData.options)
-      parentPort.once('message', async () => {
-        try {
-          parentPort.postMessage(await fetcher.getAccessToken())
-        } catch (e) {
-          parentPort.postMessage({ error: { code: e.code, message: e.message } })
-        }
-      })
-      parentPort.postMessage('ready')
+      return () => fetcher.getAccessToken()
     `
-    const workerData = { index: here('../index.js'), options: options() }
-    const workers = Array.from({ length: 4 }, () => new Worker(source, { eval: true, workerData, env: process.env }))
-    try {
-      const message = (w) => new Promise((resolve, reject) => {
-        w.once('message', resolve)
-        w.once('error', reject)
-      })
-      await Promise.all(workers.map(message))
-      const results = Promise.all(workers.map(message))
-      for (const w of workers) w.postMessage('go')
-      const tokens = await results
-      for (const t of tokens) assert.equal(t.error, undefined, JSON.stringify(t.error))
-      assert.equal(issued(tokens[0].token).kind, 'sa')
-      for (const t of tokens) assert.deepEqual(t, tokens[0])
-      assert.deepEqual([em.count('container'), em.count('sts'), em.count('iam')], [1, 1, 1])
-    } finally {
-      await Promise.all(workers.map((w) => w.terminate()))
-    }
+    const tokens = await inWorkers(4, body, { index: here('../index.js'), options: options() })
+    for (const t of tokens) assert.equal(t.error, undefined, JSON.stringify(t.error))
+    assert.equal(issued(tokens[0].token).kind, 'sa')
+    for (const t of tokens) assert.deepEqual(t, tokens[0])
+    assert.deepEqual([em.count('container'), em.count('sts'), em.count('iam')], [1, 1, 1])
   })
 
   test('STS 500 three times: the failure is not cached, the next call succeeds', TEST_TIMEOUT, async () => {

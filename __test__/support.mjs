@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { decodeSubjectToken } from './emulator/sigv4-oracle.mjs'
 import { collectChild } from './netns.mjs'
 
@@ -169,4 +170,40 @@ export function gcloudCredConfig(baseUrl, { audience, serviceAccount, ...overrid
     else config[key] = value
   }
   return config
+}
+
+/**
+ * Run `count` worker_threads of `body` and release them together. `body` is CommonJS source run in
+ * each worker with `workerData` in scope; it sets up (construct a supplier, say) and returns an async
+ * function, called once every worker has set up; what that function resolves to (or
+ * {error: {code, message}}) is collected. Resolves with the results in worker order; the workers
+ * are terminated either way.
+ */
+export async function inWorkers(count, body, workerData) {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const go = (() => { ${body} })()
+    parentPort.once('message', async () => {
+      try {
+        parentPort.postMessage({ value: await go() })
+      } catch (e) {
+        parentPort.postMessage({ value: { error: { code: e.code, message: e.message } } })
+      }
+    })
+    parentPort.postMessage('ready')
+  `
+  const workers = Array.from({ length: count }, () => new Worker(source, { eval: true, workerData, env: process.env }))
+  const message = (w) =>
+    new Promise((resolve, reject) => {
+      w.once('message', resolve)
+      w.once('error', reject)
+    })
+  try {
+    await Promise.all(workers.map(message)) // every worker has set up
+    const results = Promise.all(workers.map(message))
+    for (const w of workers) w.postMessage('go')
+    return (await results).map((m) => m.value)
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
 }

@@ -204,12 +204,9 @@ function awsStsError(status, code, message) {
   )
 }
 
-/** Validate an AssumeRoleWithWebIdentity form; returns an error reply or null. */
-function checkWebIdentityForm(em, form) {
-  if (form.get('Action') !== 'AssumeRoleWithWebIdentity') {
-    return awsStsError(400, 'InvalidAction', `Could not find operation ${form.get('Action')} for version 2011-06-15`)
-  }
-  for (const name of ['RoleArn', 'RoleSessionName', 'WebIdentityToken']) {
+/** The required fields are present and RoleArn is a role ARN; returns an error reply or null. */
+function checkRoleForm(form, required) {
+  for (const name of required) {
     if (!form.get(name)) {
       return awsStsError(400, 'ValidationError', `1 validation error detected: Value null at '${name}' failed to satisfy constraint: Member must not be null`)
     }
@@ -217,11 +214,32 @@ function checkWebIdentityForm(em, form) {
   if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(form.get('RoleArn'))) {
     return awsStsError(400, 'ValidationError', `${form.get('RoleArn')} is invalid`)
   }
+  return null
+}
+
+/** Validate an AssumeRoleWithWebIdentity form; returns an error reply or null. */
+function checkWebIdentityForm(em, form) {
+  if (form.get('Action') !== 'AssumeRoleWithWebIdentity') {
+    return awsStsError(400, 'InvalidAction', `Could not find operation ${form.get('Action')} for version 2011-06-15`)
+  }
+  const invalid = checkRoleForm(form, ['RoleArn', 'RoleSessionName', 'WebIdentityToken'])
+  if (invalid) return invalid
   const expected = em.config.webIdentityToken
   if (expected != null && form.get('WebIdentityToken') !== expected) {
     return awsStsError(400, 'InvalidIdentityToken', "Couldn't retrieve verification key from your identity provider, please reference AssumeRoleWithWebIdentity documentation for requirements")
   }
   return null
+}
+
+/** The <AssumedRoleUser> and <Credentials> elements both AssumeRole results carry. */
+function assumedRoleXml(arn, session, creds) {
+  return (
+    `<AssumedRoleUser><Arn>${xmlEscape(arn)}</Arn><AssumedRoleId>AROA${randomBase32(17)}:${xmlEscape(session)}</AssumedRoleId></AssumedRoleUser>` +
+    '<Credentials>' +
+    `<SessionToken>${creds.token}</SessionToken><SecretAccessKey>${creds.secretAccessKey}</SecretAccessKey>` +
+    `<Expiration>${creds.expiration}</Expiration><AccessKeyId>${creds.accessKeyId}</AccessKeyId>` +
+    '</Credentials>'
+  )
 }
 
 /** POST /aws-sts: AssumeRole (SigV4-signed, checked by the oracle) or AssumeRoleWithWebIdentity. */
@@ -239,16 +257,12 @@ async function assumeRole(ctx, form) {
   const { em } = ctx
   const verdict = await verifySignedRequest(
     { method: ctx.req.method, path: ctx.req.url, headers: ctx.headers, body: ctx.body },
-    { service: 'sts', lookupKey: (id) => em.issued.get(id), nowMs: em.now() },
+    { lookupKey: (id) => em.issued.get(id), nowMs: em.now() },
   )
   ctx.entry.verdict = verdict
   if (!verdict.ok) return awsStsError(403, verdict.awsCode ?? 'SignatureDoesNotMatch', verdict.message)
-  for (const name of ['RoleArn', 'RoleSessionName']) {
-    if (!form.get(name)) {
-      return awsStsError(400, 'ValidationError', `1 validation error detected: Value null at '${name}' failed to satisfy constraint: Member must not be null`)
-    }
-  }
-  if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(form.get('RoleArn'))) return awsStsError(400, 'ValidationError', `${form.get('RoleArn')} is invalid`)
+  const invalid = checkRoleForm(form, ['RoleArn', 'RoleSessionName'])
+  if (invalid) return invalid
   const role = form.get('RoleArn').split('/').pop()
   const session = form.get('RoleSessionName')
   const arn = assumedRoleArn(em, role, session)
@@ -257,11 +271,7 @@ async function assumeRole(ctx, form) {
     200,
     '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' +
       '<AssumeRoleResult>' +
-      `<AssumedRoleUser><Arn>${xmlEscape(arn)}</Arn><AssumedRoleId>AROA${randomBase32(17)}:${xmlEscape(session)}</AssumedRoleId></AssumedRoleUser>` +
-      '<Credentials>' +
-      `<AccessKeyId>${creds.accessKeyId}</AccessKeyId><SecretAccessKey>${creds.secretAccessKey}</SecretAccessKey>` +
-      `<SessionToken>${creds.token}</SessionToken><Expiration>${creds.expiration}</Expiration>` +
-      '</Credentials>' +
+      assumedRoleXml(arn, session, creds) +
       '</AssumeRoleResult>' +
       `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +
       '</AssumeRoleResponse>',
@@ -285,11 +295,7 @@ function assumeRoleWithWebIdentity(ctx, form) {
       '<AssumeRoleWithWebIdentityResult>' +
       '<SubjectFromWebIdentityToken>system:serviceaccount:default:demo</SubjectFromWebIdentityToken>' +
       '<Audience>sts.amazonaws.com</Audience>' +
-      `<AssumedRoleUser><Arn>${xmlEscape(arn)}</Arn><AssumedRoleId>AROA${randomBase32(17)}:${xmlEscape(session)}</AssumedRoleId></AssumedRoleUser>` +
-      '<Credentials>' +
-      `<SessionToken>${creds.token}</SessionToken><SecretAccessKey>${creds.secretAccessKey}</SecretAccessKey>` +
-      `<Expiration>${creds.expiration}</Expiration><AccessKeyId>${creds.accessKeyId}</AccessKeyId>` +
-      '</Credentials>' +
+      assumedRoleXml(arn, session, creds) +
       `<Provider>arn:aws:iam::${em.config.accountId}:oidc-provider/oidc.eks.${em.config.region}.amazonaws.com/id/EXAMPLE</Provider>` +
       '</AssumeRoleWithWebIdentityResult>' +
       `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +

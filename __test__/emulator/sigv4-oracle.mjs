@@ -195,13 +195,12 @@ function sameHex(a, b) {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 }
 
-async function verify(raw, { audience, lookupKey, nowMs, maxSkewMs }) {
-  const request = decodeSubjectToken(raw)
-  const { url, region } = checkUrl(request.url)
-  if (request.method !== 'POST') reject('bad-method', `The subject token method must be POST, got ${request.method}`)
-  const headers = headerMap(request.headers)
-  checkTarget(headers, url, audience)
-  const auth = parseAuthorization(headers.get('authorization'))
+/**
+ * The checks every signed request gets once its Authorization header is parsed: scope, date, key and
+ * session token, then the signature recomputed and compared. Returns the ok verdict; throws a
+ * Rejection carrying `partial`.
+ */
+async function checkSigned(request, url, headers, auth, { region, lookupKey, nowMs, maxSkewMs }) {
   const partial = { accessKeyId: auth.accessKeyId, signedHeaders: auth.signedHeaders, region }
   try {
     checkScope(auth, headers, region)
@@ -223,6 +222,16 @@ async function verify(raw, { audience, lookupKey, nowMs, maxSkewMs }) {
   }
 }
 
+async function verify(raw, { audience, lookupKey, nowMs, maxSkewMs }) {
+  const request = decodeSubjectToken(raw)
+  const { url, region } = checkUrl(request.url)
+  if (request.method !== 'POST') reject('bad-method', `The subject token method must be POST, got ${request.method}`)
+  const headers = headerMap(request.headers)
+  checkTarget(headers, url, audience)
+  const auth = parseAuthorization(headers.get('authorization'))
+  return checkSigned(request, url, headers, auth, { region, lookupKey, nowMs, maxSkewMs })
+}
+
 /**
  * Verify a subject token. `lookupKey(accessKeyId)` returns {secretAccessKey, token?, expiresAt?, arn?}
  * or undefined. Returns a verdict; never throws.
@@ -238,37 +247,23 @@ export async function verifySubjectToken(raw, { audience, lookupKey, nowMs = Dat
 }
 
 /**
- * Verify a SigV4-signed HTTP request as the emulator received it: AWS STS `AssumeRole` sent by
- * aws-config's profile provider (role_arn + source_profile), for instance. `request`: {method, path
- * (with its query), headers (node's lower-cased header object), body (string)}; `service` is the
- * credential scope's service. The same checks as for a subject token (scope, date, key, token) and the
+ * Verify a SigV4-signed AWS STS request as the emulator received it: `AssumeRole` sent by
+ * aws-config's profile provider (role_arn + source_profile). `request`: {method, path (with its
+ * query), headers (node's lower-cased header object), body (string)}. The credential scope must be
+ * service `sts`. The same checks as for a subject token (scope, date, key, token) and the
  * signature recomputed with @smithy/signature-v4 over the headers SignedHeaders names, the path, the
  * query and the body as received. Returns a verdict; never throws.
  */
-export async function verifySignedRequest(request, { service, lookupKey, nowMs = Date.now(), maxSkewMs = MAX_DATE_SKEW_MS }) {
-  let partial = {}
+export async function verifySignedRequest(request, { lookupKey, nowMs = Date.now(), maxSkewMs = MAX_DATE_SKEW_MS }) {
   try {
     const headers = new Map(Object.entries(request.headers).filter(([, value]) => typeof value === 'string'))
     if (!headers.get('host')) reject('host-mismatch', 'The request has no host header')
     const url = new URL(request.path, `http://${headers.get('host')}`)
     const auth = parseAuthorization(headers.get('authorization'))
-    partial = { accessKeyId: auth.accessKeyId, signedHeaders: auth.signedHeaders, region: auth.region }
-    if (auth.service !== service) reject('scope-mismatch', `Credential should be scoped to service '${service}', got ${auth.service}`, 'SignatureDoesNotMatch')
-    checkScope({ ...auth, service: 'sts' }, headers, auth.region)
-    const signingDate = parseAmzDate(headers.get('x-amz-date'))
-    checkDate(signingDate, nowMs, maxSkewMs, headers.get('x-amz-date'))
-    const key = lookupKey(auth.accessKeyId)
-    checkKey(key, auth.accessKeyId, headers, nowMs)
-    const expected = await recomputeSignature({ method: request.method, body: request.body }, url, headers, auth, key, signingDate)
-    if (expected.signedHeaders !== auth.signedHeaders.join(';')) {
-      reject('signed-headers-unsupported', `SignedHeaders ${auth.signedHeaders.join(';')} cannot be reproduced (got ${expected.signedHeaders})`, 'SignatureDoesNotMatch')
-    }
-    if (!sameHex(expected.signature, auth.signature)) {
-      reject('signature-mismatch', 'The request signature we calculated does not match the signature you provided.', 'SignatureDoesNotMatch')
-    }
-    return { ok: true, reason: 'ok', message: 'verified', ...partial, arn: key.arn }
+    return await checkSigned({ method: request.method, body: request.body }, url, headers, auth, { region: auth.region, lookupKey, nowMs, maxSkewMs })
   } catch (err) {
     if (!(err instanceof Rejection)) throw err
-    return { ok: false, reason: err.reason, message: err.message, awsCode: err.awsCode, ...partial }
+    const { reason, message, awsCode, accessKeyId, signedHeaders, region } = err
+    return { ok: false, reason, message, awsCode, accessKeyId, signedHeaders, region }
   }
 }
