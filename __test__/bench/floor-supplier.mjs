@@ -1,5 +1,5 @@
 // The floor of the reference-app measurement: a supplier that costs nothing. It answers from
-// credentials the parent fetched from the emulator beforehand (BENCH_STATIC_CREDENTIALS, JSON of
+// credentials the emulator issued to the parent beforehand (BENCH_STATIC_CREDENTIALS, JSON of
 // {accessKeyId, secretAccessKey, token}) and imports nothing. The app's time with it is what every
 // supplier pays anyway (node, google-auth-library, BigQuery, STS, IAM); floor/JS is the best ratio
 // any supplier could reach against the reference.
