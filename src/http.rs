@@ -176,6 +176,14 @@ pub(crate) fn request_builder(method: reqwest::Method, url: &str) -> Result<reqw
   Ok(client_for(&url).request(method, url))
 }
 
+/// A header value; `sensitive` keeps it out of every layer's debug output.
+pub(crate) fn header_value(name: &str, value: &str, sensitive: bool) -> Result<reqwest::header::HeaderValue, TransportError> {
+  let mut v = reqwest::header::HeaderValue::from_str(value)
+    .map_err(|_| TransportError::InvalidRequest(format!("header {name} has characters not allowed in HTTP")))?;
+  v.set_sensitive(sensitive);
+  Ok(v)
+}
+
 /// What came back from one attempt, before it is turned into a [`Response`].
 pub(crate) struct RawResponse {
   pub status: u16,
@@ -183,12 +191,10 @@ pub(crate) struct RawResponse {
   pub body: Vec<u8>,
 }
 
-/// Send a built request and read its body under [`MAX_BODY_BYTES`], all within `timeout`. The one
-/// place a request goes out: [`send`] and aws-config's client ([`crate::aws::sdk`]) both use it.
+/// Send a built request and read its body under [`MAX_BODY_BYTES`], all within `timeout` (non-zero:
+/// [`send`] checks its deadline first). The one place a request goes out: [`send`] and aws-config's
+/// client ([`crate::aws::sdk`]) both use it.
 pub(crate) async fn execute(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<RawResponse, TransportError> {
-  if timeout.is_zero() {
-    return Err(TransportError::Timeout);
-  }
   let run = async {
     let mut resp = builder.send().await.map_err(map_reqwest)?;
     if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
@@ -222,10 +228,7 @@ pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, Transpo
   };
   let mut builder = request_builder(method, &req.url)?;
   for (name, value, sensitive) in &req.headers {
-    let mut v = reqwest::header::HeaderValue::from_str(value)
-      .map_err(|_| TransportError::InvalidRequest(format!("header {name} has characters not allowed in HTTP")))?;
-    v.set_sensitive(*sensitive);
-    builder = builder.header(*name, v);
+    builder = builder.header(*name, header_value(name, value, *sensitive)?);
   }
   if let Some(body) = &req.body {
     builder = builder.body(body.clone());

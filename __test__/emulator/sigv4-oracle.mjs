@@ -191,6 +191,13 @@ async function recomputeSignature(request, url, headers, auth, key, signingDate)
   return { signature: m[6], signedHeaders: m[5] }
 }
 
+/** The verdict of a Rejection; anything else is a bug in the oracle and is thrown on. */
+function failedVerdict(err) {
+  if (!(err instanceof Rejection)) throw err
+  const { reason, message, awsCode, accessKeyId, signedHeaders, region } = err
+  return { ok: false, reason, message, awsCode, accessKeyId, signedHeaders, region }
+}
+
 function sameHex(a, b) {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 }
@@ -240,9 +247,7 @@ export async function verifySubjectToken(raw, { audience, lookupKey, nowMs = Dat
   try {
     return await verify(raw, { audience, lookupKey, nowMs, maxSkewMs })
   } catch (err) {
-    if (!(err instanceof Rejection)) throw err
-    const { reason, message, awsCode, accessKeyId, signedHeaders, region } = err
-    return { ok: false, reason, message, awsCode, accessKeyId, signedHeaders, region }
+    return failedVerdict(err)
   }
 }
 
@@ -262,8 +267,6 @@ export async function verifySignedRequest(request, { lookupKey, nowMs = Date.now
     const auth = parseAuthorization(headers.get('authorization'))
     return await checkSigned({ method: request.method, body: request.body }, url, headers, auth, { region: auth.region, lookupKey, nowMs, maxSkewMs })
   } catch (err) {
-    if (!(err instanceof Rejection)) throw err
-    const { reason, message, awsCode, accessKeyId, signedHeaders, region } = err
-    return { ok: false, reason, message, awsCode, accessKeyId, signedHeaders, region }
+    return failedVerdict(err)
   }
 }

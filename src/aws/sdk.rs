@@ -66,9 +66,8 @@ async fn send_sdk_request(request: HttpRequest) -> std::result::Result<HttpRespo
   let body = request.body().bytes().ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent".into()))?.to_vec();
   let mut builder = crate::http::request_builder(method, request.uri()).map_err(connector_error)?;
   for (name, value) in request.headers().iter() {
-    let mut v = reqwest::header::HeaderValue::from_str(value)
-      .map_err(|_| ConnectorError::user(format!("header {name} has characters not allowed in HTTP").into()))?;
-    v.set_sensitive(SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)));
+    let sensitive = SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
+    let v = crate::http::header_value(name, value, sensitive).map_err(|e| ConnectorError::user(e.to_string().into()))?;
     builder = builder.header(name, v);
   }
   let raw = crate::http::execute(builder.body(body), ATTEMPT_TIMEOUT).await.map_err(connector_error)?;
