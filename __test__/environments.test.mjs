@@ -216,9 +216,11 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
 
     test('a wrong source secret: the signature does not verify, a coded error, no subject token sent', TEST_TIMEOUT, async () => {
       em.registerAwsKey({ ...base, arn: 'arn:aws:iam::123456789012:user/profile-base' })
-      const result = await runScenario(profileVars('not/the/registered/secret/EXAMPLE000000000'), { emulatorUrl: em.url })
+      const wrongSecret = 'not/the/registered/secret/EXAMPLE000000000'
+      const result = await runScenario(profileVars(wrongSecret), { emulatorUrl: em.url })
       const error = result.credentials.error
       assert.ok(error, 'expected an error')
+      for (const e of [error, result.flow.error]) assert.ok(!JSON.stringify(e).includes(wrongSecret), 'the source secret appears in the error')
       assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
       assert.match(error.message, /SignatureDoesNotMatch/)
       const aws = only(log(), 'awsSts')
