@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.ContainerAwsCredentialsSupplier = nativeBinding.ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = nativeBinding.GoogleTokenFetcher
 module.exports.diagnoseAws = nativeBinding.diagnoseAws
+module.exports.trustSummary = nativeBinding.trustSummary

@@ -268,3 +268,24 @@ export interface TokenLease {
   /** Milliseconds since the epoch; reuse `token` until then. */
   refreshAt: number
 }
+
+/**
+ * What native HTTPS would trust now: Node's set and the system store, in counts. Reads the
+ * system store (a few milliseconds); `doctor` shows it.
+ */
+export declare function trustSummary(): TrustSummary
+
+/** What native HTTPS trusts, in counts (never certificate contents). */
+export interface TrustSummary {
+  /**
+   * Certificates taken from Node's set (`tls.getCACertificates('default')`, or
+   * `tls.rootCertificates` plus `NODE_EXTRA_CA_CERTS`).
+   */
+  node: number
+  /** Certificates taken from the system store (`SSL_CERT_FILE` / `SSL_CERT_DIR`, else the OS bundle). */
+  system: number
+  /** Certificates or files skipped because they could not be read or parsed. */
+  skipped: number
+  /** Whether the package's JavaScript handed over Node's set. */
+  nodeSetGiven: boolean
+}

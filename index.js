@@ -71,6 +71,37 @@ class Memo {
 
 const FOREVER = Infinity
 
+let trustHandedOver = false
+
+/**
+ * Hand Node's trusted certificates to the native HTTPS client, once per thread (src/http/trust.rs):
+ * what Node itself verifies against, so native HTTPS works where Node's does, e.g. in `node:*-slim`
+ * images whose /etc/ssl/certs is empty. Node 22.15+/23.5+: `tls.getCACertificates('default')`
+ * (bundled roots, NODE_EXTRA_CA_CERTS, and the system store under --use-system-ca); before that
+ * `tls.rootCertificates` plus the NODE_EXTRA_CA_CERTS file. Only done when native HTTPS may be
+ * used: reading the set costs a few milliseconds.
+ */
+function handOverTrust() {
+  if (trustHandedOver) return
+  const tls = require('node:tls')
+  let pems
+  if (typeof tls.getCACertificates === 'function') {
+    pems = tls.getCACertificates('default')
+  } else {
+    pems = [...tls.rootCertificates]
+    const extra = process.env.NODE_EXTRA_CA_CERTS
+    if (extra) {
+      try {
+        pems.push(require('node:fs').readFileSync(extra, 'utf8'))
+      } catch {
+        // Node warns about an unreadable NODE_EXTRA_CA_CERTS at start-up and goes on without it.
+      }
+    }
+  }
+  binding.setNodeTrust(pems)
+  trustHandedOver = true
+}
+
 /** The stable codes of our errors (src/error.rs). */
 const CODES = new Set([
   'REGION_NOT_FOUND', 'CREDENTIALS_NOT_FOUND', 'CREDENTIALS_ENDPOINT_ERROR', 'INVALID_CREDENTIALS_RESPONSE',
@@ -106,6 +137,7 @@ class ContainerAwsCredentialsSupplier {
 
   constructor(options) {
     this.#native = construct(() => new binding.ContainerAwsCredentialsSupplier(options))
+    if (this.#native.mayUseHttps) handOverTrust()
   }
 
   getAwsRegion(context) {
@@ -143,6 +175,7 @@ class GoogleTokenFetcher {
   constructor(options) {
     this.#native = adopting ?? construct(() => new binding.GoogleTokenFetcher(options))
     this.#quota = this.#native.quotaProjectId
+    handOverTrust()
   }
 
   static fromCredentialConfig(pathOrObject, options) {
@@ -194,5 +227,12 @@ function adopt(native) {
 
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = GoogleTokenFetcher
-module.exports.diagnoseAws = binding.diagnoseAws
+module.exports.diagnoseAws = (options) => {
+  handOverTrust()
+  return binding.diagnoseAws(options)
+}
+module.exports.trustSummary = () => {
+  handOverTrust()
+  return binding.trustSummary()
+}
 module.exports.__napiBindingTarget = binding.__napiBindingTarget

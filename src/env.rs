@@ -1,4 +1,4 @@
-//! The outside world, injected: environment variables, files and the clock.
+//! The outside world, injected: environment variables, files, the clock and the HTTP client.
 //!
 //! Nothing below the binding reads `std::env`, the filesystem or `SystemTime::now()` directly.
 //! The binding takes an [`EnvSnapshot`] of the process environment once, when a supplier or
@@ -42,6 +42,13 @@ pub const RELEVANT_VARS: &[&str] = &[
   "GOOGLE_APPLICATION_CREDENTIALS",
   "AWS_WIF_SUPPLIER_LOG",
   "HOME",
+  "USERPROFILE",
+  "HTTPS_PROXY",
+  "https_proxy",
+  "HTTP_PROXY",
+  "http_proxy",
+  "NO_PROXY",
+  "no_proxy",
 ];
 
 /// An immutable snapshot of environment variables.
@@ -64,6 +71,11 @@ impl EnvSnapshot {
   /// The value of `key`, with blank (whitespace-only) values treated as unset, as the AWS SDKs do.
   pub fn get(&self, key: &str) -> Option<&str> {
     self.vars.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+  }
+
+  /// The value of `key` even when blank (for variables where set-but-empty means something).
+  pub fn get_raw(&self, key: &str) -> Option<&str> {
+    self.vars.get(key).map(String::as_str)
   }
 
   /// True when `key` is set to `true` (any case).
@@ -143,11 +155,21 @@ pub struct Context {
   pub env: EnvSnapshot,
   pub fs: Arc<dyn Fs>,
   pub clock: Arc<dyn Clock>,
+  /// The HTTP client: trust and the proxy decision of this environment ([`crate::http`]).
+  pub http: crate::http::Http,
 }
 
 impl Context {
+  /// A context whose HTTP client follows `env`'s proxy variables.
   pub fn new(env: EnvSnapshot, fs: Arc<dyn Fs>, clock: Arc<dyn Clock>) -> Self {
-    Context { env, fs, clock }
+    let http = crate::http::Http::from_env(&env);
+    Context { env, fs, clock, http }
+  }
+
+  /// The same context with another HTTP client (tests).
+  pub fn with_http(mut self, http: crate::http::Http) -> Self {
+    self.http = http;
+    self
   }
 
   /// The real process: its environment now, the OS filesystem and the system clock.
@@ -158,7 +180,7 @@ impl Context {
 
 impl std::fmt::Debug for Context {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.debug_struct("Context").field("env", &self.env).finish_non_exhaustive()
+    f.debug_struct("Context").field("env", &self.env).field("http", &self.http).finish_non_exhaustive()
   }
 }
 

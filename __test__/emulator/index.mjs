@@ -25,6 +25,7 @@
 // Nothing here ever connects anywhere: the emulator only accepts connections.
 
 import http from 'node:http'
+import https from 'node:https'
 import { awsRoutes, issueAwsCredentials } from './aws.mjs'
 import { GREETING, googleRoutes } from './google.mjs'
 import { json, readBody } from './wire.mjs'
@@ -174,8 +175,13 @@ class Emulator {
     return issueAwsCredentials(this, { source, arn: `arn:aws:sts::${this.config.accountId}:assumed-role/${this.config.roleArn.split('/').pop()}/${source}` })
   }
 
-  async listen({ host = '127.0.0.1', port = 0 } = {}) {
-    const server = http.createServer((req, res) => this.#dispatch(req, res))
+  /**
+   * Listen on host:port; with `tls: {key, cert}` (PEM), as an HTTPS front with that certificate
+   * (`em.urls` then gets an https:// URL; use `hostname` to name it by a host name in that URL).
+   */
+  async listen({ host = '127.0.0.1', port = 0, tls = null, hostname = null } = {}) {
+    const handler = (req, res) => this.#dispatch(req, res)
+    const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, handler) : http.createServer(handler)
     server.on('connection', (socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
@@ -189,8 +195,8 @@ class Emulator {
     })
     this.#servers.push(server)
     const address = server.address()
-    const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    this.urls.push(`http://${hostPart}:${address.port}`)
+    const hostPart = hostname ?? (address.family === 'IPv6' ? `[${address.address}]` : address.address)
+    this.urls.push(`${tls ? 'https' : 'http'}://${hostPart}:${address.port}`)
   }
 
   /** Stop listening, destroy every open socket (keep-alive and hanging ones), cancel delays. */

@@ -46,7 +46,7 @@ impl Chain {
   }
 
   fn sdk(&self) -> &aws_config::provider_config::ProviderConfig {
-    self.sdk.get_or_init(|| super::sdk::provider_config(&self.sts_region))
+    self.sdk.get_or_init(|| super::sdk::provider_config(&self.ctx.http, &self.sts_region))
   }
 
   pub fn imds(&self) -> Option<&Imds> {
@@ -69,6 +69,16 @@ impl Chain {
       "imds"
     } else {
       "none"
+    }
+  }
+
+  /// Whether loading may use HTTPS (and so the trust store): every link but environment keys,
+  /// plain-http container endpoints and IMDS may call AWS STS or an https endpoint.
+  pub fn may_use_https(&self) -> bool {
+    match self.configured_source() {
+      "environment" | "imds" | "none" => false,
+      "container" => self.ctx.env.get(super::container::ENV_FULL_URI).is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https:")),
+      _ => true,
     }
   }
 

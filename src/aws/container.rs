@@ -145,6 +145,7 @@ pub fn transport_error(origin: &str, e: TransportError, deadline_ms: u128) -> Er
     TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {deadline_ms} ms)")),
     TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin}: {e}")),
     TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+    TransportError::NoTrust(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("native HTTPS trusts Node's root certificates (handed over when the package is loaded through its main entry), NODE_EXTRA_CA_CERTS and the system store; install ca-certificates or set NODE_EXTRA_CA_CERTS"),
     TransportError::Connect(_) => Error::new(ErrorKind::CredentialsEndpointError, format!("{origin}: {e}")),
   }
 }
@@ -187,7 +188,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
     req = req.sensitive_header("authorization", t.expose());
   }
   let budget = deadline.remaining().as_millis();
-  let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&origin, e, budget))?;
+  let resp = ctx.http.send_with_retry(&req, deadline).await.map_err(|e| transport_error(&origin, e, budget))?;
   let secrets: Vec<&Secret> = token.iter().collect();
   if !resp.is_success() {
     return Err(status_error(&origin, &resp, &secrets));

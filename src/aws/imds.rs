@@ -1,4 +1,4 @@
-//! EC2 Instance Metadata Service, IMDSv2 only (no IMDSv1 fallback, as aws-config).
+//! EC2 Instance Metadata Service: IMDSv2, with the JavaScript SDK's IMDSv1 fallback.
 //!
 //! Spec (AWS "Use IMDSv2"; aws-config `imds/client.rs`):
 //! * Endpoint: `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`
@@ -12,16 +12,20 @@
 //! * IMDSv1 fallback, as the AWS SDK for JavaScript does: when the token request is answered 403,
 //!   404 or 405 (an IMDSv1-only endpoint, or a proxy that forbids PUT), metadata is read without
 //!   a session token, unless `AWS_EC2_METADATA_V1_DISABLED=true`.
-//! * Off EC2 nothing answers: the token request gets one attempt of at most
-//!   [`PROBE_TIMEOUT`], and a connect error or timeout there means "no IMDS here" (the chain
-//!   moves on) rather than an error. Once the token is obtained, failures are real errors.
+//! * Off EC2 nothing answers: the token request's first attempt gets at most [`PROBE_TIMEOUT`],
+//!   and a connect error or timeout there means "no IMDS here" (the chain moves on) rather than
+//!   an error, so chains off EC2 do not get slower. A token request that *is* answered with a
+//!   transient status (5xx, 429, 408) is retried, as aws-config retries it, up to
+//!   [`crate::http::MAX_ATTEMPTS`] attempts in all, with backoff, within the caller's deadline.
+//!   Once the token is obtained, failures are real errors.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::env::Context;
+use crate::error::is_transient_status;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Method, Request, TransportError};
+use crate::http::{self, Deadline, Http, Method, Request, TransportError};
 use crate::redact::Secret;
 
 use super::container::{status_error, transport_error};
@@ -44,6 +48,7 @@ const REGION_PATH: &str = "/latest/meta-data/placement/region";
 pub struct Imds {
   endpoint: String,
   v1_fallback: bool,
+  http: Http,
   /// The session token and until when to reuse it; `None` inside means IMDSv1 (no token).
   token: Mutex<Option<(Option<Secret>, Instant)>>,
 }
@@ -66,7 +71,12 @@ impl Imds {
       (None, Some(m)) if m.trim().eq_ignore_ascii_case("ipv6") => DEFAULT_ENDPOINT_V6.to_string(),
       _ => DEFAULT_ENDPOINT_V4.to_string(),
     };
-    Some(Imds { endpoint, v1_fallback: !ctx.env.is_true(ENV_V1_DISABLED), token: Mutex::new(None) })
+    Some(Imds { endpoint, v1_fallback: !ctx.env.is_true(ENV_V1_DISABLED), http: ctx.http.clone(), token: Mutex::new(None) })
+  }
+
+  /// The cached session token slot (a panic elsewhere cannot leave it inconsistent: recover).
+  fn token_slot(&self) -> std::sync::MutexGuard<'_, Option<(Option<Secret>, Instant)>> {
+    self.token.lock().unwrap_or_else(|p| p.into_inner())
   }
 
   pub fn endpoint(&self) -> &str {
@@ -79,7 +89,7 @@ impl Imds {
 
   /// The session token (`Found(None)`: IMDSv1 fallback, read without a token).
   async fn session_token(&self, deadline: Deadline) -> Result<Lookup<Option<Secret>>> {
-    if let Some((t, until)) = self.token.lock().expect("imds token lock").clone() {
+    if let Some((t, until)) = self.token_slot().clone() {
       if Instant::now() < until {
         return Ok(Lookup::Found(t));
       }
@@ -87,23 +97,35 @@ impl Imds {
     let req = Request::new(Method::Put, format!("{}/latest/api/token", self.endpoint))
       .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL_SECS.to_string());
     let probe = Deadline::after(deadline.remaining().min(PROBE_TIMEOUT));
-    let resp = match http::send(&req, probe).await {
+    let mut resp = match self.http.send(&req, probe).await {
       Ok(r) => r,
       Err(TransportError::Timeout) | Err(TransportError::Connect(_)) => {
         return Ok(Lookup::Unavailable(format!("{} did not answer", self.origin())))
       }
       Err(e) => return Err(transport_error(&self.origin(), e, PROBE_TIMEOUT.as_millis())),
     };
+    // Something answered: this is EC2 (or an emulator of it). Retry a transient answer.
+    let mut attempt = 1;
+    while is_transient_status(resp.status) && attempt < http::MAX_ATTEMPTS {
+      let pause = http::backoff(attempt - 1);
+      if pause >= deadline.remaining() {
+        break;
+      }
+      tokio::time::sleep(pause).await;
+      attempt += 1;
+      let budget = deadline.remaining().as_millis();
+      resp = self.http.send(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
+    }
     let until = Instant::now() + Duration::from_secs(TOKEN_TTL_SECS) - TOKEN_REFRESH_BUFFER;
     if (403..=405).contains(&resp.status) && self.v1_fallback {
-      *self.token.lock().expect("imds token lock") = Some((None, until));
+      *self.token_slot() = Some((None, until));
       return Ok(Lookup::Found(None));
     }
     if !resp.is_success() {
       return Err(status_error(&format!("{} (session token)", self.origin()), &resp, &[]));
     }
     let token = Some(Secret::new(resp.text().trim()));
-    *self.token.lock().expect("imds token lock") = Some((token.clone(), until));
+    *self.token_slot() = Some((token.clone(), until));
     Ok(Lookup::Found(token))
   }
 
@@ -113,10 +135,10 @@ impl Imds {
       req = req.sensitive_header("x-aws-ec2-metadata-token", t.expose());
     }
     let budget = deadline.remaining().as_millis();
-    let resp = http::send_with_retry(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
+    let resp = self.http.send_with_retry(&req, deadline).await.map_err(|e| transport_error(&self.origin(), e, budget))?;
     if resp.status == 401 {
       // The session token was revoked or expired early: drop it so the next call gets a new one.
-      *self.token.lock().expect("imds token lock") = None;
+      *self.token_slot() = None;
     }
     if !resp.is_success() {
       let sent: Vec<&Secret> = token.iter().collect();

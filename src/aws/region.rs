@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Method, Request};
+use crate::http::{Deadline, Http, Method, Request};
 
 use super::imds::{Imds, Lookup};
 
@@ -62,9 +62,9 @@ fn from_task_metadata(body: &[u8]) -> Option<String> {
   arn_region.or_else(|| v.get("AvailabilityZone").and_then(Value::as_str).and_then(region_from_zone))
 }
 
-async fn ecs_task_metadata(base: &str, deadline: Deadline) -> std::result::Result<String, String> {
+async fn ecs_task_metadata(http: &Http, base: &str, deadline: Deadline) -> std::result::Result<String, String> {
   let url = format!("{}/task", base.trim().trim_end_matches('/'));
-  let resp = http::send_with_retry(&Request::new(Method::Get, url), deadline).await.map_err(|e| e.to_string())?;
+  let resp = http.send_with_retry(&Request::new(Method::Get, url), deadline).await.map_err(|e| e.to_string())?;
   if !resp.is_success() {
     return Err(format!("HTTP {}", resp.status));
   }
@@ -99,7 +99,7 @@ pub async fn resolve(ctx: &Context, option: Option<&str>, imds: Option<&Imds>, d
     }
   }
   match ctx.env.get(ENV_ECS_METADATA_V4) {
-    Some(base) => match ecs_task_metadata(base, deadline).await {
+    Some(base) => match ecs_task_metadata(&ctx.http, base, deadline).await {
       Ok(r) => return found(r, "ECS task metadata"),
       Err(why) => tried.push(format!("ECS task metadata: {why}")),
     },

@@ -28,43 +28,46 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, TransportError, ATTEMPT_TIMEOUT};
+use crate::http::{Deadline, Http, TransportError, ATTEMPT_TIMEOUT};
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
 
 /// A `ProviderConfig` with our HTTP client ([`SdkHttp`]) and the given region (AWS STS needs one).
-pub fn provider_config(region: &str) -> ProviderConfig {
-  ProviderConfig::without_region().with_http_client(SharedHttpClient::new(SdkHttp)).with_region(Some(Region::new(region.to_string())))
+pub fn provider_config(http: &Http, region: &str) -> ProviderConfig {
+  ProviderConfig::without_region()
+    .with_http_client(SharedHttpClient::new(SdkHttp(http.clone())))
+    .with_region(Some(Region::new(region.to_string())))
 }
 
-/// aws-config's HTTP client: smithy requests sent through [`crate::http::execute`]. The connection
-/// pool lives in the process-wide reqwest clients, so handing out a fresh connector is free.
-#[derive(Debug, Clone, Copy)]
-pub struct SdkHttp;
+/// aws-config's HTTP client: smithy requests sent through [`crate::http::execute`] on the
+/// context's [`Http`] (its trust and proxy decision). The connection pool lives in the
+/// process-wide reqwest clients, so handing out a fresh connector is free.
+#[derive(Debug, Clone)]
+pub struct SdkHttp(pub Http);
 
 impl HttpClient for SdkHttp {
   fn http_connector(&self, _settings: &HttpConnectorSettings, _components: &RuntimeComponents) -> SharedHttpConnector {
     // Our connect timeout (2 s) and attempt bound (5 s) apply; the caller's overall deadline is
     // enforced around the whole provider call by [`provide`].
-    SharedHttpConnector::new(SdkHttp)
+    SharedHttpConnector::new(self.clone())
   }
 }
 
 impl HttpConnector for SdkHttp {
   fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-    HttpConnectorFuture::new(send_sdk_request(request))
+    HttpConnectorFuture::new(send_sdk_request(self.0.clone(), request))
   }
 }
 
 /// Headers whose values are credentials: marked sensitive so no layer below prints them.
 const SENSITIVE_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
 
-async fn send_sdk_request(request: HttpRequest) -> std::result::Result<HttpResponse, ConnectorError> {
+async fn send_sdk_request(http: Http, request: HttpRequest) -> std::result::Result<HttpResponse, ConnectorError> {
   let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::user(e.into()))?;
   // AWS STS requests are small form bodies held in memory; a streaming body would be a bug.
   let body = request.body().bytes().ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent".into()))?.to_vec();
-  let mut builder = crate::http::request_builder(method, request.uri()).map_err(connector_error)?;
+  let mut builder = http.request_builder(method, request.uri()).map_err(connector_error)?;
   for (name, value) in request.headers().iter() {
     let sensitive = SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
     let v = crate::http::header_value(name, value, sensitive).map_err(|e| ConnectorError::user(e.to_string().into()))?;
@@ -86,7 +89,9 @@ fn connector_error(e: TransportError) -> ConnectorError {
   match e {
     TransportError::Timeout => ConnectorError::timeout(text.into()),
     TransportError::Connect(_) => ConnectorError::io(text.into()),
-    TransportError::BodyTooLarge | TransportError::InvalidRequest(_) => ConnectorError::other(text.into(), None),
+    TransportError::BodyTooLarge | TransportError::InvalidRequest(_) | TransportError::NoTrust(_) => {
+      ConnectorError::other(text.into(), None)
+    }
   }
 }
 

@@ -3,3 +3,4 @@
 pub mod fetcher;
 pub mod js_error;
 pub mod supplier;
+pub mod trust;

@@ -131,6 +131,14 @@ impl ContainerAwsCredentialsSupplier {
     spawn(env, async move { core.credentials().await }, |e| to_js(&e.value))
   }
 
+  /// Whether the chain may use native HTTPS (AWS STS for a profile or web-identity link, an https
+  /// container endpoint). Internal: the package's JavaScript hands Node's trusted certificates over
+  /// only then.
+  #[napi(getter, skip_typescript)]
+  pub fn may_use_https(&self) -> bool {
+    self.core.chain().may_use_https()
+  }
+
   /// Credentials plus the instant until which they may be reused. Internal: used by the
   /// package's JavaScript wrapper.
   #[napi(skip_typescript)]

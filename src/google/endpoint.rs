@@ -1,5 +1,5 @@
 //! One request to a Google endpoint (STS `token`, IAM Credentials `generateAccessToken`), through
-//! [`crate::http::send_with_retry`] (deadline, 64 KiB body cap, retries of transient failures only).
+//! [`crate::http::Http::send_with_retry`] (deadline, 64 KiB body cap, retries of transient failures only).
 //!
 //! Mapping to [`Error`]:
 //! * no answer in time → `TIMEOUT`; connection failure → the endpoint's kind
@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Request, Response, TransportError};
+use crate::http::{Deadline, Http, Request, Response, TransportError};
 use crate::redact::{scrub_body, Secret};
 
 pub type JsonObject = serde_json::Map<String, Value>;
@@ -40,9 +40,9 @@ impl Endpoint<'_> {
   }
 
   /// Send `req`, retrying transient failures, and map transport failures.
-  pub async fn send(&self, req: &Request, deadline: Deadline) -> Result<Response> {
+  pub async fn send(&self, http: &Http, req: &Request, deadline: Deadline) -> Result<Response> {
     let budget = deadline.remaining().as_millis();
-    http::send_with_retry(req, deadline).await.map_err(|e| self.transport_error(e, budget))
+    http.send_with_retry(req, deadline).await.map_err(|e| self.transport_error(e, budget))
   }
 
   fn transport_error(&self, e: TransportError, budget_ms: u128) -> Error {
@@ -51,6 +51,7 @@ impl Endpoint<'_> {
       TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {budget_ms} ms)")),
       TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidTokenResponse, format!("{origin}: {e}")),
       TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+    TransportError::NoTrust(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("native HTTPS trusts Node's root certificates (handed over when the package is loaded through its main entry), NODE_EXTRA_CA_CERTS and the system store; install ca-certificates or set NODE_EXTRA_CA_CERTS"),
       // A connection failure is transient (retryable), although STS_EXCHANGE_FAILED and
       // IMPERSONATION_FAILED are not by default: as for the container endpoint's connection errors.
       TransportError::Connect(_) => Error::new(self.kind, format!("{origin}: {e}"))
@@ -103,11 +104,12 @@ impl Endpoint<'_> {
   /// `on_status(self, status, body as JSON if it is JSON, scrubbed body text otherwise)`.
   pub async fn call(
     &self,
+    http: &Http,
     req: &Request,
     deadline: Deadline,
     on_status: impl FnOnce(&Self, u16, Option<&Value>, &str) -> Error,
   ) -> Result<JsonObject> {
-    let resp = self.send(req, deadline).await?;
+    let resp = self.send(http, req, deadline).await?;
     self.parse(&resp, on_status)
   }
 

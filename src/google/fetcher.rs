@@ -88,14 +88,14 @@ impl Steps {
       client_secret: c.client_secret.as_ref(),
     };
     let aws_secrets: Vec<&Secret> = creds.session_token.iter().chain([&creds.secret_access_key]).collect();
-    sts::exchange(&req, &aws_secrets, deadline).await.map_err(|e| {
+    sts::exchange(&self.supplier.chain().context().http, &req, &aws_secrets, deadline).await.map_err(|e| {
       e.context(format!("token exchange with AWS credentials from {} ({}) in {region}", creds.source, mask_key_id(&creds.access_key_id)))
     })
   }
 
   async fn impersonate(&self, url: &str, sts: &StsToken, deadline: Deadline) -> Result<ImpersonatedToken> {
     let req = ImpersonationRequest { url, sts_token: &sts.access_token, scopes: &self.config.scopes, lifetime: self.config.token_lifetime };
-    impersonation::generate_access_token(&req, deadline).await
+    impersonation::generate_access_token(&self.supplier.chain().context().http, &req, deadline).await
   }
 
   fn sts_token(&self, sts: StsToken) -> AccessToken {

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Method, Request, Response};
+use crate::http::{Deadline, Http, Method, Request, Response};
 use crate::redact::Secret;
 
 use super::endpoint::Endpoint;
@@ -57,7 +57,7 @@ pub fn service_account_email(url: &str) -> Option<&str> {
   (!email.is_empty() && !email.contains([':', '/'])).then_some(email)
 }
 
-pub async fn generate_access_token(req: &ImpersonationRequest<'_>, deadline: Deadline) -> Result<ImpersonatedToken> {
+pub async fn generate_access_token(http: &Http, req: &ImpersonationRequest<'_>, deadline: Deadline) -> Result<ImpersonatedToken> {
   let secrets = [req.sts_token];
   let ep = Endpoint { name: "IAM Credentials generateAccessToken", url: req.url, kind: ErrorKind::ImpersonationFailed, secrets: &secrets };
   let http_req = Request::new(Method::Post, req.url)
@@ -65,7 +65,7 @@ pub async fn generate_access_token(req: &ImpersonationRequest<'_>, deadline: Dea
     .header("accept", "application/json")
     .sensitive_header("authorization", format!("Bearer {}", req.sts_token.expose()))
     .body(request_body(req.scopes, req.lifetime));
-  let resp = ep.send(&http_req, deadline).await?;
+  let resp = ep.send(http, &http_req, deadline).await?;
   parse_response(&ep, &resp)
 }
 
@@ -134,7 +134,7 @@ mod tests {
     let scopes = vec!["https://www.googleapis.com/auth/cloud-platform".to_string()];
     let url = server.url(PATH);
     let req = ImpersonationRequest { url: &url, sts_token: &sts, scopes: &scopes, lifetime: Duration::from_secs(1800) };
-    generate_access_token(&req, Deadline::after(Duration::from_secs(5))).await
+    generate_access_token(&Http::default(), &req, Deadline::after(Duration::from_secs(5))).await
   }
 
   #[tokio::test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Method, Request, Response};
+use crate::http::{Deadline, Http, Method, Request, Response};
 use crate::redact::Secret;
 
 use super::encoding::{base64, form_urlencode};
@@ -71,7 +71,7 @@ pub fn basic_auth(client_id: &str, client_secret: Option<&Secret>) -> Secret {
 
 /// Exchange the subject token. `also_redact`: further values to keep out of messages (e.g. the
 /// AWS session token inside the subject token).
-pub async fn exchange(req: &StsRequest<'_>, also_redact: &[&Secret], deadline: Deadline) -> Result<StsToken> {
+pub async fn exchange(http: &Http, req: &StsRequest<'_>, also_redact: &[&Secret], deadline: Deadline) -> Result<StsToken> {
   let mut secrets: Vec<&Secret> = vec![req.subject_token];
   secrets.extend(req.client_secret);
   secrets.extend_from_slice(also_redact);
@@ -83,7 +83,7 @@ pub async fn exchange(req: &StsRequest<'_>, also_redact: &[&Secret], deadline: D
   if let Some(id) = req.client_id {
     http_req = http_req.sensitive_header("authorization", basic_auth(id, req.client_secret).expose());
   }
-  let resp = ep.send(&http_req, deadline).await?;
+  let resp = ep.send(http, &http_req, deadline).await?;
   parse_response(&ep, &resp)
 }
 
@@ -185,7 +185,7 @@ mod tests {
       client_id: client.map(|c| c.0),
       client_secret: client.map(|c| c.1),
     };
-    exchange(&req, &[], Deadline::after(deadline)).await
+    exchange(&Http::default(), &req, &[], Deadline::after(deadline)).await
   }
 
   const SECOND: Duration = Duration::from_secs(5);
@@ -307,10 +307,10 @@ mod tests {
     let subject = Secret::new("s");
     let req =
       StsRequest { token_url: &closed, audience: AUDIENCE, scopes: &[], subject_token: &subject, client_id: None, client_secret: None };
-    let e = exchange(&req, &[], Deadline::after(SECOND)).await.unwrap_err();
+    let e = exchange(&Http::default(), &req, &[], Deadline::after(SECOND)).await.unwrap_err();
     assert_eq!(e.code(), "STS_EXCHANGE_FAILED", "{e}");
     let req = StsRequest { token_url: "not a url", ..req };
-    assert_eq!(exchange(&req, &[], Deadline::after(SECOND)).await.unwrap_err().code(), "CONFIG_INVALID");
+    assert_eq!(exchange(&Http::default(), &req, &[], Deadline::after(SECOND)).await.unwrap_err().code(), "CONFIG_INVALID");
   }
 
   #[test]

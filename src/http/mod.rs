@@ -1,20 +1,34 @@
 //! One small HTTP layer for every endpoint the crate talks to.
 //!
-//! * Two process-wide `reqwest` clients, plain HTTP and HTTPS (rustls on *ring*: no OpenSSL, no
-//!   aws-lc C build; the trust store is loaded only when an https URL is first used), no
-//!   proxy, **no redirects** (a redirect must never carry an `Authorization` header elsewhere),
-//!   connect timeout [`CONNECT_TIMEOUT`].
+//! * [`Http`] is the client a [`crate::env::Context`] carries: it is built from the environment
+//!   snapshot of the thread that constructed the supplier or fetcher, so its proxy decision
+//!   ([`proxy`]) is that thread's, and tests inject their own.
+//! * Underneath, process-wide `reqwest` clients, one per (plain or TLS, proxy): rustls on *ring*
+//!   (no OpenSSL, no aws-lc C build), **no redirects** (a redirect must never carry an
+//!   `Authorization` header elsewhere), connect timeout [`CONNECT_TIMEOUT`]. They are built
+//!   fallibly on first use and kept only once built: a client that cannot be built (no trusted CA
+//!   certificate at all, an unusable proxy URL) is an error for that call, and the next call
+//!   tries again. Nothing here panics or poisons a static.
+//! * Trust ([`trust`]): Node's root set (handed over by the package's JavaScript: `tls`'s roots
+//!   plus `NODE_EXTRA_CA_CERTS`) together with the system store when it has certificates. The
+//!   trust store is loaded only when an https URL is first used, so plain-HTTP container and IMDS
+//!   fetches never read it.
 //! * Every request carries a [`Deadline`]: one attempt may take at most [`ATTEMPT_TIMEOUT`] and never
 //!   more than what is left of the caller's overall bound.
 //! * Response bodies are capped at [`MAX_BODY_BYTES`] (64 KiB); a larger body is an error.
-//! * [`send_with_retry`] retries only transient failures (connect errors, timeouts, 408, 429,
+//! * [`Http::send_with_retry`] retries only transient failures (connect errors, timeouts, 408, 429,
 //!   5xx), at most [`MAX_ATTEMPTS`] times, with equal-jitter exponential backoff from [`BACKOFF_BASE`].
 
+pub mod proxy;
+pub mod trust;
+
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
-
+use crate::env::EnvSnapshot;
 use crate::error::is_transient_status;
+
+pub use proxy::ProxyConfig;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,39 +36,141 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Idle pooled connections are closed after this long (a refresh comes every ~55 minutes; the pool
+/// only helps the few requests of one fetch).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn builder() -> reqwest::ClientBuilder {
   reqwest::Client::builder()
     .connect_timeout(CONNECT_TIMEOUT)
     .redirect(reqwest::redirect::Policy::none())
+    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
     .no_proxy()
     .user_agent(concat!("aws-wif-supplier/", env!("CARGO_PKG_VERSION")))
 }
 
-/// For `http://` URLs (container endpoints, IMDS, loopback): no trust store is loaded, so the first
-/// credential fetch does not pay for reading the system's CA certificates.
-static PLAIN: Lazy<reqwest::Client> = Lazy::new(|| {
-  install_crypto_provider();
-  builder().tls_certs_only(std::iter::empty()).build().expect("the HTTP client configuration is static and valid")
-});
-
-/// For `https://` URLs: the platform's trust store, built on first use.
-static TLS: Lazy<reqwest::Client> = Lazy::new(|| {
-  install_crypto_provider();
-  builder().https_only(true).build().expect("the HTTPS client configuration is static and valid")
-});
-
-/// reqwest is built with `rustls-no-provider`: install ring once for the whole process. An Err
-/// means a provider is already installed, which is fine.
-fn install_crypto_provider() {
-  let _ = rustls::crypto::ring::default_provider().install_default();
+/// What distinguishes one process-wide client from another.
+#[derive(Clone, PartialEq, Eq)]
+struct ClientKey {
+  tls: bool,
+  /// The proxy URL (may hold `user:password@`: never printed).
+  proxy: Option<String>,
+  /// [`trust::generation`] when the client was built: new roots from JavaScript mean a new client.
+  trust_generation: u64,
 }
 
-fn client_for(url: &reqwest::Url) -> &'static reqwest::Client {
-  if url.scheme() == "https" {
-    &TLS
+/// Built clients. A failed build stores nothing, so the next call tries again.
+static CLIENTS: Mutex<Vec<(ClientKey, reqwest::Client)>> = Mutex::new(Vec::new());
+/// At most this many clients are kept (plain and TLS, times the distinct proxies in use).
+const MAX_CLIENTS: usize = 16;
+
+fn build_client(key: &ClientKey) -> Result<reqwest::Client, TransportError> {
+  let mut b = builder();
+  if key.tls {
+    b = b.https_only(true).tls_backend_preconfigured(trust::client_config()?);
   } else {
-    &PLAIN
+    // No trust store is loaded for plain http (container endpoints, IMDS, loopback).
+    trust::install_crypto_provider();
+    b = b.tls_certs_only(std::iter::empty());
+  }
+  if let Some(p) = &key.proxy {
+    let proxy = reqwest::Proxy::all(p.as_str())
+      .map_err(|_| TransportError::InvalidRequest("the proxy URL (HTTPS_PROXY / HTTP_PROXY) is not usable".into()))?;
+    b = b.proxy(proxy);
+  }
+  b.build().map_err(|e| TransportError::InvalidRequest(format!("the HTTP client could not be built: {}", describe(&e.without_url()))))
+}
+
+fn client(key: ClientKey) -> Result<reqwest::Client, TransportError> {
+  let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+  if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {
+    return Ok(c.clone());
+  }
+  let built = build_client(&key)?;
+  clients.retain(|(k, _)| k.trust_generation == key.trust_generation || !k.tls);
+  if clients.len() >= MAX_CLIENTS {
+    clients.remove(0);
+  }
+  clients.push((key, built.clone()));
+  Ok(built)
+}
+
+/// The HTTP client of one [`crate::env::Context`]: the proxy decision of its environment, on the
+/// process-wide connection pools.
+#[derive(Clone, Default)]
+pub struct Http {
+  proxy: Arc<ProxyConfig>,
+}
+
+impl std::fmt::Debug for Http {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Http").field("proxy", &self.proxy).finish()
+  }
+}
+
+impl Http {
+  /// The client for this environment (its `HTTPS_PROXY`, `NO_PROXY`… variables).
+  pub fn from_env(env: &EnvSnapshot) -> Self {
+    Http { proxy: Arc::new(ProxyConfig::from_env(env)) }
+  }
+
+  pub fn with_proxy(proxy: ProxyConfig) -> Self {
+    Http { proxy: Arc::new(proxy) }
+  }
+
+  pub fn proxy(&self) -> &ProxyConfig {
+    &self.proxy
+  }
+
+  /// A request builder on the right client for `url` (TLS or plain, through the proxy or not).
+  pub(crate) fn request_builder(&self, method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, TransportError> {
+    let url = reqwest::Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
+    let key = ClientKey {
+      tls: url.scheme() == "https",
+      proxy: self.proxy.proxy_for(&url).map(str::to_string),
+      trust_generation: if url.scheme() == "https" { trust::generation() } else { 0 },
+    };
+    Ok(client(key)?.request(method, url))
+  }
+
+  /// One attempt.
+  pub async fn send(&self, req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
+    let timeout = deadline.attempt_timeout();
+    if timeout.is_zero() {
+      return Err(TransportError::Timeout);
+    }
+    let method = match req.method {
+      Method::Get => reqwest::Method::GET,
+      Method::Put => reqwest::Method::PUT,
+      Method::Post => reqwest::Method::POST,
+    };
+    let mut builder = self.request_builder(method, &req.url)?;
+    for (name, value, sensitive) in &req.headers {
+      builder = builder.header(*name, header_value(name, value, *sensitive)?);
+    }
+    if let Some(body) = &req.body {
+      builder = builder.body(body.clone());
+    }
+    let raw = execute(builder, timeout).await?;
+    let content_type = raw.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok(Response { status: raw.status, content_type, body: raw.body })
+  }
+
+  /// Send with bounded retries of transient failures. Returns the last outcome, whatever it is.
+  pub async fn send_with_retry(&self, req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
+    let mut attempt = 0;
+    loop {
+      let outcome = self.send(req, deadline).await;
+      attempt += 1;
+      if attempt >= MAX_ATTEMPTS || !is_transient(&outcome) {
+        return outcome;
+      }
+      let pause = backoff(attempt - 1);
+      if pause >= deadline.remaining() {
+        return outcome;
+      }
+      tokio::time::sleep(pause).await;
+    }
   }
 }
 
@@ -139,6 +255,8 @@ pub enum TransportError {
   BodyTooLarge,
   /// The URL or a header value could not be used.
   InvalidRequest(String),
+  /// No HTTPS client could be built: no trusted CA certificate at all (see [`trust`]).
+  NoTrust(String),
 }
 
 impl std::fmt::Display for TransportError {
@@ -148,6 +266,7 @@ impl std::fmt::Display for TransportError {
       TransportError::Connect(m) => write!(f, "connection failed ({m})"),
       TransportError::BodyTooLarge => write!(f, "response body larger than {MAX_BODY_BYTES} bytes"),
       TransportError::InvalidRequest(m) => write!(f, "invalid request ({m})"),
+      TransportError::NoTrust(m) => write!(f, "HTTPS unavailable: {m}"),
     }
   }
 }
@@ -168,12 +287,6 @@ fn describe(e: &reqwest::Error) -> String {
     source = s.source();
   }
   msg
-}
-
-/// A request builder on the right client for `url` (HTTPS or plain).
-pub(crate) fn request_builder(method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, TransportError> {
-  let url = reqwest::Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
-  Ok(client_for(&url).request(method, url))
 }
 
 /// A header value; `sensitive` keeps it out of every layer's debug output.
@@ -215,29 +328,6 @@ pub(crate) async fn execute(builder: reqwest::RequestBuilder, timeout: Duration)
   }
 }
 
-/// One attempt.
-pub async fn send(req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
-  let timeout = deadline.attempt_timeout();
-  if timeout.is_zero() {
-    return Err(TransportError::Timeout);
-  }
-  let method = match req.method {
-    Method::Get => reqwest::Method::GET,
-    Method::Put => reqwest::Method::PUT,
-    Method::Post => reqwest::Method::POST,
-  };
-  let mut builder = request_builder(method, &req.url)?;
-  for (name, value, sensitive) in &req.headers {
-    builder = builder.header(*name, header_value(name, value, *sensitive)?);
-  }
-  if let Some(body) = &req.body {
-    builder = builder.body(body.clone());
-  }
-  let raw = execute(builder, timeout).await?;
-  let content_type = raw.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-  Ok(Response { status: raw.status, content_type, body: raw.body })
-}
-
 fn map_reqwest(e: reqwest::Error) -> TransportError {
   // The URL may carry secrets in its query (a FULL_URI with a signature): never let it into text.
   let e = &e.without_url();
@@ -272,23 +362,6 @@ pub fn jitter_fraction() -> f64 {
   let mut h = std::collections::hash_map::RandomState::new().build_hasher();
   h.write_u128(Instant::now().elapsed().as_nanos());
   (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Send with bounded retries of transient failures. Returns the last outcome, whatever it is.
-pub async fn send_with_retry(req: &Request, deadline: Deadline) -> Result<Response, TransportError> {
-  let mut attempt = 0;
-  loop {
-    let outcome = send(req, deadline).await;
-    attempt += 1;
-    if attempt >= MAX_ATTEMPTS || !is_transient(&outcome) {
-      return outcome;
-    }
-    let pause = backoff(attempt - 1);
-    if pause >= deadline.remaining() {
-      return outcome;
-    }
-    tokio::time::sleep(pause).await;
-  }
 }
 
 #[cfg(test)]
