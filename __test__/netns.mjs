@@ -93,6 +93,9 @@ const SANDBOX_BINDS = ['/usr', '/etc', '/dev', '/proc']
 /** Top-level names that merged-/usr systems make symlinks (bin -> usr/bin); a real directory is bound instead. */
 const SANDBOX_TOP_LEVEL = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
 
+/** Quote for sh. */
+const shq = (s) => `'${String(s).replaceAll("'", `'\\''`)}'`
+
 let sandboxReason
 
 /** Why runInSandbox cannot work here, or null when it can. */
@@ -101,15 +104,15 @@ export function sandboxUnavailableReason() {
     sandboxReason = netnsUnavailableReason()
     if (sandboxReason === null) {
       const probe = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0
+      const dir = mkdtempSync(join(tmpdir(), 'aws-wif-sandbox-probe-'))
       if (!probe('chroot', ['--version'])) sandboxReason = '`chroot` (coreutils) is not installed'
-      else if (!probe('unshare', ['-n', '-m', '--', 'sh', '-c', 'mount -t tmpfs probe /mnt && mount --bind /usr /mnt']))
+      else if (!probe('unshare', ['-n', '-m', '--propagation', 'private', '--', 'sh', '-c', `mount -t tmpfs probe ${shq(dir)} && mkdir ${shq(`${dir}/usr`)} && mount --bind -o ro /usr ${shq(`${dir}/usr`)}`]))
         sandboxReason = '`unshare -m` with tmpfs and bind mounts failed (needs root)'
+      rmdirSync(dir)
     }
   }
   return sandboxReason
 }
-
-const shq = (s) => `'${String(s).replaceAll("'", `'\\''`)}'`
 
 /**
  * Run `node scriptPath ...args` in fresh network and mount namespaces (`unshare -n -m`), chrooted
@@ -139,7 +142,7 @@ export function runInSandbox(scriptPath, { env, execEnv = {}, args = [], tree, h
     'set -eu',
     SETUP,
     `mount -t tmpfs -o mode=0755 aws-wif-sandbox ${shq(mountpoint)}`,
-    ...(tree ? [`cp -R ${shq(join(tree, '.'))} ${shq(mountpoint)}`] : []),
+    ...(tree ? [`cp -R ${shq(`${tree}/.`)} ${shq(mountpoint)}`] : []),
   ]
   for (const top of SANDBOX_TOP_LEVEL) {
     let st
@@ -156,7 +159,7 @@ export function runInSandbox(scriptPath, { env, execEnv = {}, args = [], tree, h
   lines.push(`mkdir -p ${root('/tmp')}`, `chmod 1777 ${root('/tmp')}`, 'cd /', 'exec "$@"')
   // The setup commands need a PATH; node gets exactly `env` (+ execEnv).
   const outer = { ...env, PATH: env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }
-  const command = ['env', ...(env.PATH === undefined ? ['-u', 'PATH'] : []), ...Object.entries(execEnv).map(([k, v]) => `${k}=${v}`), 'chroot', mountpoint, node, script, ...args]
+  const command = ['chroot', mountpoint, 'env', ...(env.PATH === undefined ? ['-u', 'PATH'] : []), ...Object.entries(execEnv).map(([k, v]) => `${k}=${v}`), node, script, ...args]
   const child = spawn('unshare', ['-n', '-m', '--propagation', 'private', '--', 'sh', '-c', lines.join('\n'), 'sandbox', ...command], {
     env: outer,
     stdio: ['ignore', 'pipe', 'pipe'],
