@@ -80,9 +80,7 @@ const ACCEPTED_CODES = ['REGION_NOT_FOUND', 'CREDENTIALS_NOT_FOUND', 'CREDENTIAL
 const KNOWN_GAPS = {
   e2e_fips_and_dual_stack_sso:
     'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature), so no request reaches the SSO portal; ' +
-    'the FIPS/dual-stack host choice for SSO and trust of NODE_EXTRA_CA_CERTS are not implemented either',
-  imds_default_chain_retries:
-    'the IMDS session-token PUT is not retried on 5xx: the recorded 503 ends the chain with CREDENTIALS_ENDPOINT_ERROR, where aws-config retries and gets the recorded 200',
+    'the FIPS/dual-stack host choice for SSO is not implemented either',
   sso_assume_role: 'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature), so GetRoleCredentials is never requested',
   sso_server_error:
     'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature) before the recorded GetRoleCredentials request (answered 503) is made',
