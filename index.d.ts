@@ -182,6 +182,16 @@ export interface FetcherRuntimeOptions {
    * @default false
    */
   backgroundRefresh?: boolean
+  /**
+   * Hosts, besides `googleapis.com` and its subdomains (and loopback), to which a credential
+   * configuration *file or object* may send the signed AWS proof and tokens (its `token_url` and
+   * `service_account_impersonation_url`): an exact host, or `.suffix` for its subdomains. A
+   * configuration is not trusted to choose them: allow a Private Service Connect or other
+   * endpoint you trust here, in code. Ignored by `new GoogleTokenFetcher(options)`, whose
+   * options are the application's own.
+   * @example ['sts.private.example.com', '.p.example.com']
+   */
+  allowedEndpointHosts?: Array<string>
 }
 
 /** A Google access token. */

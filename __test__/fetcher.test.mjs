@@ -255,6 +255,26 @@ describe('from options', () => {
     }
   })
 
+  // Issue 12, defect 3: a credential configuration is not trusted with where the signed AWS proof
+  // and the tokens go; the application can allow more hosts in code.
+  test('a credential configuration may only name AWS STS for GetCallerIdentity and Google (or allowed) hosts for tokens', () => {
+    const attempts = [
+      [{ credential_source: { environment_id: 'aws1', regional_cred_verification_url: 'https://attacker.example/?Action=GetCallerIdentity' } }, /regional_cred_verification_url/],
+      [{ token_url: 'https://sts.attacker.example/v1/token' }, /token_url names sts\.attacker\.example/],
+      [{ service_account_impersonation_url: `https://iam.attacker.example/v1/projects/-/serviceAccounts/${SA}:generateAccessToken` }, /service_account_impersonation_url names/],
+    ]
+    for (const [overrides, pattern] of attempts) {
+      assert.throws(
+        () => GoogleTokenFetcher.fromCredentialConfig(gcloudConfig(overrides)),
+        (err) => assertFetcherError(err, 'CONFIG_INVALID') && pattern.test(err.message),
+        JSON.stringify(overrides),
+      )
+    }
+    const psc = gcloudConfig({ token_url: 'https://sts.private.corp.example/v1/token' })
+    assert.ok(GoogleTokenFetcher.fromCredentialConfig(psc, { allowedEndpointHosts: ['.corp.example'] }))
+    assert.equal(em.requests.length, 0)
+  })
+
   // napi-rs rejects options of the wrong shape before our validation runs; index.js reports those
   // as CONFIG_INVALID too.
   test('options of the wrong shape throw CONFIG_INVALID (index.d.ts @throws)', () => {

@@ -65,6 +65,19 @@ struct State<T> {
   inflight: Option<watch::Receiver<Shared<T>>>,
 }
 
+/// Clears the in-flight slot when the load task goes away, settled or not (a settled load has
+/// already cleared it; then this does nothing).
+struct InflightGuard<T: Clone + Send + Sync + 'static> {
+  cache: Arc<Cache<T>>,
+  rx: watch::Receiver<Shared<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Drop for InflightGuard<T> {
+  fn drop(&mut self) {
+    self.cache.clear_inflight(&self.rx);
+  }
+}
+
 pub struct Cache<T> {
   policy: Policy,
   clock: Arc<dyn Clock>,
@@ -139,44 +152,68 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
   }
 
   /// Get the value, loading it if needed. `load` returns the value and its expiration.
+  ///
+  /// A load that ends without settling (its task dropped: a runtime shut down under it) must
+  /// never leave the cache stuck: the slot is cleared when its task goes away ([`InflightGuard`]),
+  /// and a waiter that sees the load abandoned starts a fresh one with its own `load`.
   pub async fn get<F, Fut>(self: &Arc<Self>, load: F) -> Result<Entry<T>>
   where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(T, Option<SystemTime>)>> + Send + 'static,
   {
-    let mut rx = {
-      let now = self.clock.now();
-      let mut st = self.lock();
-      let usable = Self::usable(&st, now, self.policy.background);
-      match (usable, &st.inflight) {
-        (Some(e), Some(_)) => return Ok(e),
-        (Some(e), None) if now < e.refresh_at || !self.policy.background => return Ok(e),
-        (_, Some(rx)) => rx.clone(),
-        (background_hit, None) => {
-          let (tx, rx) = watch::channel(None);
-          st.inflight = Some(rx.clone());
-          drop(st);
-          let this = Arc::clone(self);
-          tokio::spawn(async move {
-            let outcome = match tokio::spawn(load()).await {
-              Ok(r) => r,
-              Err(join) => Err(Error::new(ErrorKind::Internal, format!("credential load task failed: {join}"))),
+    let mut load = Some(load);
+    loop {
+      let mut rx = {
+        let now = self.clock.now();
+        let mut st = self.lock();
+        let usable = Self::usable(&st, now, self.policy.background);
+        match (usable, &st.inflight) {
+          (Some(e), Some(_)) => return Ok(e),
+          (Some(e), None) if now < e.refresh_at || !self.policy.background => return Ok(e),
+          (_, Some(rx)) => rx.clone(),
+          (background_hit, None) => {
+            let Some(load) = load.take() else {
+              return Err(Error::new(ErrorKind::Internal, "credential load was abandoned twice"));
             };
-            let shared = this.settle(outcome);
-            let _ = tx.send(Some(shared));
-          });
-          if let Some(e) = background_hit {
-            return Ok(e);
+            let (tx, rx) = watch::channel(None);
+            st.inflight = Some(rx.clone());
+            drop(st);
+            let guard = InflightGuard { cache: Arc::clone(self), rx: rx.clone() };
+            tokio::spawn(async move {
+              let outcome = match tokio::spawn(load()).await {
+                Ok(r) => r,
+                Err(join) if join.is_panic() => {
+                  Err(Error::new(ErrorKind::Internal, "a bug: the credential load panicked; please report it"))
+                }
+                Err(join) => Err(Error::new(ErrorKind::Internal, format!("credential load task failed: {join}"))),
+              };
+              let shared = guard.cache.settle(outcome);
+              let _ = tx.send(Some(shared));
+              drop(guard);
+            });
+            if let Some(e) = background_hit {
+              return Ok(e);
+            }
+            rx
           }
-          rx
         }
+      };
+      let settled = rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
+      match settled {
+        Some(outcome) => return outcome,
+        // The sender is gone without a value: that load's task was dropped. Clear its slot (if
+        // still there) and go round: a fresh load with our own `load`.
+        None => self.clear_inflight(&rx),
       }
-    };
-    let settled = match rx.wait_for(Option::is_some).await {
-      Ok(v) => v.clone(),
-      Err(_) => None,
-    };
-    settled.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "credential load was abandoned")))
+    }
+  }
+
+  /// Clear the in-flight slot if it still holds `rx`'s channel.
+  fn clear_inflight(&self, rx: &watch::Receiver<Shared<T>>) {
+    let mut st = self.lock();
+    if st.inflight.as_ref().is_some_and(|cur| cur.same_channel(rx)) {
+      st.inflight = None;
+    }
   }
 
   /// Record the outcome of a load and decide what the waiters get.
@@ -372,5 +409,57 @@ mod tests {
     let mut rx = cache.lock().inflight.clone().unwrap();
     rx.wait_for(Option::is_some).await.unwrap();
     assert_eq!(cache.peek().unwrap().value, 2);
+  }
+
+  /// Defect 1 of issue 12: a load whose runtime shut down (napi-rs's, when the last environment
+  /// went away) must not leave the cache answering "abandoned" for ever.
+  #[test]
+  fn a_load_dropped_with_its_runtime_does_not_outlive_it() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let doomed = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let c = cache.clone();
+    doomed.spawn(async move { c.get(|| std::future::pending::<Result<(u32, Option<SystemTime>)>>()).await });
+    while cache.lock().inflight.is_none() {
+      std::thread::yield_now();
+    }
+    // A waiter on another runtime joins the doomed load before it is dropped.
+    let other = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (c, l) = (cache.clone(), loader(&calls, Ok(5), HOUR, &clock));
+    let waiter = other.spawn(async move { c.get(l).await });
+    drop(doomed);
+    assert_eq!(other.block_on(waiter).unwrap().unwrap().value, 5, "the waiter started a fresh load");
+    assert!(cache.lock().inflight.is_none());
+    // And a caller after that is served from the cache.
+    assert_eq!(other.block_on(cache.get(loader(&calls, Ok(6), HOUR, &clock))).unwrap().value, 5);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+  }
+
+  #[test]
+  fn the_slot_is_cleared_when_the_load_task_is_dropped() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let doomed = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let c = cache.clone();
+    doomed.spawn(async move { c.get(|| std::future::pending::<Result<(u32, Option<SystemTime>)>>()).await });
+    // Drive the doomed runtime until the load has started.
+    doomed.block_on(async {
+      while cache.lock().inflight.is_none() {
+        tokio::task::yield_now().await;
+      }
+    });
+    drop(doomed);
+    assert!(cache.lock().inflight.is_none(), "the guard cleared the slot");
+    let fresh = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(fresh.block_on(cache.get(loader(&calls, Ok(8), HOUR, &clock))).unwrap().value, 8);
+  }
+
+  #[tokio::test]
+  async fn a_panicking_load_is_an_internal_error_and_the_next_call_loads_again() {
+    let (cache, clock) = setup(Policy::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = cache.get(|| async { panic!("dependency bug") as Result<(u32, Option<SystemTime>)> }).await.unwrap_err();
+    assert_eq!(e.code(), "INTERNAL");
+    assert_eq!(cache.get(loader(&calls, Ok(3), HOUR, &clock)).await.unwrap().value, 3);
   }
 }

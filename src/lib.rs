@@ -12,6 +12,7 @@ pub mod google;
 pub mod http;
 pub mod log;
 pub mod redact;
+pub mod runtime;
 pub mod supplier;
 pub mod time;
 

@@ -69,7 +69,8 @@ impl Endpoint {
 }
 
 /// Validate a FULL_URI as the AWS SDKs do. `resolve` maps a host name to its addresses.
-pub async fn validate_full_uri<F, Fut>(uri: &str, resolve: F) -> Result<()>
+/// `resolve` is bounded by `deadline`: a DNS lookup that does not finish in time is `TIMEOUT`.
+pub async fn validate_full_uri<F, Fut>(uri: &str, resolve: F, deadline: Deadline) -> Result<()>
 where
   F: FnOnce(String) -> Fut,
   Fut: std::future::Future<Output = std::io::Result<Vec<IpAddr>>>,
@@ -94,7 +95,16 @@ where
   if let Ok(ip) = host.parse::<IpAddr>() {
     return check_ips(&[ip], &redact_url(uri)).map_err(bad);
   }
-  let ips = resolve(host.clone()).await.map_err(|e| bad(format!("host {host} could not be resolved ({e})")))?;
+  let bound = deadline.remaining();
+  let ips = match tokio::time::timeout(bound, resolve(host.clone())).await {
+    Err(_) => {
+      return Err(Error::new(
+        ErrorKind::Timeout,
+        format!("{ENV_FULL_URI}: the DNS lookup of {host} did not finish in time (bound {} ms)", bound.as_millis()),
+      ))
+    }
+    Ok(r) => r.map_err(|e| bad(format!("host {host} could not be resolved ({e})")))?,
+  };
   if ips.is_empty() {
     return Err(bad(format!("host {host} resolved to no address")));
   }
@@ -179,7 +189,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
   };
   let url = endpoint.url();
   if let Endpoint::Full(full) = &endpoint {
-    validate_full_uri(full, resolve_with_tokio).await?;
+    validate_full_uri(full, resolve_with_tokio, deadline).await?;
   }
   let origin = format!("container credentials endpoint {}", redact_url(&url));
   let token = auth_token(ctx)?;
@@ -213,6 +223,7 @@ mod tests {
   use std::collections::HashMap;
   use std::path::{Path, PathBuf};
   use std::sync::Arc;
+  use std::time::Duration;
 
   struct MemFs(HashMap<PathBuf, Vec<u8>>);
   impl crate::env::Fs for MemFs {
@@ -268,7 +279,7 @@ mod tests {
       "http://169.254.170.23/v1/credentials",
       "http://[fd00:ec2::23]/v1/credentials",
     ] {
-      assert!(validate_full_uri(ok, no_dns).await.is_ok(), "{ok}");
+      assert!(validate_full_uri(ok, no_dns, Deadline::after(Duration::from_secs(2))).await.is_ok(), "{ok}");
     }
     for bad in [
       "http://10.0.0.5/x",
@@ -279,7 +290,7 @@ mod tests {
       "not a url",
       "http://[fd00:ec2::254]/x",
     ] {
-      let e = validate_full_uri(bad, no_dns).await.unwrap_err();
+      let e = validate_full_uri(bad, no_dns, Deadline::after(Duration::from_secs(2))).await.unwrap_err();
       assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
     }
   }
@@ -287,12 +298,18 @@ mod tests {
   #[tokio::test]
   async fn host_names_must_resolve_only_to_allowed_addresses() {
     let loopback = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]) };
-    assert!(validate_full_uri("http://localhost/x", loopback).await.is_ok());
+    assert!(validate_full_uri("http://localhost/x", loopback, Deadline::after(Duration::from_secs(2))).await.is_ok());
     let mixed = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap()]) };
-    let e = validate_full_uri("http://evil.example/x", mixed).await.unwrap_err();
+    let e = validate_full_uri("http://evil.example/x", mixed, Deadline::after(Duration::from_secs(2))).await.unwrap_err();
     assert!(e.to_string().contains("10.1.2.3"), "{e}");
     let none = |_h: String| async { Ok(vec![]) };
-    assert!(validate_full_uri("http://nothing.example/x", none).await.is_err());
+    assert!(validate_full_uri("http://nothing.example/x", none, Deadline::after(Duration::from_secs(2))).await.is_err());
+    // A lookup that never finishes is cut at the deadline (issue 12, defect 2).
+    let hang = |_h: String| std::future::pending::<std::io::Result<Vec<IpAddr>>>();
+    let started = std::time::Instant::now();
+    let e = validate_full_uri("http://hang.example/x", hang, Deadline::after(Duration::from_millis(200))).await.unwrap_err();
+    assert_eq!(e.code(), "TIMEOUT", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
   }
 
   #[test]

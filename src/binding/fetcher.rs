@@ -45,6 +45,14 @@ pub struct FetcherRuntimeOptions {
   /// while one refresh runs behind them.
   /// @default false
   pub background_refresh: Option<bool>,
+  /// Hosts, besides `googleapis.com` and its subdomains (and loopback), to which a credential
+  /// configuration *file or object* may send the signed AWS proof and tokens (its `token_url` and
+  /// `service_account_impersonation_url`): an exact host, or `.suffix` for its subdomains. A
+  /// configuration is not trusted to choose them: allow a Private Service Connect or other
+  /// endpoint you trust here, in code. Ignored by `new GoogleTokenFetcher(options)`, whose
+  /// options are the application's own.
+  /// @example ['sts.private.example.com', '.p.example.com']
+  pub allowed_endpoint_hosts: Option<Vec<String>>,
 }
 
 /// Options of `new GoogleTokenFetcher(options)`, mirroring google-auth-library's `AwsClientOptions`
@@ -151,6 +159,7 @@ fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
     refresh_jitter_seconds: None,
     timeout_ms: None,
     background_refresh: None,
+    allowed_endpoint_hosts: None,
   })
 }
 
@@ -205,8 +214,9 @@ impl GoogleTokenFetcher {
       refresh_jitter_seconds: o.refresh_jitter_seconds,
       timeout_ms: o.timeout_ms,
       background_refresh: o.background_refresh,
+      allowed_endpoint_hosts: None,
     };
-    build(&env, Context::from_process(), FetcherConfig::from_options(raw), rt)
+    build(&env, super::context::thread_context(&env)?, FetcherConfig::from_options(raw), rt)
   }
 
   /// From the `external_account` JSON written by
@@ -215,32 +225,35 @@ impl GoogleTokenFetcher {
   /// `environment_id` must be `aws1`.
   #[napi(factory, ts_args_type = "pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions")]
   pub fn from_credential_config(env: Env, path_or_object: Unknown, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
-    let ctx = Context::from_process();
+    let ctx = super::context::thread_context(&env)?;
+    let rt = runtime(options);
+    let allowed = rt.allowed_endpoint_hosts.clone().unwrap_or_default();
     let config = match path_or_object.get_type()? {
       ValueType::String => {
         let path: String = unsafe { path_or_object.cast()? };
-        FetcherConfig::load(&ctx, std::path::Path::new(&path))
+        FetcherConfig::load(&ctx, std::path::Path::new(&path), &allowed)
       }
       ValueType::Object => {
         let json: Object = env.get_global()?.get_named_property("JSON")?;
         let stringify: Function<Unknown, String> = json.get_named_property("stringify")?;
         let text = stringify.apply(json, path_or_object)?;
-        FetcherConfig::from_json(text.as_bytes(), "credential configuration object")
+        FetcherConfig::from_json_allowing(text.as_bytes(), "credential configuration object", &allowed)
       }
       _ => Err(crate::error::Error::new(
         crate::error::ErrorKind::ConfigInvalid,
         "fromCredentialConfig takes a file path or a parsed configuration object",
       )),
     };
-    build(&env, ctx, config, runtime(options))
+    build(&env, ctx, config, rt)
   }
 
   /// From the credential configuration file named by `GOOGLE_APPLICATION_CREDENTIALS`.
   #[napi(factory)]
   pub fn from_env(env: Env, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
-    let ctx = Context::from_process();
-    let config = FetcherConfig::from_context(&ctx);
-    build(&env, ctx, config, runtime(options))
+    let ctx = super::context::thread_context(&env)?;
+    let rt = runtime(options);
+    let config = FetcherConfig::from_context(&ctx, rt.allowed_endpoint_hosts.as_deref().unwrap_or_default());
+    build(&env, ctx, config, rt)
   }
 
   /// A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
@@ -302,6 +315,6 @@ impl GoogleTokenFetcher {
 pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>) -> Result<PromiseRaw<'env, Vec<DiagnosticStep>>> {
   let rt = runtime(options);
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
-  let supplier = SupplierCore::shared(Context::from_process(), opts);
+  let supplier = SupplierCore::shared(super::context::thread_context(&env)?, opts);
   spawn(env, async move { Ok(core_fetcher::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
 }

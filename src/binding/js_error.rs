@@ -44,17 +44,23 @@ pub fn to_napi(env: &Env, e: &CoreError) -> napi::Error {
   }
 }
 
-/// Spawn a core future on the addon's tokio runtime; resolve with `convert(value)` or reject
-/// with our error object.
+/// Run a core future on the crate's runtime ([`crate::runtime`]) and return a promise of
+/// `convert(value)`, or rejected with our error object. The promise is a napi deferred: it may be
+/// settled after its environment (a terminated worker) is gone, in which case nothing happens.
 pub fn spawn<'env, T, V, F, C>(env: &'env Env, fut: F, convert: C) -> Result<PromiseRaw<'env, V>>
 where
   T: Send + 'static,
-  V: ToNapiValue + 'env,
+  V: ToNapiValue + 'static,
   F: std::future::Future<Output = crate::error::Result<T>> + Send + 'static,
-  C: FnOnce(T) -> V + 'static,
+  C: FnOnce(T) -> V + Send + 'static,
 {
-  env.spawn_future_with_callback(async move { Ok(fut.await) }, move |env, outcome| match outcome {
-    Ok(v) => Ok(convert(v)),
-    Err(e) => Err(to_napi(env, &e)),
-  })
+  let (deferred, promise) = env.create_deferred()?;
+  let settle = move |outcome: crate::error::Result<T>| {
+    deferred.resolve(move |env: Env| match outcome {
+      Ok(v) => Ok(convert(v)),
+      Err(e) => Err(to_napi(&env, &e)),
+    })
+  };
+  crate::runtime::spawn(fut, settle).map_err(|e| to_napi(env, &e))?;
+  Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }

@@ -10,7 +10,7 @@ use napi_derive::napi;
 use super::js_error::{spawn, to_napi};
 use crate::aws::credentials::AwsCredentials;
 use crate::cache::Entry;
-use crate::env::{epoch_millis, Context};
+use crate::env::epoch_millis;
 use crate::supplier::{SupplierCore, SupplierOptions};
 
 /// Options of `ContainerAwsCredentialsSupplier`. All are optional; `new ContainerAwsCredentialsSupplier()`
@@ -97,7 +97,7 @@ impl ContainerAwsCredentialsSupplier {
   pub fn new(env: Env, options: Option<ContainerAwsCredentialsSupplierOptions>) -> Result<Self> {
     let o = options.unwrap_or(ContainerAwsCredentialsSupplierOptions { region: None, refresh_margin_seconds: None, timeout_ms: None });
     let opts = SupplierOptions::from_raw(o.region, o.refresh_margin_seconds, o.timeout_ms).map_err(|e| to_napi(&env, &e))?;
-    Ok(ContainerAwsCredentialsSupplier { core: SupplierCore::shared(Context::from_process(), opts) })
+    Ok(ContainerAwsCredentialsSupplier { core: SupplierCore::shared(super::context::thread_context(&env)?, opts) })
   }
 
   /// The AWS region, resolved once per process and configuration.

@@ -22,10 +22,22 @@
 //!   (IMDSv2 with hop limit 1) or hands out the *node's* role instead of the task's. The crate's own
 //!   chain replaces them (environment → profile → web identity → container endpoint → IMDSv2), so
 //!   the same file works on EC2, ECS, Fargate, EKS and App Runner. `regional_cred_verification_url`
-//!   is kept ([`DEFAULT_VERIFICATION_URL`] if absent) and must be `https`;
+//!   is kept ([`DEFAULT_VERIFICATION_URL`] if absent) and must name AWS STS's GetCallerIdentity:
+//!   `https`, host `sts.amazonaws.com`, `sts.{region}.amazonaws.com`, their `sts-fips` forms or
+//!   the `.amazonaws.com.cn` ones (`{region}` is substituted), and `Action=GetCallerIdentity` in
+//!   the query. The workload's AWS keys sign that request, so any other URL would let a
+//!   configuration obtain signed AWS requests of its choosing (this applies to options too);
 //! * `token_url` defaults to `https://sts.{universe_domain}/v1/token`, `universe_domain` to
 //!   [`DEFAULT_UNIVERSE_DOMAIN`], `scopes` to [`DEFAULT_SCOPE`]; token and impersonation URLs must
 //!   be `https`, or `http` to loopback (tests, emulators): they receive the subject and STS tokens;
+//! * **trust model**: a credential configuration *file or object* is not trusted (it may come from
+//!   a less trusted place than the code: a mounted secret, an environment variable). Its
+//!   `token_url` and `service_account_impersonation_url` receive the signed AWS proof and the
+//!   tokens, so their hosts must be Google's: `googleapis.com` or a subdomain (Private Service
+//!   Connect endpoints are `*.p.googleapis.com`), loopback (emulators), or a host the *code*
+//!   allows with the `allowedEndpointHosts` option (exact host, or `.suffix`), e.g. for another
+//!   universe or a private endpoint. Options passed in code (`new GoogleTokenFetcher({...})`) come
+//!   from the application and are not restricted beyond `https`;
 //! * `service_account_impersonation.token_lifetime_seconds`: a whole number in 600..=43200, default 3600;
 //! * `client_secret` needs `client_id`.
 
@@ -105,6 +117,65 @@ fn check_url(field: &str, url: &str, allow_loopback_http: bool) -> Result<()> {
   }
 }
 
+/// The AWS STS hosts a `regional_cred_verification_url` may name (after `{region}` substitution).
+fn is_aws_sts_host(host: &str) -> bool {
+  let h = host.to_ascii_lowercase();
+  let rest = match h.strip_prefix("sts-fips.").or_else(|| h.strip_prefix("sts.")) {
+    Some(r) => r,
+    None => return false,
+  };
+  let rest = rest.strip_suffix(".amazonaws.com.cn").or_else(|| rest.strip_suffix(".amazonaws.com"));
+  match rest {
+    None => h == "sts.amazonaws.com" || h == "sts-fips.amazonaws.com",
+    Some(region) => crate::aws::region::is_valid_region(region),
+  }
+}
+
+/// `regional_cred_verification_url` must be AWS STS GetCallerIdentity (see the module docs).
+fn check_verification_url(template: &str) -> Result<()> {
+  const FIELD: &str = "credential_source.regional_cred_verification_url";
+  let url = template.replace("{region}", "us-east-1");
+  check_url(FIELD, &url, false)?;
+  let parsed = reqwest::Url::parse(&url).map_err(|e| invalid(format!("{FIELD} is not a valid URL ({e})")))?;
+  let host = parsed.host_str().unwrap_or_default();
+  if !is_aws_sts_host(host) || parsed.port().is_some() {
+    return Err(invalid(format!(
+      "{FIELD} must be an AWS STS endpoint (sts.amazonaws.com, sts.{{region}}.amazonaws.com, their sts-fips and .amazonaws.com.cn forms), not {host}"
+    )));
+  }
+  if !matches!(parsed.path(), "" | "/") || !parsed.query_pairs().any(|(k, v)| k == "Action" && v == "GetCallerIdentity") {
+    return Err(invalid(format!("{FIELD} must be AWS STS's GetCallerIdentity (Action=GetCallerIdentity, no path)")));
+  }
+  Ok(())
+}
+
+/// The Google host rule for endpoints named by an untrusted configuration (see the module docs).
+fn check_google_host(field: &str, url: &str, allowed: &[String]) -> Result<()> {
+  let Ok(parsed) = reqwest::Url::parse(url) else { return Ok(()) }; // check_url has reported it
+  let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+  let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+  let google = host == DEFAULT_UNIVERSE_DOMAIN || host.ends_with(&format!(".{DEFAULT_UNIVERSE_DOMAIN}"));
+  let listed = allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| {
+    if a.starts_with('.') {
+      host.ends_with(&a)
+    } else {
+      !a.is_empty() && host == a
+    }
+  });
+  if loopback || google || listed {
+    return Ok(());
+  }
+  Err(
+    invalid(format!(
+      "{field} names {host}, which is not a Google endpoint ({DEFAULT_UNIVERSE_DOMAIN} or a subdomain): a credential configuration is not \
+     trusted to send the signed AWS proof and tokens elsewhere"
+    ))
+    .with_hint(
+      "if you trust this endpoint (Private Service Connect, another universe), allow its host in code with the allowedEndpointHosts option",
+    ),
+  )
+}
+
 impl FetcherConfig {
   /// Validate options and fill in google-auth-library's defaults.
   pub fn from_options(o: FetcherOptions) -> Result<FetcherConfig> {
@@ -126,7 +197,7 @@ impl FetcherConfig {
       check_url("service_account_impersonation_url", url, true)?;
     }
     let verification = o.regional_cred_verification_url.unwrap_or_else(|| DEFAULT_VERIFICATION_URL.to_string());
-    check_url("credential_source.regional_cred_verification_url", &verification.replace("{region}", "us-east-1"), false)?;
+    check_verification_url(&verification)?;
     let scopes = o.scopes.unwrap_or_else(|| vec![DEFAULT_SCOPE.to_string()]);
     if scopes.is_empty() || scopes.iter().any(|s| s.is_empty() || s.chars().any(char::is_whitespace)) {
       return Err(invalid("scopes must be a non-empty list of OAuth scopes without spaces".into()));
@@ -148,28 +219,39 @@ impl FetcherConfig {
     })
   }
 
-  /// Parse a credential configuration. `origin` (usually the path) prefixes every message.
+  /// Parse a credential configuration. `origin` (usually the path) prefixes every message. Its
+  /// endpoints must be Google's (or loopback): see the trust model in the module docs.
   pub fn from_json(bytes: &[u8], origin: &str) -> Result<FetcherConfig> {
+    Self::from_json_allowing(bytes, origin, &[])
+  }
+
+  /// As [`Self::from_json`], with further endpoint hosts the application trusts (`host`, `.suffix`).
+  pub fn from_json_allowing(bytes: &[u8], origin: &str, allowed_hosts: &[String]) -> Result<FetcherConfig> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
       let what = if e.classify() == serde_json::error::Category::Eof { "truncated" } else { "syntax error" };
       invalid(format!("{origin} is not valid JSON ({what} at line {} column {})", e.line(), e.column()))
     })?;
-    parse_object(&value).map_err(|e| e.context(origin))
+    let config = parse_object(&value).map_err(|e| e.context(origin))?;
+    check_google_host("token_url", &config.token_url, allowed_hosts).map_err(|e| e.context(origin))?;
+    if let Some(url) = &config.service_account_impersonation_url {
+      check_google_host("service_account_impersonation_url", url, allowed_hosts).map_err(|e| e.context(origin))?;
+    }
+    Ok(config)
   }
 
   /// Read and parse the file at `path` through `ctx.fs`.
-  pub fn load(ctx: &Context, path: &Path) -> Result<FetcherConfig> {
+  pub fn load(ctx: &Context, path: &Path, allowed_hosts: &[String]) -> Result<FetcherConfig> {
     let shown = path.display().to_string();
     let bytes = ctx.fs.read(path).map_err(|e| invalid(format!("cannot read the credential configuration {shown}: {e}")))?;
-    Self::from_json(&bytes, &format!("credential configuration {shown}"))
+    Self::from_json_allowing(&bytes, &format!("credential configuration {shown}"), allowed_hosts)
   }
 
   /// The file named by `GOOGLE_APPLICATION_CREDENTIALS`.
-  pub fn from_context(ctx: &Context) -> Result<FetcherConfig> {
+  pub fn from_context(ctx: &Context, allowed_hosts: &[String]) -> Result<FetcherConfig> {
     let path = ctx.env.get(ENV_CREDENTIALS_FILE).ok_or_else(|| {
       invalid(format!("{ENV_CREDENTIALS_FILE} is not set")).with_hint("pass the audience in the options, or point GOOGLE_APPLICATION_CREDENTIALS at the file from gcloud iam workload-identity-pools create-cred-config --aws")
     })?;
-    Self::load(ctx, Path::new(path.trim()))
+    Self::load(ctx, Path::new(path.trim()), allowed_hosts)
   }
 
   /// The service account being impersonated, if any.
@@ -443,11 +525,11 @@ mod tests {
         Arc::new(ManualClock::at_epoch_secs(0)),
       )
     };
-    assert!(FetcherConfig::from_context(&ctx(&[(ENV_CREDENTIALS_FILE, "/etc/wif.json")])).is_ok());
-    let e = FetcherConfig::load(&ctx(&[]), Path::new("/missing.json")).unwrap_err();
+    assert!(FetcherConfig::from_context(&ctx(&[(ENV_CREDENTIALS_FILE, "/etc/wif.json")]), &[]).is_ok());
+    let e = FetcherConfig::load(&ctx(&[]), Path::new("/missing.json"), &[]).unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID");
     assert!(e.message().contains("/missing.json") && e.message().contains("no such file"), "{e}");
-    assert!(FetcherConfig::from_context(&ctx(&[])).unwrap_err().message().contains(ENV_CREDENTIALS_FILE));
+    assert!(FetcherConfig::from_context(&ctx(&[]), &[]).unwrap_err().message().contains(ENV_CREDENTIALS_FILE));
   }
 
   #[test]
@@ -463,5 +545,84 @@ mod tests {
   fn camel_helper() {
     assert_eq!(camel("service_account_impersonation_url"), "serviceAccountImpersonationUrl");
     assert_eq!(camel("audience"), "audience");
+  }
+
+  /// Issue 12, defect 3: the signed GetCallerIdentity may only go to AWS STS.
+  #[test]
+  fn verification_url_must_be_aws_sts_get_caller_identity() {
+    let with = |url: &str| {
+      let url = url.to_string();
+      FetcherConfig::from_json(&patched(move |v| v["credential_source"]["regional_cred_verification_url"] = url.into()), "f")
+    };
+    for ok in [
+      "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+      "https://sts-fips.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+      "https://sts.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+      "https://sts.cn-north-1.amazonaws.com.cn/?Action=GetCallerIdentity&Version=2011-06-15",
+      "https://sts.{region}.amazonaws.com.cn?Version=2011-06-15&Action=GetCallerIdentity",
+    ] {
+      assert!(with(ok).is_ok(), "{ok}: {:?}", with(ok).err());
+    }
+    for bad in [
+      "https://evil.example/?Action=GetCallerIdentity",
+      "https://sts.{region}.amazonaws.com.evil.example?Action=GetCallerIdentity",
+      "https://s3.{region}.amazonaws.com?Action=GetCallerIdentity",
+      "https://sts.{region}.amazonaws.com?Action=AssumeRole&RoleArn=x",
+      "https://sts.{region}.amazonaws.com/other?Action=GetCallerIdentity",
+      "https://sts.{region}.amazonaws.com:8443?Action=GetCallerIdentity",
+      "http://sts.{region}.amazonaws.com?Action=GetCallerIdentity",
+      "https://sts.not_a_region!.amazonaws.com?Action=GetCallerIdentity",
+    ] {
+      let e = with(bad).unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID");
+      assert!(e.message().contains("regional_cred_verification_url"), "{bad}: {e}");
+    }
+    // The same rule for options given in code.
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      regional_cred_verification_url: Some("https://attacker.example/?Action=GetCallerIdentity".into()),
+      ..Default::default()
+    };
+    assert_eq!(FetcherConfig::from_options(o).unwrap_err().code(), "CONFIG_INVALID");
+  }
+
+  /// Issue 12, defect 3: a configuration file's token and impersonation URLs must be Google's.
+  #[test]
+  fn configuration_files_may_only_send_tokens_to_google() {
+    let token_url = |url: &'static str| patched(move |v| v["token_url"] = url.into());
+    let sa_url = |url: &'static str| patched(move |v| v["service_account_impersonation_url"] = url.into());
+    for ok in [
+      token_url("https://sts.googleapis.com/v1/token"),
+      token_url("https://sts-myendpoint.p.googleapis.com/v1/token"),
+      token_url("http://127.0.0.1:9/v1/token"),
+      sa_url("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken"),
+    ] {
+      assert!(FetcherConfig::from_json(&ok, "f").is_ok());
+    }
+    for (bad, field) in [
+      (token_url("https://sts.attacker.example/v1/token"), "token_url"),
+      (token_url("https://googleapis.com.attacker.example/v1/token"), "token_url"),
+      (
+        sa_url("https://attacker.example/v1/projects/-/serviceAccounts/a@b.iam.gserviceaccount.com:generateAccessToken"),
+        "service_account_impersonation_url",
+      ),
+    ] {
+      let e = FetcherConfig::from_json(&bad, "credential configuration f").unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID");
+      assert!(e.message().contains(field) && e.message().contains("not a Google endpoint"), "{e}");
+      assert!(e.hint().unwrap_or_default().contains("allowedEndpointHosts"));
+    }
+    // Hosts the application allows in code.
+    let psc = token_url("https://sts.private.corp.example/v1/token");
+    assert!(FetcherConfig::from_json_allowing(&psc, "f", &["sts.private.corp.example".into()]).is_ok());
+    assert!(FetcherConfig::from_json_allowing(&psc, "f", &[".corp.example".into()]).is_ok());
+    assert!(FetcherConfig::from_json_allowing(&psc, "f", &["corp.example".into()]).is_err());
+    // Options given in code are the application's own: not restricted beyond https.
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      token_url: Some("https://sts.private.corp.example/v1/token".into()),
+      ..Default::default()
+    };
+    assert!(FetcherConfig::from_options(o).is_ok());
   }
 }

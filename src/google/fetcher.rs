@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::aws::credentials::{mask_key_id, AwsCredentials};
 use crate::aws::region::ResolvedRegion;
 use crate::cache::{Cache, Entry, Policy};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 use crate::redact::Secret;
 use crate::supplier::SupplierCore;
@@ -102,11 +102,14 @@ impl Steps {
     AccessToken { token: sts.access_token, expires_at: self.now() + sts.expires_in.unwrap_or(ASSUMED_LIFETIME) }
   }
 
+  /// One fetch under one bound: the region, the AWS credentials and the Google calls together
+  /// take at most `timeout` (the region and credentials come from shared caches, whose loads may
+  /// go on for other callers; this fetch stops waiting at its deadline).
   async fn fetch(self) -> Result<AccessToken> {
-    let region = self.supplier.region().await?.region;
-    let creds = self.supplier.credentials().await?.value;
-    let signed = self.sign(&creds, &region)?;
     let deadline = Deadline::after(self.timeout);
+    let region = within(deadline, "the AWS region", self.supplier.region()).await?.region;
+    let creds = within(deadline, "the AWS credentials", self.supplier.credentials()).await?.value;
+    let signed = self.sign(&creds, &region)?;
     let sts = self.sts(&signed, &creds, &region, deadline).await?;
     match &self.config.service_account_impersonation_url {
       None => Ok(self.sts_token(sts)),
@@ -114,6 +117,17 @@ impl Steps {
         let t = self.impersonate(url, &sts, deadline).await?;
         Ok(AccessToken { token: t.access_token, expires_at: t.expire_time })
       }
+    }
+  }
+}
+
+/// `fut`, or `TIMEOUT` when `deadline` passes first.
+async fn within<T>(deadline: Deadline, what: &str, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+  let bound = deadline.remaining();
+  match tokio::time::timeout(bound, fut).await {
+    Ok(r) => r,
+    Err(_) => {
+      Err(Error::new(ErrorKind::Timeout, format!("{what} did not load within the fetch's time bound ({} ms left)", bound.as_millis())))
     }
   }
 }
@@ -396,6 +410,27 @@ mod tests {
     })
     .unwrap();
     (FetcherCore::new(config, supplier, policy).with_timeout(Duration::from_secs(5)), clock)
+  }
+
+  /// Issue 12, defect 2: region, credentials and the Google calls share one `timeoutMs`.
+  #[tokio::test]
+  async fn one_fetch_honours_one_time_bound() {
+    let slow = |status, body: &str, ms| Canned { delay: Duration::from_millis(ms), ..reply(status, body) };
+    let creds = slow(200, CREDS, 400);
+    let sts = slow(200, STS_OK, 3000);
+    let server = TestServer::start(move |r: &Recorded, _| match r.path.as_str() {
+      "/creds" => creds.clone(),
+      "/v1/token" => sts.clone(),
+      _ => reply(404, "{}"),
+    })
+    .await;
+    let (fetcher, _clock) = setup(&server, false, Some("us-east-1"), Policy::default());
+    let fetcher = fetcher.with_timeout(Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let e = fetcher.access_token().await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.code(), "TIMEOUT", "{e}");
+    assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(1000), "one bound of 700 ms, took {took:?}");
   }
 
   #[tokio::test]
