@@ -227,9 +227,14 @@ function adopt(native) {
 
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = GoogleTokenFetcher
+/** The AWS side only; options of the wrong type reject with CONFIG_INVALID like every entry point. */
 module.exports.diagnoseAws = (options) => {
-  handOverTrust()
-  return binding.diagnoseAws(options)
+  try {
+    handOverTrust()
+    return construct(() => binding.diagnoseAws(options))
+  } catch (e) {
+    return Promise.reject(e)
+  }
 }
 module.exports.trustSummary = () => {
   handOverTrust()

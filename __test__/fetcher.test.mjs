@@ -255,6 +255,18 @@ describe('from options', () => {
     }
   })
 
+  // Issue 12, defect 6: diagnoseAws answers options of the wrong type like every other entry point.
+  test('diagnoseAws with options of the wrong type rejects with CONFIG_INVALID (no synchronous throw)', async () => {
+    const { diagnoseAws } = createRequire(import.meta.url)('../index.js')
+    for (const bad of [{ region: 5 }, { timeoutMs: '1000' }, { refreshMarginSeconds: {} }, { region: 'not a region!' }]) {
+      let promise
+      assert.doesNotThrow(() => {
+        promise = diagnoseAws(bad)
+      }, JSON.stringify(bad))
+      await assert.rejects(promise, (err) => assertFetcherError(err, 'CONFIG_INVALID') && true, JSON.stringify(bad))
+    }
+  })
+
   // Issue 12, defect 3: a credential configuration is not trusted with where the signed AWS proof
   // and the tokens go; the application can allow more hosts in code.
   test('a credential configuration may only name AWS STS for GetCallerIdentity and Google (or allowed) hosts for tokens', () => {

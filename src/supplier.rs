@@ -44,10 +44,8 @@ impl SupplierOptions {
   pub fn from_raw(region: Option<String>, margin_secs: Option<f64>, timeout_ms: Option<f64>) -> Result<Self> {
     let mut o = SupplierOptions::default();
     if let Some(r) = region {
-      let r = r.trim().to_ascii_lowercase();
-      if !region::is_valid_region(&r) {
-        return Err(Error::new(ErrorKind::ConfigInvalid, "options.region is not an AWS region name (like us-east-1)"));
-      }
+      let r = region::normalise(&r)
+        .ok_or_else(|| Error::new(ErrorKind::ConfigInvalid, "options.region is not an AWS region name (like us-east-1)"))?;
       o.region = Some(r);
     }
     if let Some(m) = margin_secs {

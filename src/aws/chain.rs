@@ -34,10 +34,7 @@ pub struct Chain {
 
 impl Chain {
   pub fn new(ctx: Context, region_hint: Option<&str>) -> Self {
-    let sts_region = region_hint
-      .map(str::to_string)
-      .or_else(|| ctx.env.get("AWS_REGION").or_else(|| ctx.env.get("AWS_DEFAULT_REGION")).map(|r| r.trim().to_string()))
-      .unwrap_or_else(|| "us-east-1".to_string());
+    let sts_region = super::region::sts_region(&ctx, region_hint);
     Chain { imds: Imds::from_env(&ctx), ctx, sts_region, sdk: once_cell::sync::OnceCell::new() }
   }
 

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod env_keys;
 pub mod imds;
 pub mod profile;
+pub mod profile_file;
 pub mod region;
 pub mod sdk;
 pub mod web_identity;

@@ -22,20 +22,21 @@ use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
 
-/// The config and credentials file paths this environment points at.
-pub fn paths(ctx: &Context) -> (Option<PathBuf>, Option<PathBuf>) {
-  let home = ctx.env.get("HOME").map(PathBuf::from);
-  let pick = |var: &str, default: &str| ctx.env.get(var).map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(default)));
-  (pick("AWS_CONFIG_FILE", ".aws/config"), pick("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials"))
-}
+pub use super::profile_file::paths;
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
 pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
   // required, so a missing ~/.aws/config next to an existing ~/.aws/credentials would fail the link.
   let (config, credentials) = paths(ctx);
-  let existing = |p: Option<PathBuf>| p.filter(|p| ctx.fs.read(p).is_ok());
-  let (config, credentials) = (existing(config), existing(credentials));
+  // A file that exists but cannot be read is an error, not an absent file.
+  let existing = |p: Option<PathBuf>| -> Result<Option<PathBuf>> {
+    match p {
+      Some(p) => Ok(super::profile_file::read(ctx, &p)?.map(|_| p)),
+      None => Ok(None),
+    }
+  };
+  let (config, credentials) = (existing(config)?, existing(credentials)?);
   let profile = ctx.env.get("AWS_PROFILE");
   if config.is_none() && credentials.is_none() && profile.is_none() {
     return Ok(None);

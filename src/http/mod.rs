@@ -39,12 +39,16 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Idle pooled connections are closed after this long (a refresh comes every ~55 minutes; the pool
 /// only helps the few requests of one fetch).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many idle connections are kept per host: requests to one endpoint come one fetch
+/// at a time, so more would only hold file descriptors.
+pub const POOL_MAX_IDLE_PER_HOST: usize = 1;
 
 fn builder() -> reqwest::ClientBuilder {
   reqwest::Client::builder()
     .connect_timeout(CONNECT_TIMEOUT)
     .redirect(reqwest::redirect::Policy::none())
     .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+    .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
     .no_proxy()
     .user_agent(concat!("aws-wif-supplier/", env!("CARGO_PKG_VERSION")))
 }
