@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.ContainerAwsCredentialsSupplier = nativeBinding.ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = nativeBinding.GoogleTokenFetcher
+module.exports.describeAwsChain = nativeBinding.describeAwsChain
 module.exports.diagnoseAws = nativeBinding.diagnoseAws
 module.exports.trustSummary = nativeBinding.trustSummary

@@ -88,6 +88,25 @@ export declare class GoogleTokenFetcher {
   diagnose(): Promise<Array<DiagnosticStep>>
 }
 
+/** One link of the AWS credential chain, as it sees the environment. */
+export interface AwsChainLink {
+  /** `environment`, `profile`, `web identity`, `container` or `imds`, in chain order. */
+  link: string
+  /** Whether the chain will try this link. */
+  configured: boolean
+  /** Whether this is the link the chain tries first (the first configured one). */
+  selected: boolean
+  /**
+   * The runtime it points at (`ECS on Fargate`, `EKS Pod Identity`, `shared AWS profile`…); empty
+   * when not configured (IMDS says why when disabled).
+   */
+  runtime: string
+  /** The names (never values) of the variables that say so. */
+  evidence: Array<string>
+  /** What is configured, or why the link is skipped (no secret). */
+  detail: string
+}
+
 /** AWS security credentials, exactly google-auth-library's `AwsSecurityCredentials`. */
 export interface AwsSecurityCredentials {
   /** The AWS access key id (`ASIA…` for temporary credentials). */
@@ -135,6 +154,12 @@ export interface CredentialsLease {
   /** Milliseconds since the epoch when the credentials expire, if they do. */
   expiresAt?: number
 }
+
+/**
+ * Describe the AWS credential chain for the calling thread's environment, link by link, in the
+ * order the chain tries them. Reads the environment and the shared profile files; sends nothing.
+ */
+export declare function describeAwsChain(): Array<AwsChainLink>
 
 /**
  * Diagnose the AWS side only (region and credentials, with where each came from), for when no

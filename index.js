@@ -236,6 +236,7 @@ module.exports.diagnoseAws = (options) => {
     return Promise.reject(e)
   }
 }
+module.exports.describeAwsChain = binding.describeAwsChain
 module.exports.trustSummary = () => {
   handOverTrust()
   return binding.trustSummary()

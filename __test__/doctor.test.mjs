@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
@@ -66,15 +66,16 @@ const configFile = (overrides) => tempFile('wif.json', gcloudCredConfig(em.url, 
 const containerVars = () => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_REGION: 'us-east-2' })
 
 /**
- * Parse the human report: {header, runtime, googleConfig, steps: [{label, step, detail, fix?}]}.
+ * Parse the human report: {header, runtime, chain: [{mark, detail}], googleConfig, steps: [{label, step, detail, fix?}]}.
  * Step lines are `PASS|FAIL|SKIP <step padded to 14> <detail>`, a failure's fix on the next line.
  */
 function parseReport(stdout) {
   const lines = stdout.split('\n').filter((l) => l !== '')
-  const report = { header: lines[0], runtime: null, googleConfig: null, steps: [] }
+  const report = { header: lines[0], runtime: null, chain: [], googleConfig: null, steps: [] }
   for (const line of lines.slice(1)) {
     let match
     if ((match = /^ {2}runtime {7}(.*)$/.exec(line))) report.runtime = match[1]
+    else if ((match = /^ {2}chain {9}([*+-]) (.*)$/.exec(line))) report.chain.push({ mark: match[1], detail: match[2] })
     else if ((match = /^ {2}google config (.*)$/.exec(line))) report.googleConfig = match[1]
     else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push({ label: match[1], step: match[2], detail: match[3] })
     else if ((match = /^ {5}fix: (.*)$/.exec(line))) report.steps.at(-1).fix = match[1]
@@ -174,7 +175,9 @@ describe('doctor: passing setups (loopback)', () => {
     const run = await doctor({ ...containerVars(), AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu-west-1' }, ['doctor', '--config', config, '--json'])
     assert.equal(run.code, 0, run.stdout + run.stderr)
     const out = JSON.parse(run.stdout)
-    assert.deepEqual(Object.keys(out), ['runtime', 'config', 'steps'])
+    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'config', 'steps'])
+    assert.deepEqual(out.chain.map((l) => l.link), ['environment', 'profile', 'web identity', 'container', 'imds'], 'every link, in chain order')
+    assert.deepEqual(out.chain.filter((l) => l.selected).map((l) => l.link), ['container'])
     assert.deepEqual(out.runtime, { runtime: 'container credentials endpoint (FULL_URI)', evidence: ['AWS_CONTAINER_CREDENTIALS_FULL_URI'] })
     assert.equal(out.config, config)
     assert.deepEqual(out.steps.map((s) => [s.step, s.status]), STEPS.map((s) => [s, 'ok']))
@@ -237,6 +240,26 @@ describe('doctor: passing setups (loopback)', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
+
+describe('doctor: one truth for "which source"', () => {
+  // Issue 10, item 7: the old heuristic named IRSA here, while the chain uses the profile first.
+  test('a profile and IRSA both configured: doctor names the profile, as the chain loads it', TEST_TIMEOUT, async () => {
+    const key = { accessKeyId: 'AKIAPROFILEDOCTOR001', secretAccessKey: 'doctor/profile/secret/EXAMPLE00000000000' }
+    em.registerAwsKey(key)
+    const home = mkdtempSync(join(dir, 'home-'))
+    mkdirSync(join(home, '.aws'))
+    writeFileSync(join(home, '.aws', 'credentials'), `[default]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`)
+    const report = await doctorReport(
+      { AWS_REGION: 'us-east-2', HOME: home, AWS_CONFIG_FILE: undefined, AWS_SHARED_CREDENTIALS_FILE: undefined, AWS_WEB_IDENTITY_TOKEN_FILE: join(home, 'token'), AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/r' },
+      { exit: 0 },
+    )
+    assert.match(report.runtime, /^shared AWS profile/)
+    assert.deepEqual(report.chain.map((l) => l.mark), ['-', '*', '+', '-', '-'])
+    assert.equal(report.chain[1].detail, 'profile default: static keys')
+    assert.match(report.steps.find((s) => s.step === 'credentials').detail, /from profile/)
+    assert.equal(em.count('awsSts'), 0, 'web identity was not used')
+  })
+})
 
 describe('doctor: each broken setup names the failing step and exits 1', () => {
   test('no region → region: REGION_NOT_FOUND', TEST_TIMEOUT, async () => {

@@ -82,6 +82,13 @@ type Registry = HashMap<(EnvSnapshot, SupplierOptions), Arc<SupplierCore>>;
 
 static REGISTRY: Lazy<Mutex<Registry>> = Lazy::new(Default::default);
 
+/// The registry keeps a configuration's core (and so its cache) after the last supplier of it is
+/// garbage-collected, so that re-constructing one (per request, per worker) does not refetch. It
+/// is bounded: past [`MAX_IDLE_CONFIGURATIONS`] entries, those that no live supplier or fetcher
+/// holds (`Arc::strong_count == 1`) are dropped. Cores in use are never dropped (each is one
+/// environment's cache, a few hundred bytes), so the bound is on forgotten ones.
+pub const MAX_IDLE_CONFIGURATIONS: usize = 64;
+
 impl SupplierCore {
   pub fn new(ctx: Context, options: SupplierOptions) -> Arc<Self> {
     let clock = ctx.clock.clone();
@@ -102,7 +109,15 @@ impl SupplierCore {
   pub fn shared(ctx: Context, options: SupplierOptions) -> Arc<Self> {
     let key = (ctx.env.clone(), options.clone());
     let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    reg.entry(key).or_insert_with(|| SupplierCore::new(ctx, options)).clone()
+    if let Some(core) = reg.get(&key) {
+      return core.clone();
+    }
+    if reg.len() >= MAX_IDLE_CONFIGURATIONS {
+      reg.retain(|_, core| Arc::strong_count(core) > 1);
+    }
+    let core = SupplierCore::new(ctx, options);
+    reg.insert(key, core.clone());
+    core
   }
 
   pub fn options(&self) -> &SupplierOptions {
@@ -208,6 +223,19 @@ mod tests {
     let c = SupplierCore::shared(ctx(&[("AWS_REGION", "eu-west-2")]), SupplierOptions::default());
     assert!(Arc::ptr_eq(&a, &b));
     assert!(!Arc::ptr_eq(&a, &c));
+  }
+
+  #[test]
+  fn the_registry_forgets_unused_configurations_past_its_bound() {
+    let held = SupplierCore::shared(ctx(&[("AWS_REGION", "sa-east-1"), ("AWS_PROFILE", "held")]), SupplierOptions::default());
+    for i in 0..(MAX_IDLE_CONFIGURATIONS * 2) {
+      let name = format!("unused-{i}");
+      drop(SupplierCore::shared(ctx(&[("AWS_PROFILE", name.as_str())]), SupplierOptions::default()));
+    }
+    let len = REGISTRY.lock().unwrap().len();
+    assert!(len <= MAX_IDLE_CONFIGURATIONS + 8, "{len}"); // (+ other tests' live cores)
+    let again = SupplierCore::shared(ctx(&[("AWS_REGION", "sa-east-1"), ("AWS_PROFILE", "held")]), SupplierOptions::default());
+    assert!(Arc::ptr_eq(&held, &again), "a core in use is never dropped");
   }
 
   #[tokio::test]

@@ -6,6 +6,11 @@
 //! 4. container endpoint: ECS, Fargate, App Runner, EKS Pod Identity ([`super::container`]);
 //! 5. EC2 IMDSv2 ([`super::imds`]).
 //!
+//! The chain is the list [`LINKS`]; each link is a file with `describe` and `load` (see
+//! [`super::link`]), and `doctor` prints [`Chain::describe`], so there is one answer to "which
+//! source". One difference from aws-config, on purpose: `AWS_PROFILE` set beside environment keys
+//! selects the profile, as the JavaScript SDK's chain does (see [`super::env_keys`]).
+//!
 //! Semantics as aws-config's chain: a link that is not configured passes to the next; a link that
 //! is configured and fails stops the chain with its error (a broken container endpoint must not
 //! silently fall through to IMDS). When no link applies the error is `CREDENTIALS_NOT_FOUND` and
@@ -19,6 +24,8 @@ use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
 use super::imds::{Imds, Lookup};
+use super::link::Description;
+use super::{container, env_keys, imds, profile, web_identity};
 
 /// The chain, bound to one environment.
 #[derive(Debug)]
@@ -50,20 +57,24 @@ impl Chain {
     self.imds.as_ref()
   }
 
-  /// Which link would supply credentials, judged from variable names alone (no I/O). For `doctor`
-  /// and for messages.
+  /// What each link sees, in chain order (what `doctor` prints).
+  pub fn describe(&self) -> Vec<Description> {
+    LINKS.iter().map(|l| l.describe(&self.ctx)).collect()
+  }
+
+  /// The link `load` will try first: the first configured one (or, when none is, IMDS's
+  /// description of why not).
+  pub fn selected(&self) -> Description {
+    let all = self.describe();
+    let last = all.last().cloned();
+    all.into_iter().find(|d| d.configured).or(last).unwrap_or_else(|| Description::skipped("none", "no link"))
+  }
+
+  /// The name of [`Self::selected`] (for messages and logs).
   pub fn configured_source(&self) -> &'static str {
-    let env = &self.ctx.env;
-    if env.get("AWS_ACCESS_KEY_ID").is_some() {
-      "environment"
-    } else if env.get("AWS_PROFILE").is_some() {
-      "profile"
-    } else if env.get("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() {
-      "web identity (IRSA)"
-    } else if env.get(super::container::ENV_RELATIVE_URI).is_some() || env.get(super::container::ENV_FULL_URI).is_some() {
-      "container"
-    } else if self.imds.is_some() {
-      "imds"
+    let s = self.selected();
+    if s.configured {
+      s.link
     } else {
       "none"
     }
@@ -72,48 +83,73 @@ impl Chain {
   /// Whether loading may use HTTPS (and so the trust store): every link but environment keys,
   /// plain-http container endpoints and IMDS may call AWS STS or an https endpoint.
   pub fn may_use_https(&self) -> bool {
-    match self.configured_source() {
-      "environment" | "imds" | "none" => false,
-      "container" => self.ctx.env.get(super::container::ENV_FULL_URI).is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https:")),
+    let s = self.selected();
+    match (s.configured, s.link) {
+      (false, _) | (true, env_keys::LINK) | (true, imds::LINK) => false,
+      (true, container::LINK) => {
+        self.ctx.env.get(container::ENV_FULL_URI).is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https:"))
+      }
       _ => true,
     }
   }
 
+  /// Try the links in order: the first that is configured answers (credentials or its error).
   pub async fn load(&self, deadline: Deadline) -> Result<AwsCredentials> {
-    let ctx = &self.ctx;
     let mut tried: Vec<String> = Vec::new();
-
-    match super::env_keys::load(ctx) {
-      Ok(Some(c)) => return Ok(c),
-      Ok(None) => tried.push("environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".into()),
-      Err(e) => return Err(e.context("environment")),
-    }
-    match super::profile::load(ctx, || self.sdk(), deadline).await {
-      Ok(Some(c)) => return Ok(c),
-      Ok(None) => tried.push("profile: no shared config or credentials file with credentials".into()),
-      Err(e) => return Err(e),
-    }
-    match super::web_identity::load(ctx, || self.sdk(), deadline).await {
-      Ok(Some(c)) => return Ok(c),
-      Ok(None) => tried.push("web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set".into()),
-      Err(e) => return Err(e),
-    }
-    match super::container::load(ctx, deadline).await {
-      Ok(Some(c)) => return Ok(c),
-      Ok(None) => tried.push("container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set".into()),
-      Err(e) => return Err(e),
-    }
-    match &self.imds {
-      None => tried.push("IMDS: disabled by AWS_EC2_METADATA_DISABLED".into()),
-      Some(imds) => match imds.credentials(ctx, deadline).await? {
-        Lookup::Found(c) => return Ok(c),
-        Lookup::Unavailable(why) => tried.push(format!("IMDS: {why}")),
-      },
+    for link in LINKS {
+      match self.load_link(link, deadline).await {
+        Ok(Some(c)) => return Ok(c),
+        Ok(None) => tried.push(link.describe(&self.ctx).detail),
+        Err(e) => return Err(e),
+      }
     }
     Err(Error::new(ErrorKind::CredentialsNotFound, format!("no AWS credentials found; tried: {}", tried.join("; "))).with_hint(
       "in ECS/Fargate/App Runner give the task or service an IAM role; in EKS set up Pod Identity or IRSA; \
        on EC2 attach an instance profile; elsewhere set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     ))
+  }
+
+  async fn load_link(&self, link: Link, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+    let ctx = &self.ctx;
+    match link {
+      Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
+      Link::Profile => profile::load(ctx, || self.sdk(), deadline).await,
+      Link::WebIdentity => web_identity::load(ctx, || self.sdk(), deadline).await,
+      Link::Container => container::load(ctx, deadline).await,
+      Link::Imds => match &self.imds {
+        None => Ok(None),
+        Some(imds) => match imds.credentials(ctx, deadline).await? {
+          Lookup::Found(c) => Ok(Some(c)),
+          Lookup::Unavailable(_) => Ok(None),
+        },
+      },
+    }
+  }
+}
+
+/// The links, one file each (see [`super::link`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+  Environment,
+  Profile,
+  WebIdentity,
+  Container,
+  Imds,
+}
+
+/// The chain, in order: the JavaScript SDK's `fromNodeProviderChain()` and aws-config's default
+/// chain agree on it (environment, shared profile, web identity, container, IMDS).
+pub const LINKS: [Link; 5] = [Link::Environment, Link::Profile, Link::WebIdentity, Link::Container, Link::Imds];
+
+impl Link {
+  pub fn describe(self, ctx: &Context) -> Description {
+    match self {
+      Link::Environment => env_keys::describe(ctx),
+      Link::Profile => profile::describe(ctx),
+      Link::WebIdentity => web_identity::describe(ctx),
+      Link::Container => container::describe(ctx),
+      Link::Imds => imds::describe(ctx),
+    }
   }
 }
 
@@ -157,5 +193,72 @@ mod tests {
     let c = ctx(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/creds")]);
     let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2))).await.unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
+  }
+
+  #[tokio::test]
+  async fn aws_profile_beside_environment_keys_selects_the_profile_as_the_js_chain_does() {
+    let dir = std::env::temp_dir().join(format!("aws-wif-chain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let creds = dir.join("credentials");
+    std::fs::write(&creds, "[dev]\naws_access_key_id = AKIDPROFILEDEV\naws_secret_access_key = s\n").unwrap();
+    let c = Context::new(
+      EnvSnapshot::from_pairs([
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/c"),
+        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+        ("AWS_PROFILE", "dev"),
+        ("AWS_ACCESS_KEY_ID", "AKIDENVIRONMENT"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+      ]),
+      Arc::new(OsFs),
+      Arc::new(ManualClock::at_epoch_secs(1_700_000_000)),
+    );
+    let chain = Chain::new(c, None);
+    let d = chain.describe();
+    assert!(!d[0].configured && d[0].detail.contains("AWS_PROFILE is set"), "{:?}", d[0]);
+    assert_eq!(chain.selected().link, "profile");
+    assert_eq!(chain.selected().detail, "profile dev: static keys");
+    let got = chain.load(Deadline::after(Duration::from_secs(5))).await.unwrap();
+    assert_eq!(got.access_key_id, "AKIDPROFILEDEV");
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn describe_names_the_runtime_and_its_evidence() {
+    let cases: [(&[(&str, &str)], &str, &str, &[&str]); 5] = [
+      (
+        &[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")],
+        "container",
+        "App Runner (or ECS without task metadata)",
+        &["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
+      ),
+      (
+        &[
+          ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x"),
+          ("ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/x"),
+          ("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE"),
+        ],
+        "container",
+        "ECS on Fargate",
+        &["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "ECS_CONTAINER_METADATA_URI_V4", "AWS_EXECUTION_ENV"],
+      ),
+      (
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")],
+        "container",
+        "EKS Pod Identity",
+        &["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+      ),
+      (
+        &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"), ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")],
+        "web identity",
+        "EKS IRSA (web identity)",
+        &["AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"],
+      ),
+      (&[], "imds", "none found (IMDS disabled)", &["AWS_EC2_METADATA_DISABLED"]),
+    ];
+    for (vars, link, runtime, evidence) in cases {
+      let s = Chain::new(ctx(vars), None).selected();
+      assert_eq!((s.link, s.runtime.as_str(), s.evidence.as_slice()), (link, runtime, evidence), "{vars:?}");
+    }
   }
 }

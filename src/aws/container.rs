@@ -25,6 +25,7 @@ use crate::http::{self, Deadline, Method, Request, TransportError};
 use crate::redact::Secret;
 
 use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
+use super::link::{evidence, Description};
 
 pub const ENV_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
 pub const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
@@ -180,6 +181,43 @@ pub fn status_error(origin: &str, resp: &http::Response, secrets: &[&Secret]) ->
   };
   Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status))
     .with_hint(hint)
+}
+
+pub const LINK: &str = "container";
+
+/// Which runtime the container variables point at (App Runner, ECS, EKS Pod Identity).
+pub fn describe(ctx: &Context) -> Description {
+  const ECS_META: [&str; 2] = ["ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI"];
+  match Endpoint::from_env(ctx) {
+    None => Description::skipped(LINK, "container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set"),
+    Some(Endpoint::Relative(_)) => {
+      let ecs = ECS_META.iter().any(|v| ctx.env.get(v).is_some());
+      let runtime = match (ecs, ctx.env.get("AWS_EXECUTION_ENV").map(str::trim)) {
+        (false, _) => "App Runner (or ECS without task metadata)",
+        (true, Some("AWS_ECS_FARGATE")) => "ECS on Fargate",
+        (true, Some("AWS_ECS_EC2")) => "ECS on EC2",
+        (true, _) => "ECS / Fargate",
+      };
+      Description::configured(
+        LINK,
+        runtime,
+        evidence(ctx, &[ENV_RELATIVE_URI, ECS_META[0], ECS_META[1], "AWS_EXECUTION_ENV"]),
+        format!("container: {ECS_BASE} + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+      )
+    }
+    Some(Endpoint::Full(full)) => {
+      let host =
+        reqwest::Url::parse(&full).ok().and_then(|u| u.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()));
+      let eks =
+        host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()).is_some_and(|ip| ip == IpAddr::V4(EKS_IPV4) || ip == IpAddr::V6(EKS_IPV6));
+      Description::configured(
+        LINK,
+        if eks { "EKS Pod Identity" } else { "container credentials endpoint (FULL_URI)" },
+        evidence(ctx, &[ENV_FULL_URI, ENV_AUTH_TOKEN_FILE, ENV_AUTH_TOKEN]),
+        format!("container: {}", redact_url(&full)),
+      )
+    }
+  }
 }
 
 /// Fetch credentials from the container endpoint. `Ok(None)`: not configured.

@@ -2,14 +2,43 @@
 //!
 //! `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`. Blank values
 //! count as unset. Only one of the two keys set is a configuration error, not a silent fall-through.
+//!
+//! **`AWS_PROFILE` wins over these keys**, as in the JavaScript SDK's `fromNodeProviderChain()`
+//! (its `fromEnv` is skipped when `AWS_PROFILE` is set, with a warning), which is what this
+//! package replaces; aws-config would take the keys. The link is then skipped and says why.
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
+use super::link::{evidence, Description};
+
+pub const LINK: &str = "environment";
+const VARS: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
+fn profile_overrides(ctx: &Context) -> bool {
+  ctx.env.get(super::profile_file::ENV_PROFILE).is_some()
+}
+
+pub fn describe(ctx: &Context) -> Description {
+  let set = evidence(ctx, &VARS);
+  if set.is_empty() {
+    return Description::skipped(LINK, "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
+  }
+  if profile_overrides(ctx) {
+    return Description::skipped(
+      LINK,
+      "environment: AWS_ACCESS_KEY_ID is set but skipped because AWS_PROFILE is set (as the JavaScript SDK's chain does)",
+    );
+  }
+  Description::configured(LINK, "static environment keys", set, "environment: static keys")
+}
 
 pub fn load(ctx: &Context) -> Result<Option<AwsCredentials>> {
+  if profile_overrides(ctx) {
+    return Ok(None);
+  }
   match (ctx.env.get("AWS_ACCESS_KEY_ID"), ctx.env.get("AWS_SECRET_ACCESS_KEY")) {
     (None, None) => Ok(None),
     (Some(ak), Some(sk)) => Ok(Some(AwsCredentials {

@@ -30,6 +30,7 @@ use crate::redact::Secret;
 
 use super::container::{status_error, transport_error};
 use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
+use super::link::Description;
 
 pub const ENV_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
 pub const ENV_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
@@ -42,6 +43,24 @@ pub const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(120);
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 const REGION_PATH: &str = "/latest/meta-data/placement/region";
+
+pub const LINK: &str = "imds";
+
+/// IMDS is tried whenever it is not disabled: only a request tells whether this is EC2.
+pub fn describe(ctx: &Context) -> Description {
+  if ctx.env.is_true(ENV_DISABLED) {
+    let mut d = Description::skipped(LINK, "IMDS: disabled by AWS_EC2_METADATA_DISABLED");
+    d.runtime = "none found (IMDS disabled)".into();
+    d.evidence = vec![ENV_DISABLED];
+    return d;
+  }
+  Description::configured(
+    LINK,
+    "EC2 instance metadata (IMDSv2), if this is an EC2 instance",
+    super::link::evidence(ctx, &[ENV_ENDPOINT, ENV_ENDPOINT_MODE]),
+    "IMDS: tried last (answers only on EC2)",
+  )
+}
 
 /// An IMDSv2 client bound to one endpoint, caching its session token.
 #[derive(Debug)]

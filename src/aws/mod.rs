@@ -5,6 +5,7 @@ pub mod container;
 pub mod credentials;
 pub mod env_keys;
 pub mod imds;
+pub mod link;
 pub mod profile;
 pub mod profile_file;
 pub mod region;

@@ -22,12 +22,65 @@ use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
 
+use super::link::{evidence, Description};
 pub use super::profile_file::paths;
+use super::profile_file::{profile_name, property, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
+
+pub const LINK: &str = "profile";
+
+/// The properties that make a profile a credential source, in the JavaScript SDK's ini order,
+/// with what each means.
+pub const CREDENTIAL_KEYS: [(&str, &str); 10] = [
+  ("role_arn", "assume role"),
+  ("aws_access_key_id", "static keys"),
+  ("web_identity_token_file", "web identity"),
+  ("credential_process", "credential_process"),
+  ("sso_session", "SSO"),
+  ("sso_start_url", "SSO (legacy)"),
+  ("login_session", "aws login session"),
+  ("credential_source", "credential_source"),
+  ("sso_account_id", "SSO"),
+  ("aws_secret_access_key", "static keys"),
+];
+
+/// Configured when the selected profile has a credential property, or `AWS_PROFILE` names it.
+pub fn describe(ctx: &Context) -> Description {
+  let name = profile_name(ctx).to_string();
+  let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
+  let mut kind = None;
+  for (key, what) in CREDENTIAL_KEYS {
+    match property(ctx, key) {
+      Ok(Some(_)) => {
+        kind = Some(what);
+        break;
+      }
+      Ok(None) => {}
+      Err(e) => {
+        return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
+      }
+    }
+  }
+  match (kind, ctx.env.get(ENV_PROFILE).is_some()) {
+    (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
+    (None, true) => Description::configured(
+      LINK,
+      "shared AWS profile",
+      evidence(ctx, &names),
+      format!("profile {name} (AWS_PROFILE): no credentials found for it in the shared files"),
+    ),
+    (None, false) => {
+      Description::skipped(LINK, format!("profile: no shared config or credentials file with credentials for profile {name}"))
+    }
+  }
+}
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
 pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
   // required, so a missing ~/.aws/config next to an existing ~/.aws/credentials would fail the link.
+  if !describe(ctx).configured {
+    return Ok(None);
+  }
   let (config, credentials) = paths(ctx);
   // A file that exists but cannot be read is an error, not an absent file.
   let existing = |p: Option<PathBuf>| -> Result<Option<PathBuf>> {
@@ -37,10 +90,7 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
     }
   };
   let (config, credentials) = (existing(config)?, existing(credentials)?);
-  let profile = ctx.env.get("AWS_PROFILE");
-  if config.is_none() && credentials.is_none() && profile.is_none() {
-    return Ok(None);
-  }
+  let profile = ctx.env.get(ENV_PROFILE).map(str::trim);
   let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
   if let Some(p) = config {
     files = files.with_file(ProfileFileKind::Config, p);

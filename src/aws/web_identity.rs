@@ -16,6 +16,27 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
+use super::link::{evidence, Description};
+
+pub const LINK: &str = "web identity";
+
+pub fn describe(ctx: &Context) -> Description {
+  match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
+    (Some(_), Some(_)) => Description::configured(
+      LINK,
+      "EKS IRSA (web identity)",
+      evidence(ctx, &[ENV_TOKEN_FILE, ENV_ROLE_ARN, ENV_SESSION_NAME]),
+      "web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (AWS STS AssumeRoleWithWebIdentity)",
+    ),
+    (Some(_), None) => Description::configured(
+      LINK,
+      "EKS IRSA (web identity), misconfigured",
+      evidence(ctx, &[ENV_TOKEN_FILE]),
+      format!("web identity: {ENV_TOKEN_FILE} is set but {ENV_ROLE_ARN} is not"),
+    ),
+    _ => Description::skipped(LINK, "web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set"),
+  }
+}
 
 pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
