@@ -62,7 +62,7 @@ pub fn region_from_zone(zone: &str) -> Option<String> {
   let parts: Vec<&str> = z.split('-').collect();
   if let Some(i) = parts.iter().position(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
     if i + 1 < parts.len() {
-      let region = parts[..=i].join("-");
+      let region = parts.get(..=i)?.join("-");
       return is_valid_region(&region).then_some(region);
     }
   }

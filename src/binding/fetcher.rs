@@ -315,6 +315,6 @@ impl GoogleTokenFetcher {
 pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>) -> Result<PromiseRaw<'env, Vec<DiagnosticStep>>> {
   let rt = runtime(options);
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
-  let supplier = SupplierCore::shared(super::context::thread_context(&env)?, opts);
+  let supplier = SupplierCore::shared(super::context::thread_context(env)?, opts);
   spawn(env, async move { Ok(core_fetcher::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
 }

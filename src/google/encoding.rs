@@ -20,11 +20,16 @@ fn percent_encode(input: &str, keep: impl Fn(u8) -> bool, space_as_plus: bool) -
       out.push('+');
     } else {
       out.push('%');
-      out.push(HEX[(b >> 4) as usize] as char);
-      out.push(HEX[(b & 0xf) as usize] as char);
+      out.push(hex_digit(b >> 4));
+      out.push(hex_digit(b & 0xf));
     }
   }
   out
+}
+
+/// The upper-case hex digit of a nibble (0..=15).
+fn hex_digit(n: u8) -> char {
+  HEX.get(usize::from(n & 0xf)).map_or('0', |c| *c as char)
 }
 
 /// JavaScript `encodeURIComponent`. (Rust strings cannot hold the lone surrogates for which
@@ -51,7 +56,7 @@ pub fn base64(input: &[u8]) -> String {
     let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
     for i in 0..4 {
       if i <= chunk.len() {
-        out.push(ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize] as char);
+        out.push(ALPHABET.get((n >> (18 - 6 * i) & 0x3f) as usize).map_or('=', |c| *c as char));
       } else {
         out.push('=');
       }
