@@ -7,7 +7,15 @@
 // are compile errors under `cargo clippy` (run by .ci/run). A failure is a coded error instead.
 #![cfg_attr(
   not(test),
-  deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable, clippy::todo, clippy::unimplemented, clippy::indexing_slicing)
+  deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::indexing_slicing
+  )
 )]
 
 pub mod aws;

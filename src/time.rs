@@ -41,7 +41,10 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     return None;
   }
   let b = s.as_bytes();
-  if !matches!((b.get(4), b.get(7), b.get(10), b.get(13), b.get(16)), (Some(b'-'), Some(b'-'), Some(b'T' | b't' | b' '), Some(b':'), Some(b':'))) {
+  if !matches!(
+    (b.get(4), b.get(7), b.get(10), b.get(13), b.get(16)),
+    (Some(b'-'), Some(b'-'), Some(b'T' | b't' | b' '), Some(b':'), Some(b':'))
+  ) {
     return None;
   }
   let (year, month, day) = (num(&s[0..4])? as i64, num(&s[5..7])?, num(&s[8..10])?);
