@@ -50,7 +50,7 @@ impl Chain {
   }
 
   fn sdk(&self) -> &aws_config::provider_config::ProviderConfig {
-    self.sdk.get_or_init(|| super::sdk::provider_config(&self.ctx.http, &self.sts_region))
+    self.sdk.get_or_init(|| super::sdk::provider_config(&self.ctx, &self.sts_region))
   }
 
   pub fn imds(&self) -> Option<&Imds> {

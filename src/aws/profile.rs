@@ -125,7 +125,7 @@ mod tests {
     std::fs::write(&file, "[default]\naws_access_key_id = AKIDPROFILEEXAMPLE\naws_secret_access_key = MARKER-PROFILE-SECRET\n").unwrap();
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    let sdk = crate::aws::sdk::provider_config(&c.http, "us-east-1");
+    let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
     let creds = load(&c, || &sdk, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");

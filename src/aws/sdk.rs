@@ -1,10 +1,15 @@
 //! Glue to aws-config's own providers (the profile and web-identity links of the chain).
 //!
-//! Known limit: aws-config's `ProviderConfig` cannot be given our environment snapshot (its
-//! `with_env` is crate-private), so these two links read the variables aws-config itself consults
-//! (e.g. `AWS_ENDPOINT_URL_STS`, `AWS_PROFILE` for nested profiles) from the live process
-//! environment at fetch time. The inputs that select the link (token file, role ARN, session name,
-//! profile files and name) do come from the snapshot.
+//! aws-config's `ProviderConfig` cannot be given our environment snapshot (its `with_env` is
+//! crate-private). What it does accept comes from the snapshot of the constructing thread: the
+//! inputs that select the link (token file, role ARN, session name, profile files and name), the
+//! region, the HTTP client (trust, proxy) and FIPS / dual-stack selection
+//! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). **Still read from the process
+//! environment** by aws-config itself: the endpoint overrides `AWS_ENDPOINT_URL_STS`,
+//! `AWS_ENDPOINT_URL_SSO` and `AWS_ENDPOINT_URL` (an override cannot be applied after the fact:
+//! AWS STS `AssumeRole` requests are signed for their host), and `HOME` where aws-config looks
+//! for the SSO token cache. A worker that needs other values for these must run in a process
+//! whose environment has them (README, "Worker threads").
 //!
 //! aws-config is built without default features: no aws-lc C build, no SSO, no
 //! `credential_process`, and no HTTP client of its own. The client it is given ([`SdkHttp`], used for
@@ -27,18 +32,36 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
+use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Deadline, Http, TransportError, ATTEMPT_TIMEOUT};
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
 
-/// A `ProviderConfig` with our HTTP client ([`SdkHttp`]) and the given region (AWS STS needs one).
-pub fn provider_config(http: &Http, region: &str) -> ProviderConfig {
+/// A `ProviderConfig` for `ctx`: our HTTP client ([`SdkHttp`], with the context's trust and
+/// proxy), the given region (AWS STS needs one), and FIPS / dual-stack endpoint selection from the
+/// context's `AWS_USE_FIPS_ENDPOINT` / `AWS_USE_DUALSTACK_ENDPOINT`, else the selected profile's
+/// `use_fips_endpoint` / `use_dualstack_endpoint` (aws-config's `ProviderConfig` reads neither by
+/// itself: without this they would be off).
+pub fn provider_config(ctx: &Context, region: &str) -> ProviderConfig {
+  let flag = |var: &str, key: &str| -> Option<bool> {
+    let raw = ctx.env.get(var).map(str::to_string).or_else(|| super::profile_file::property(ctx, key).ok().flatten())?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+      "true" => Some(true),
+      "false" => Some(false),
+      _ => None,
+    }
+  };
   ProviderConfig::without_region()
-    .with_http_client(SharedHttpClient::new(SdkHttp(http.clone())))
+    .with_http_client(SharedHttpClient::new(SdkHttp(ctx.http.clone())))
     .with_region(Some(Region::new(region.to_string())))
+    .with_use_fips(flag(ENV_USE_FIPS, "use_fips_endpoint"))
+    .with_use_dual_stack(flag(ENV_USE_DUAL_STACK, "use_dualstack_endpoint"))
 }
+
+pub const ENV_USE_FIPS: &str = "AWS_USE_FIPS_ENDPOINT";
+pub const ENV_USE_DUAL_STACK: &str = "AWS_USE_DUALSTACK_ENDPOINT";
 
 /// aws-config's HTTP client: smithy requests sent through [`crate::http::execute`] on the
 /// context's [`Http`] (its trust and proxy decision). The connection pool lives in the

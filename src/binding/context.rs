@@ -7,9 +7,9 @@
 //! credentials and proxy, and the process-wide caches stay keyed by that configuration.
 //!
 //! Still read from the process environment, by dependencies: `SSL_CERT_FILE` / `SSL_CERT_DIR` (the
-//! system trust store), and what aws-config's profile and web-identity providers read themselves
-//! (`AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`, `AWS_USE_FIPS_ENDPOINT`,
-//! `AWS_USE_DUALSTACK_ENDPOINT`): see `src/aws/sdk.rs`.
+//! system trust store), and what aws-config's providers read themselves (`AWS_ENDPOINT_URL_STS`,
+//! `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL`, and `HOME` for the SSO token cache): see
+//! `src/aws/sdk.rs`. `NODE_EXTRA_CA_CERTS` is Node's own, read once at start-up.
 
 use std::sync::Arc;
 
