@@ -112,7 +112,7 @@ fn connector_error(e: TransportError) -> ConnectorError {
   match e {
     TransportError::Timeout => ConnectorError::timeout(text.into()),
     TransportError::Connect(_) => ConnectorError::io(text.into()),
-    TransportError::BodyTooLarge | TransportError::InvalidRequest(_) | TransportError::NoTrust(_) => {
+    TransportError::BodyTooLarge | TransportError::InvalidRequest(_) | TransportError::NoTrust(_) | TransportError::ProxyAuth => {
       ConnectorError::other(text.into(), None)
     }
   }

@@ -51,6 +51,7 @@ impl Endpoint<'_> {
       TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {budget_ms} ms)")),
       TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidTokenResponse, format!("{origin}: {e}")),
       TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+    TransportError::ProxyAuth => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("the proxy in HTTPS_PROXY / HTTP_PROXY refused its credentials: check the user and password in its URL, or list this host in NO_PROXY"),
     TransportError::NoTrust(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("native HTTPS trusts Node's root certificates (handed over when the package is loaded through its main entry), NODE_EXTRA_CA_CERTS and the system store; install ca-certificates or set NODE_EXTRA_CA_CERTS"),
       // A connection failure is transient (retryable), although STS_EXCHANGE_FAILED and
       // IMPERSONATION_FAILED are not by default: as for the container endpoint's connection errors.

@@ -261,6 +261,9 @@ pub enum TransportError {
   InvalidRequest(String),
   /// No HTTPS client could be built: no trusted CA certificate at all (see [`trust`]).
   NoTrust(String),
+  /// The proxy refused to open the tunnel with the credentials it was given (HTTP 407): a
+  /// configuration error, not worth a retry.
+  ProxyAuth,
 }
 
 impl std::fmt::Display for TransportError {
@@ -271,6 +274,7 @@ impl std::fmt::Display for TransportError {
       TransportError::BodyTooLarge => write!(f, "response body larger than {MAX_BODY_BYTES} bytes"),
       TransportError::InvalidRequest(m) => write!(f, "invalid request ({m})"),
       TransportError::NoTrust(m) => write!(f, "HTTPS unavailable: {m}"),
+      TransportError::ProxyAuth => f.write_str("the proxy refused the request (HTTP 407 Proxy Authentication Required)"),
     }
   }
 }
@@ -335,12 +339,15 @@ pub(crate) async fn execute(builder: reqwest::RequestBuilder, timeout: Duration)
 fn map_reqwest(e: reqwest::Error) -> TransportError {
   // The URL may carry secrets in its query (a FULL_URI with a signature): never let it into text.
   let e = &e.without_url();
-  if e.is_timeout() {
+  let text = describe(e);
+  if text.contains("proxy authorization required") {
+    TransportError::ProxyAuth
+  } else if e.is_timeout() {
     TransportError::Timeout
   } else if e.is_builder() {
-    TransportError::InvalidRequest(describe(e))
+    TransportError::InvalidRequest(text)
   } else {
-    TransportError::Connect(describe(e))
+    TransportError::Connect(text)
   }
 }
 
@@ -393,5 +400,6 @@ mod tests {
     assert!(!is_transient(&ok(200)));
     assert!(is_transient(&Err(TransportError::Timeout)));
     assert!(!is_transient(&Err(TransportError::BodyTooLarge)));
+    assert!(!is_transient(&Err(TransportError::ProxyAuth)), "a 407 from the proxy is not retried");
   }
 }
