@@ -838,5 +838,6 @@ module.exports = nativeBinding
 module.exports.ContainerAwsCredentialsSupplier = nativeBinding.ContainerAwsCredentialsSupplier
 module.exports.GoogleTokenFetcher = nativeBinding.GoogleTokenFetcher
 module.exports.describeAwsChain = nativeBinding.describeAwsChain
+module.exports.describeProxy = nativeBinding.describeProxy
 module.exports.diagnoseAws = nativeBinding.diagnoseAws
 module.exports.trustSummary = nativeBinding.trustSummary

@@ -162,6 +162,12 @@ export interface CredentialsLease {
 export declare function describeAwsChain(): Array<AwsChainLink>
 
 /**
+ * The proxy native HTTP uses for the calling thread's environment (`HTTPS_PROXY` … as
+ * google-auth-library's gaxios reads them), without credentials; `none` when unset. For `doctor`.
+ */
+export declare function describeProxy(): string
+
+/**
  * Diagnose the AWS side only (region and credentials, with where each came from), for when no
  * Google configuration is at hand. Uses `region` and `timeoutMs` of the options.
  */

@@ -237,6 +237,7 @@ module.exports.diagnoseAws = (options) => {
   }
 }
 module.exports.describeAwsChain = binding.describeAwsChain
+module.exports.describeProxy = binding.describeProxy
 module.exports.trustSummary = () => {
   handOverTrust()
   return binding.trustSummary()

@@ -76,6 +76,7 @@ function parseReport(stdout) {
     let match
     if ((match = /^ {2}runtime {7}(.*)$/.exec(line))) report.runtime = match[1]
     else if ((match = /^ {2}chain {9}([*+-]) (.*)$/.exec(line))) report.chain.push({ mark: match[1], detail: match[2] })
+    else if ((match = /^ {2}proxy {9}(.*)$/.exec(line))) report.proxy = match[1]
     else if ((match = /^ {2}google config (.*)$/.exec(line))) report.googleConfig = match[1]
     else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push({ label: match[1], step: match[2], detail: match[3] })
     else if ((match = /^ {5}fix: (.*)$/.exec(line))) report.steps.at(-1).fix = match[1]
@@ -175,7 +176,8 @@ describe('doctor: passing setups (loopback)', () => {
     const run = await doctor({ ...containerVars(), AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu-west-1' }, ['doctor', '--config', config, '--json'])
     assert.equal(run.code, 0, run.stdout + run.stderr)
     const out = JSON.parse(run.stdout)
-    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'config', 'steps'])
+    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'proxy', 'config', 'steps'])
+    assert.equal(out.proxy, 'none')
     assert.deepEqual(out.chain.map((l) => l.link), ['environment', 'profile', 'web identity', 'container', 'imds'], 'every link, in chain order')
     assert.deepEqual(out.chain.filter((l) => l.selected).map((l) => l.link), ['container'])
     assert.deepEqual(out.runtime, { runtime: 'container credentials endpoint (FULL_URI)', evidence: ['AWS_CONTAINER_CREDENTIALS_FULL_URI'] })

@@ -17,8 +17,8 @@
 //     443: NO_PROXY / no_proxy bypass the proxy (suffix, *.suffix, host, origin); a worker_thread
 //     with its own env uses its proxy while the main thread (none) connects directly.
 //
-// Known gaps, marked todo: a 407 from the proxy, and a proxy scheme reqwest cannot speak (socks5),
-// come back as retryable connection failures after 3 attempts instead of configuration errors.
+// A 407 from the proxy and a proxy scheme the client cannot speak (socks5) are configuration errors
+// (CONFIG_INVALID, not retryable, not retried).
 //
 // Run: node --test __test__/proxy.test.mjs (needs root for unshare -n -m, iproute2 and openssl)
 
@@ -211,9 +211,11 @@ describe('proxies, end to end in a private network namespace', { skip }, () => {
       assert.match(stderr, /\[aws-wif-supplier\] debug:/)
     })
 
-    test('a 407 from the proxy is a configuration error: not retryable, the CONNECT not repeated', { todo: 'native: a 407 answer to CONNECT is a TransportError::Connect, so it is retried 3 times and the error says retryable: true' }, () => {
+    test('a 407 from the proxy is a configuration error: not retryable, the CONNECT not repeated', () => {
       const w = r.authWrong
+      assert.equal(w.first.error?.code, 'CONFIG_INVALID', w.first.error?.message)
       assert.equal(w.first.error?.retryable, false, `retryable: ${w.first.error?.retryable}`)
+      assert.match(w.first.error?.hint ?? '', /proxy/)
       // One fetch, then one diagnose(): each should ask the proxy once.
       assert.deepEqual(w.proxy.denied, { [GOOGLE_STS]: 2 }, `CONNECTs refused: ${JSON.stringify(w.proxy.denied)}`)
     })
@@ -242,7 +244,7 @@ describe('proxies, end to end in a private network namespace', { skip }, () => {
       assert.equal(r.authUnusable.garbage.error.code, 'CONFIG_INVALID')
     })
 
-    test('a proxy scheme the client cannot speak (socks5://) is CONFIG_INVALID, not a retryable connection failure', { todo: 'native: an unsupported proxy scheme fails at connect time (TransportError::Connect, "unsupported scheme socks5"): STS_EXCHANGE_FAILED, retryable, retried' }, () => {
+    test('a proxy scheme the client cannot speak (socks5://) is CONFIG_INVALID, not a retryable connection failure', () => {
       const { error } = r.authUnusable.socks
       assert.equal(error.code, 'CONFIG_INVALID', error.message)
       assert.equal(error.retryable, false)

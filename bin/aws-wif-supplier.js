@@ -11,7 +11,7 @@
 //     STS exchange, impersonation), PASS or FAIL, and for a failure what to fix.
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error.
 
-const { GoogleTokenFetcher, describeAwsChain, diagnoseAws } = require('..')
+const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
 
@@ -49,6 +49,7 @@ function printHuman(runtime, chain, configSource, steps) {
   console.log('aws-wif-supplier doctor')
   console.log(`  runtime       ${runtime.runtime}${runtime.evidence.length ? ` (evidence: ${runtime.evidence.join(', ')})` : ''}`)
   for (const l of chain) console.log(`  chain         ${l.selected ? '*' : l.configured ? '+' : '-'} ${l.detail}`)
+  console.log(`  proxy         ${describeProxy()}`)
   console.log(`  google config ${configSource ?? 'none (pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS to check the Google steps)'}`)
   for (const s of steps) {
     console.log(`${LABEL[s.status] ?? s.status} ${s.step.padEnd(14)} ${s.detail}`)
@@ -66,7 +67,7 @@ async function doctor(opts) {
   } catch (e) {
     steps = [{ step: 'config', status: 'failed', detail: `${e.code ?? 'ERROR'}: ${e.message}`, code: e.code, hint: e.hint }]
   }
-  if (opts.json) console.log(JSON.stringify({ runtime, chain, config: configSource, steps }, null, 2))
+  if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps }, null, 2))
   else printHuman(runtime, chain, configSource, steps)
   return steps.some((s) => s.status === 'failed') ? 1 : 0
 }

@@ -31,3 +31,13 @@ pub fn trust_summary() -> TrustSummary {
   let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
   TrustSummary { node: n(s.node), system: n(s.system), skipped: n(s.skipped), node_set_given: s.node_set_given }
 }
+
+/// The proxy native HTTP uses for the calling thread's environment (`HTTPS_PROXY` … as
+/// google-auth-library's gaxios reads them), without credentials; `none` when unset. For `doctor`.
+#[napi]
+pub fn describe_proxy(env: napi::Env) -> napi::Result<String> {
+  let ctx = super::context::thread_context(&env)?;
+  let p = ctx.http.proxy();
+  let bypass = p.no_proxy();
+  Ok(if p.is_set() && !bypass.is_empty() { format!("{}; NO_PROXY: {}", p.describe(), bypass.join(", ")) } else { p.describe() })
+}

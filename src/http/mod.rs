@@ -78,6 +78,10 @@ fn build_client(key: &ClientKey) -> Result<reqwest::Client, TransportError> {
     b = b.tls_certs_only(std::iter::empty());
   }
   if let Some(p) = &key.proxy {
+    let scheme = reqwest::Url::parse(p).map(|u| u.scheme().to_string()).unwrap_or_default();
+    if scheme != "http" && scheme != "https" {
+      return Err(TransportError::InvalidRequest("the proxy URL (HTTPS_PROXY / HTTP_PROXY) must be http:// or https://".into()));
+    }
     let proxy = reqwest::Proxy::all(p.as_str())
       .map_err(|_| TransportError::InvalidRequest("the proxy URL (HTTPS_PROXY / HTTP_PROXY) is not usable".into()))?;
     b = b.proxy(proxy);
