@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { inspect } from 'node:util'
-import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator, verifyJwt } from './emulator/index.mjs'
+import { DEFAULT_CONFIG, emulatorSignature, hermeticEnv, makeProcessHermetic, startEmulator, verifyJwt } from './emulator/index.mjs'
 import { BigQuery, galVersion, googleAuthLibrary as gal, stackPaths } from './stack.mjs'
 import { FETCHER_CODES, QUERY, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode } from './support.mjs'
 
@@ -115,6 +115,17 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     const auth = new gal.GoogleAuth({ authClient })
     assert.deepEqual(await auth.getCredentials(), { client_email: SA, universe_domain: 'googleapis.com' })
     assert.equal(await auth.getAccessToken(), (await fetcher.getAccessToken()).token)
+  })
+
+  test("GoogleAuth.sign() through IAM Credentials signBlob, with the service account's own token (as with AwsClient)", TEST_TIMEOUT, async () => {
+    const { fetcher, authClient } = setup()
+    const auth = new gal.GoogleAuth({ authClient })
+    const signed = await auth.sign('string to sign', `${em.url}/v1/projects/-/serviceAccounts/`)
+    assert.equal(signed, emulatorSignature(em, Buffer.from('string to sign')))
+    const [request] = only('iamSignBlob')
+    assert.equal(request.path, `/v1/projects/-/serviceAccounts/${SA}:signBlob`)
+    assert.equal(bearer(request), (await fetcher.getAccessToken()).token)
+    assert.equal(request.signedBy, 'sa')
   })
 
   test('raw authClient.request({ url }), promise and callback', TEST_TIMEOUT, async () => {

@@ -19,6 +19,9 @@
 //              Authorization: Bearer <STS token>, JSON {"audience":"…","includeEmail":bool}
 //              200 {"token":"<JWT, HS256 with em.idTokenKey>"}: claims iss, aud, azp, sub, iat, exp (iat + 3600), jti,
 //                  plus email and email_verified when includeEmail. 401 / 403 / 400 as [iam].
+//   [iamSignBlob] POST /v1/projects/-/serviceAccounts/<email>:signBlob, Authorization: Bearer <the
+//              service account's own token (kind 'sa'), or an STS token>, JSON {"payload": base64}
+//              200 {"keyId":"emulator-key","signedBlob": base64(HMAC-SHA256(em.idTokenKey, payload bytes))}
 //   [cloudRun] GET|POST /run/<service>[/…]: a stand-in Cloud Run service whose URL is
 //              http://<Host header>/run/<service>. It accepts only `Authorization: Bearer <ID token>`
 //              with a valid emulator signature, an unexpired exp, aud equal to that URL, and not in
@@ -198,6 +201,25 @@ function generateIdToken(ctx) {
   return json(200, { token })
 }
 
+/** What the emulator's signBlob answers for `payload` (bytes): base64 HMAC-SHA256 under em.idTokenKey. */
+export function emulatorSignature(em, payload) {
+  return createHmac('sha256', em.idTokenKey).update(payload).digest('base64')
+}
+
+function signBlob(ctx) {
+  const { em } = ctx
+  const caller = callerToken(ctx)
+  const email = decodeURIComponent(ctx.params[0])
+  if (!caller || !(caller.kind === 'sts' || (caller.kind === 'sa' && caller.principal === email))) return UNAUTHENTICATED()
+  if (email !== em.config.serviceAccount) {
+    return googleError(403, 'PERMISSION_DENIED', "Permission 'iam.serviceAccounts.signBlob' denied on resource (or it may not exist).")
+  }
+  const body = parseJson(ctx.body)
+  if (typeof body?.payload !== 'string') return googleError(400, 'INVALID_ARGUMENT', 'payload is required.')
+  ctx.entry.signedBy = caller.kind
+  return json(200, { keyId: 'emulator-key', signedBlob: emulatorSignature(em, Buffer.from(body.payload, 'base64')) })
+}
+
 function cloudRun(ctx) {
   const { em } = ctx
   const url = `http://${ctx.headers.host}/run/${ctx.params[0]}`
@@ -307,6 +329,7 @@ export const googleRoutes = [
   { route: 'sts', method: 'POST', pattern: /^\/v1\/token$/, handle: tokenExchange },
   { route: 'iam', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/, handle: generateAccessToken },
   { route: 'iamIdToken', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateIdToken$/, handle: generateIdToken },
+  { route: 'iamSignBlob', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):signBlob$/, handle: signBlob },
   { route: 'cloudRun', method: 'GET', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
   { route: 'cloudRun', method: 'POST', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
   { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/queries$`), handle: withBigQueryAuth(jobsQuery) },

@@ -12,6 +12,7 @@
 //   [sts]          POST /v1/token                                      google.mjs + sigv4-oracle.mjs
 //   [iam]          POST /v1/projects/-/serviceAccounts/<sa>:generateAccessToken   google.mjs
 //   [iamIdToken]   POST /v1/projects/-/serviceAccounts/<sa>:generateIdToken       google.mjs
+//   [iamSignBlob]  POST /v1/projects/-/serviceAccounts/<sa>:signBlob             google.mjs
 //   [cloudRun]     GET|POST /run/<service>[/…] (accepts only an ID token for its URL)   google.mjs
 //   [bigquery]     /bigquery/v2/projects/<p>/{queries,jobs}[/<id>]     google.mjs
 //   [unknown]      anything else -> 404 JSON
@@ -29,12 +30,12 @@
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { awsRoutes, issueAwsCredentials } from './aws.mjs'
-import { GREETING, googleRoutes, verifyJwt } from './google.mjs'
+import { GREETING, emulatorSignature, googleRoutes, verifyJwt } from './google.mjs'
 import { json, readBody } from './wire.mjs'
 
 export { hermeticEnv, makeProcessHermetic, HERMETIC_DEFAULTS } from './hermetic-env.mjs'
 export { verifySubjectToken, decodeSubjectToken, REASONS } from './sigv4-oracle.mjs'
-export { GREETING, verifyJwt }
+export { GREETING, emulatorSignature, verifyJwt }
 
 export const DEFAULT_CONFIG = Object.freeze({
   region: 'us-east-1',
