@@ -389,7 +389,7 @@ impl FetcherCore {
   }
 
   /// A cached token for a [`Refresh::Background`] caller, without I/O: usable now, or still valid
-  /// inside the refresh window (then `refresh_at` is now, and the caller should start
+  /// inside the refresh window (then `refresh_at` is now, and a refresh is due:
   /// [`FetcherCore::refresh_behind`]). The `bool` says whether a refresh is due.
   pub fn peek_background(&self) -> Option<(Entry<AccessToken>, bool)> {
     if let Some(e) = self.cache.peek() {
@@ -452,27 +452,29 @@ impl FetcherCore {
   pub async fn access_token_with(self: &Arc<Self>, refresh: Refresh) -> Result<Entry<AccessToken>> {
     if refresh == Refresh::Background {
       if let Some((entry, due)) = self.peek_background() {
-        if due {
-          self.refresh_behind();
+        if !due || self.refresh_behind() {
+          return Ok(entry);
         }
-        return Ok(entry);
       }
     }
     self.access_token().await
   }
 
   /// Start one refresh as its own task, unless one is running; its failure is kept by the cache
-  /// (the valid token is served, the next attempt backs off). Call inside the tokio runtime.
-  pub fn refresh_behind(self: &Arc<Self>) {
+  /// (the valid token is served, the next attempt backs off). Returns false when no task can be
+  /// started (no tokio runtime here): the caller then waits for the refresh instead.
+  pub fn refresh_behind(self: &Arc<Self>) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return false };
     if self.refreshing.swap(true, Ordering::AcqRel) {
-      return;
+      return true;
     }
     let guard = RefreshGuard(self.refreshing.clone());
     let this = self.clone();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
       let _guard = guard;
       let _ = this.access_token().await;
     });
+    true
   }
 
   /// The `generateIdToken` URL, or `CONFIG_INVALID` without impersonation.
