@@ -150,11 +150,14 @@ pub enum Refresh {
   Background,
 }
 
+/// (audience, include_email).
+type IdTokenKey = (String, bool);
+
 /// The ID-token caches of one configuration, per (audience, include_email), with a use counter for
 /// evicting the least recently used entry beyond [`MAX_ID_TOKEN_AUDIENCES`].
 #[derive(Default)]
 struct IdTokenCaches {
-  entries: HashMap<(String, bool), (Arc<Cache<IdToken>>, u64)>,
+  entries: HashMap<IdTokenKey, (Arc<Cache<IdToken>>, u64)>,
   uses: u64,
 }
 
