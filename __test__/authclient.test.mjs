@@ -94,6 +94,13 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     const { token } = await fetcher.getAccessToken()
     assert.deepEqual([...headers.entries()].sort(), [['authorization', `Bearer ${token}`], ['x-goog-user-project', 'billing-project']])
     assert.deepEqual(await authClient.getAccessToken(), { token, res: null })
+    headers.set('authorization', 'changed by the caller')
+    const again = await authClient.getRequestHeaders()
+    assert.notEqual(again, headers, 'a new Headers object every time')
+    assert.equal(again.get('authorization'), `Bearer ${token}`)
+    authClient.quotaProjectId = 'another-project'
+    assert.equal((await authClient.getRequestHeaders()).get('x-goog-user-project'), 'another-project')
+    authClient.quotaProjectId = 'billing-project'
     assert.equal(em.googleTokens.get(token).kind, 'sa')
     assert.deepEqual(exchanges(), [1, 1], 'the fetcher and its client share one cache')
     for (const text of [inspect(authClient), inspect(authClient, { showHidden: true, depth: 10 }), JSON.stringify(authClient), inspect(Object.values(authClient), { depth: 4 })]) {
