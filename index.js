@@ -6,7 +6,9 @@
 // answer repeated calls without crossing into native code: the native side says until when a
 // result may be reused (`refreshAt`), and until then every caller gets the same settled promise.
 // All caching policy (refresh margin, single flight, failures never cached, serve-while-valid)
-// lives in Rust; this wrapper only remembers the last answer and its deadline.
+// lives in Rust; this wrapper only remembers the last answer and its deadline, per configuration and
+// thread. It also builds the google-auth-library clients of `authClient()` and `idTokenClient()` on
+// the application's google-auth-library (an optional peer dependency, loaded only by those two).
 
 const { inspect } = require('node:util')
 const binding = loadBinding()
@@ -166,7 +168,7 @@ function construct(build) {
 
 /**
  * A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`.
- * See index.d.ts for the documentation (generated from the Rust sources).
+ * See index.d.ts for the documentation.
  */
 class ContainerAwsCredentialsSupplier {
   #native

@@ -299,6 +299,19 @@ impl GoogleTokenFetcher {
     if let Some(e) = self.core.peek() {
       return PromiseRaw::resolve(env, lease(e));
     }
+    if refresh == Refresh::Background {
+      // Inside the refresh window: answer with the valid token at once, here on the JS thread
+      // (`refreshAt` is now, so the JS memo asks again next time), and start one refresh behind
+      // it. Nothing waits on that refresh's promise: it resolves with nothing, its outcome lands in
+      // the cache (a failure keeps the valid token served, the next attempt backs off).
+      if let Some((e, due)) = self.core.peek_background() {
+        if due && !self.core.is_refreshing() {
+          let core = self.core.clone();
+          let _ = spawn(env, async move { Ok(core.refresh_once().await) }, |()| ());
+        }
+        return PromiseRaw::resolve(env, lease(e));
+      }
+    }
     let core = self.core.clone();
     spawn(env, async move { core.access_token_with(refresh).await }, lease)
   }

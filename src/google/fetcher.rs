@@ -468,16 +468,27 @@ impl FetcherCore {
   /// started (no tokio runtime here): the caller then waits for the refresh instead.
   pub fn refresh_behind(self: &Arc<Self>) -> bool {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else { return false };
-    if self.refreshing.swap(true, Ordering::AcqRel) {
-      return true;
+    if !self.is_refreshing() {
+      let this = self.clone();
+      runtime.spawn(async move { this.refresh_once().await });
     }
-    let guard = RefreshGuard(self.refreshing.clone());
-    let this = self.clone();
-    runtime.spawn(async move {
-      let _guard = guard;
-      let _ = this.access_token().await;
-    });
     true
+  }
+
+  /// Whether a background refresh is running.
+  pub fn is_refreshing(&self) -> bool {
+    self.refreshing.load(Ordering::Acquire)
+  }
+
+  /// Refresh the access token once, unless a background refresh is already running. For a caller
+  /// that does not wait on it (the binding spawns it and drops the promise); its outcome lands in
+  /// the cache.
+  pub async fn refresh_once(&self) {
+    if self.refreshing.swap(true, Ordering::AcqRel) {
+      return;
+    }
+    let _guard = RefreshGuard(self.refreshing.clone());
+    let _ = self.access_token().await;
   }
 
   /// The `generateIdToken` URL, or `CONFIG_INVALID` without impersonation.
@@ -897,6 +908,23 @@ mod tests {
     assert_eq!(e.value.token.expose(), "MARKER-STS-TOKEN", "still served after the refresh failed");
     assert!(e.refresh_at > clock.now(), "the retry backs off");
     assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN", "a waiting caller too, during the backoff");
+  }
+
+  #[tokio::test]
+  async fn refresh_once_runs_one_refresh_at_a_time_and_clears_its_flag() {
+    let server = google(
+      |n| Canned { delay: Duration::from_millis(100), ..reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))) },
+      reply(500, "{}"),
+    )
+    .await;
+    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy::default());
+    fetcher.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    assert!(fetcher.peek().is_none() && !fetcher.is_refreshing());
+    tokio::join!(fetcher.refresh_once(), fetcher.refresh_once(), fetcher.refresh_once());
+    assert_eq!(server.count("/v1/token"), 2, "one refresh for three callers");
+    assert!(!fetcher.is_refreshing(), "the flag is cleared");
+    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
   }
 
   #[tokio::test]
