@@ -307,7 +307,14 @@ impl GoogleTokenFetcher {
       if let Some((e, due)) = self.core.peek_background() {
         if due && !self.core.is_refreshing() {
           let core = self.core.clone();
-          let _ = spawn(env, async move { Ok(core.refresh_once().await) }, |()| ());
+          let _ = spawn(
+            env,
+            async move {
+              core.refresh_once().await;
+              Ok(())
+            },
+            |()| (),
+          );
         }
         return PromiseRaw::resolve(env, lease(e));
       }
