@@ -15,8 +15,19 @@
 //! `expires_in` is assumed to live [`ASSUMED_LIFETIME`] (google-auth-library would never refresh it).
 //! The result is cached in a [`Cache`]: fresh until 5 minutes (the policy's margin, like
 //! google-auth-library's `eagerRefreshThresholdMillis`) before expiry, one in-flight fetch shared
-//! by all callers, failures never cached, optional background refresh (`Policy.background`).
+//! by all callers, failures never cached. Background refresh is a per-call choice ([`Refresh`]),
+//! not part of the cache or of its key: inside the refresh window a [`Refresh::Background`] caller
+//! gets the still-valid token at once and one refresh runs behind it ([`FetcherCore::refresh_once`]).
 //! Google steps share one deadline of the supplier's timeout (10 s by default).
+//!
+//! ID tokens ([`FetcherCore::id_token`]): the same steps 1–4, then IAM Credentials
+//! `generateIdToken` with the STS token as bearer ([`super::id_token`]); cached per (audience,
+//! include_email) in a [`Cache`] of their own with the same policy, at most
+//! [`MAX_ID_TOKEN_AUDIENCES`] per configuration (least recently used evicted).
+//!
+//! [`FetcherCore::shared`] keeps one core per configuration for the process, under a typed key
+//! (`FetcherKey`: no secret in clear) in a registry bounded by [`MAX_SHARED_FETCHERS`] (entries no
+//! one holds are evicted beyond it).
 //!
 //! [`FetcherCore::diagnose`] runs the same steps one by one for a `doctor` tool and reports each
 //! (name, ok / failed / skipped, a non-secret detail, the error), without touching the token cache.
