@@ -6,7 +6,9 @@
 // answer repeated calls without crossing into native code: the native side says until when a
 // result may be reused (`refreshAt`), and until then every caller gets the same settled promise.
 // All caching policy (refresh margin, single flight, failures never cached, serve-while-valid)
-// lives in Rust; this wrapper only remembers the last answer and its deadline.
+// lives in Rust; this wrapper only remembers the last answer and its deadline, per configuration and
+// thread. It also builds the google-auth-library clients of `authClient()` and `idTokenClient()` on
+// the application's google-auth-library (an optional peer dependency, loaded only by those two).
 
 const { inspect } = require('node:util')
 const binding = loadBinding()
@@ -47,19 +49,20 @@ function loadBinding() {
 class Memo {
   #promise = null
   #until = 0
+  #value = undefined
 
   get(start) {
     if (this.#promise !== null && Date.now() < this.#until) return this.#promise
     const promise = start().then(
       (leased) => {
-        if (this.#promise === promise) this.#until = leased.until
+        if (this.#promise === promise) {
+          this.#until = leased.until
+          this.#value = leased.value
+        }
         return leased.value
       },
       (error) => {
-        if (this.#promise === promise) {
-          this.#promise = null
-          this.#until = 0
-        }
+        if (this.#promise === promise) this.reset()
         throw error
       },
     )
@@ -67,6 +70,68 @@ class Memo {
     this.#until = Infinity
     return promise
   }
+
+  /** Forget the remembered promise: the next `get` starts again. */
+  reset() {
+    this.#promise = null
+    this.#until = 0
+    this.#value = undefined
+  }
+
+  /** Forget it only if its settled value is the token `token` (a `{ token }` object). */
+  dropIf(token) {
+    if (this.#value !== undefined && this.#value.token === token) this.reset()
+  }
+}
+
+/** At most this many ID-token memos per configuration and thread (the native cache has the same bound). */
+const MAX_ID_TOKEN_MEMOS = 64
+
+/**
+ * This thread's memos of one configuration (one native cache), shared by every fetcher object and
+ * every client of that configuration in the thread, so that `invalidate()` can drop them all.
+ */
+class MemoSet {
+  wait = new Memo()
+  background = new Memo()
+  #ids = new Map()
+
+  /** The memo of one ID-token audience, least recently used evicted beyond the bound. */
+  id(key) {
+    let memo = this.#ids.get(key)
+    if (memo) {
+      this.#ids.delete(key)
+    } else {
+      memo = new Memo()
+      if (this.#ids.size >= MAX_ID_TOKEN_MEMOS) this.#ids.delete(this.#ids.keys().next().value)
+    }
+    this.#ids.set(key, memo)
+    return memo
+  }
+
+  peekId(key) {
+    return this.#ids.get(key)
+  }
+
+  reset() {
+    this.wait.reset()
+    this.background.reset()
+    this.#ids.clear()
+  }
+}
+
+/** cacheId → WeakRef<MemoSet>: this thread's memos per configuration, while some object uses them. */
+const memoSets = new Map()
+
+function memosFor(native) {
+  const id = native.cacheId
+  let set = memoSets.get(id)?.deref()
+  if (set === undefined) {
+    set = new MemoSet()
+    memoSets.set(id, new WeakRef(set))
+    if (memoSets.size > 256) for (const [key, ref] of memoSets) if (ref.deref() === undefined) memoSets.delete(key)
+  }
+  return set
 }
 
 const FOREVER = Infinity
@@ -109,6 +174,15 @@ const CODES = new Set([
   'INVALID_TOKEN_RESPONSE', 'INTERNAL',
 ])
 
+/** A `CONFIG_INVALID` error, as the native side makes them. */
+function configInvalid(message, hint) {
+  const err = new Error(hint ? `${message} Hint: ${hint}` : message)
+  err.code = 'CONFIG_INVALID'
+  err.retryable = false
+  if (hint) err.hint = hint
+  return err
+}
+
 /**
  * Run a native constructor or factory. Options of the wrong shape fail in napi-rs's argument
  * conversion (codes like `StringExpected`), before our validation: report those as ours,
@@ -119,16 +193,13 @@ function construct(build) {
     return build()
   } catch (e) {
     if (e && CODES.has(e.code)) throw e
-    const err = new Error(`invalid options: ${e && e.message}`)
-    err.code = 'CONFIG_INVALID'
-    err.retryable = false
-    throw err
+    throw configInvalid(`invalid options: ${e && e.message}`)
   }
 }
 
 /**
  * A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`.
- * See index.d.ts for the documentation (generated from the Rust sources).
+ * See index.d.ts for the documentation.
  */
 class ContainerAwsCredentialsSupplier {
   #native
@@ -163,17 +234,19 @@ class ContainerAwsCredentialsSupplier {
 let adopting = null
 
 /**
- * Google access tokens for this AWS workload, natively (no google-auth-library needed).
- * See index.d.ts for the documentation (generated from the Rust sources).
+ * Google access tokens (and ID tokens) for this AWS workload, natively (no google-auth-library
+ * needed). See index.d.ts for the documentation.
  */
 class GoogleTokenFetcher {
   #native
-  #token = new Memo()
-
+  #memos
+  #background
   #quota
 
   constructor(options) {
     this.#native = adopting ?? construct(() => new binding.GoogleTokenFetcher(options))
+    this.#memos = memosFor(this.#native)
+    this.#background = this.#native.backgroundRefresh
     this.#quota = this.#native.quotaProjectId
     handOverTrust()
   }
@@ -186,17 +259,76 @@ class GoogleTokenFetcher {
     return adopt(construct(() => binding.GoogleTokenFetcher.fromEnv(options)))
   }
 
-  getAccessToken() {
-    return this.#token.get(() =>
-      this.#native.tokenLease().then((lease) => ({ value: Object.freeze(lease.token), until: lease.refreshAt })),
+  /** The access token, refreshed in the background or not (default: the object's option). */
+  #token(background = this.#background) {
+    const memo = background ? this.#memos.background : this.#memos.wait
+    return memo.get(() =>
+      this.#native.tokenLease(background).then((lease) => ({ value: Object.freeze(lease.token), until: lease.refreshAt })),
     )
+  }
+
+  /** Drop `token` (an API rejected it) from the native cache and this thread's memos, if still cached. */
+  #dropToken(token) {
+    this.#native.invalidateToken(token)
+    this.#memos.wait.dropIf(token)
+    this.#memos.background.dropIf(token)
+  }
+
+  #idToken(audience, includeEmail) {
+    if (typeof audience !== 'string') return Promise.reject(configInvalid('getIdToken(audience): audience must be a string (the URL of the Cloud Run service, or the IAP OAuth client id)'))
+    const email = Boolean(includeEmail)
+    return this.#memos.id(`${email ? 1 : 0}${audience}`).get(() =>
+      this.#native.idTokenLease(audience, email).then((lease) => ({ value: Object.freeze(lease.token), until: lease.refreshAt })),
+    )
+  }
+
+  #dropIdToken(audience, includeEmail, token) {
+    const email = Boolean(includeEmail)
+    this.#native.invalidateIdToken(audience, email, token)
+    this.#memos.peekId(`${email ? 1 : 0}${audience}`)?.dropIf(token)
+  }
+
+  getAccessToken() {
+    return this.#token()
   }
 
   getRequestHeaders() {
     const quota = this.#quota
-    return this.getAccessToken().then((t) =>
+    return this.#token().then((t) =>
       quota ? { authorization: `Bearer ${t.token}`, 'x-goog-user-project': quota } : { authorization: `Bearer ${t.token}` },
     )
+  }
+
+  getIdToken(audience, options) {
+    return this.#idToken(audience, options?.includeEmail)
+  }
+
+  invalidate() {
+    this.#native.invalidate()
+    this.#memos.reset()
+  }
+
+  authClient(options) {
+    const gal = loadGoogleAuthLibrary(options?.googleAuthLibrary)
+    const background = options?.backgroundRefresh ?? true
+    const { AccessClient } = clientClasses(gal)
+    return new AccessClient(this.#native.clientInfo, {
+      token: () => this.#token(background),
+      drop: (token) => this.#dropToken(token),
+      template: null,
+    })
+  }
+
+  idTokenClient(audience, options) {
+    if (typeof audience !== 'string' || audience === '') throw configInvalid('idTokenClient(audience): audience must be a non-empty string (the URL of the Cloud Run service, or the IAP OAuth client id)')
+    const gal = loadGoogleAuthLibrary(options?.googleAuthLibrary)
+    const includeEmail = Boolean(options?.includeEmail)
+    const { IdClient } = clientClasses(gal)
+    return new IdClient(this.#native.clientInfo, audience, {
+      token: () => this.#idToken(audience, includeEmail),
+      drop: (token) => this.#dropIdToken(audience, includeEmail, token),
+      template: null,
+    })
   }
 
   get quotaProjectId() {
@@ -223,6 +355,223 @@ function adopt(native) {
   } finally {
     adopting = null
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// google-auth-library clients on the native fetcher (authClient(), idTokenClient())
+//
+// The classes extend the APPLICATION's google-auth-library, resolved the way the application
+// resolves it (this package's own folder may hold another version, e.g. as a devDependency), or
+// the module passed as `googleAuthLibrary`. google-auth-library is an optional peer dependency:
+// nothing here runs unless one of these two methods is called.
+
+let defaultGoogleAuthLibrary = null
+
+/** The folders the application resolves modules from: the requiring module, the main script, the working directory. */
+function applicationFolders() {
+  const { dirname, resolve } = require('node:path')
+  const folders = []
+  if (module.parent && module.parent.filename) folders.push(dirname(module.parent.filename))
+  if (require.main && require.main.filename) folders.push(dirname(require.main.filename))
+  if (process.argv[1]) folders.push(dirname(resolve(process.argv[1])))
+  folders.push(process.cwd())
+  return [...new Set(folders)]
+}
+
+function loadGoogleAuthLibrary(explicit) {
+  if (explicit != null) {
+    if (typeof explicit.AuthClient !== 'function') throw configInvalid('googleAuthLibrary must be the google-auth-library module (it has no AuthClient class)', "pass require('google-auth-library')")
+    return explicit
+  }
+  if (defaultGoogleAuthLibrary) return defaultGoogleAuthLibrary
+  for (const folder of applicationFolders()) {
+    let path
+    try {
+      path = require.resolve('google-auth-library', { paths: [folder] })
+    } catch {
+      continue
+    }
+    defaultGoogleAuthLibrary = require(path)
+    return defaultGoogleAuthLibrary
+  }
+  throw configInvalid(
+    'authClient() and idTokenClient() return google-auth-library clients, and google-auth-library could not be found from the application',
+    "install google-auth-library (10 or later) in the application, or pass it: fetcher.authClient({ googleAuthLibrary: require('google-auth-library') })",
+  )
+}
+
+const classCache = new WeakMap()
+const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
+
+/** Whether a request body is a stream (never replayed, as google-auth-library does not). */
+function isStream(data) {
+  const { Readable } = require('node:stream')
+  return data instanceof Readable || (typeof ReadableStream === 'function' && data instanceof ReadableStream)
+}
+
+/** The client classes built on one google-auth-library module. */
+function clientClasses(gal) {
+  const cached = classCache.get(gal)
+  if (cached) return cached
+  const { AuthClient } = gal
+  const mergeHeaders = gal.gaxios && gal.gaxios.Gaxios && gal.gaxios.Gaxios.mergeHeaders
+  if (typeof AuthClient.prototype.addUserProjectAndAuthHeaders !== 'function' || typeof mergeHeaders !== 'function') {
+    throw configInvalid('authClient() and idTokenClient() need google-auth-library 10 or later', 'upgrade google-auth-library, or use ContainerAwsCredentialsSupplier with its AwsClient')
+  }
+  const Base = typeof gal.BaseExternalAccountClient === 'function' ? gal.BaseExternalAccountClient : AuthClient
+  // Node loads `Headers` (undici) lazily, about 10 ms on first use: pay that when the first client
+  // is built rather than in its first request.
+  void new Headers()
+
+  /**
+   * `Headers` with `authorization: Bearer <token>` (and `x-goog-user-project: <quota>` when given),
+   * copied from a template kept per client for its current token and quota project (copying a
+   * Headers object is about 4× cheaper than building one). The template is never handed out.
+   */
+  function headersFrom(holder, token, quota) {
+    let template = holder.template
+    if (template === null || template.token !== token || template.quota !== quota) {
+      const headers = new Headers({ authorization: `Bearer ${token}` })
+      if (quota) headers.set('x-goog-user-project', quota)
+      template = { token, quota, headers }
+      holder.template = template
+    }
+    return new Headers(template.headers)
+  }
+
+  /**
+   * One request with `Authorization: Bearer <token>` (plus the quota project, if any); on a 401,
+   * drop that token (only if it is still the cached one) and retry once with a fresh one, unless the
+   * body is a stream.
+   */
+  async function send(client, source, opts, quota) {
+    for (let retried = false; ; retried = true) {
+      const { token } = await source.token()
+      opts.headers = mergeHeaders(opts.headers)
+      client.addUserProjectAndAuthHeaders(opts.headers, headersFrom(source, token, quota))
+      try {
+        return await client.transporter.request(opts)
+      } catch (e) {
+        const res = e && e.response
+        if (retried || !res || res.status !== 401 || isStream(opts.data) || isStream(res.config && res.config.data)) throw e
+        source.drop(token)
+      }
+    }
+  }
+
+  function callbackOr(promise, callback) {
+    if (!callback) return promise
+    promise.then(
+      (r) => callback(null, r),
+      (e) => callback(e, e && e.response),
+    )
+  }
+
+  /** Access tokens from the native fetcher: an instance of the application's google-auth-library client. */
+  class AccessClient extends Base {
+    #source
+
+    constructor(info, source) {
+      super({
+        type: 'external_account',
+        audience: info.audience,
+        subject_token_type: AWS4_REQUEST,
+        token_url: info.tokenUrl,
+        service_account_impersonation_url: info.serviceAccountImpersonationUrl ?? undefined,
+        universe_domain: info.universeDomain,
+        quota_project_id: info.quotaProjectId ?? undefined,
+        scopes: info.scopes,
+      })
+      this.#source = source
+    }
+
+    async getAccessToken() {
+      const { token } = await this.#source.token()
+      return { token, res: null }
+    }
+
+    async getRequestHeaders() {
+      const { token } = await this.#source.token()
+      return headersFrom(this.#source, token, this.quotaProjectId || undefined)
+    }
+
+    request(opts, callback) {
+      return callbackOr(this.requestAsync(opts), callback)
+    }
+
+    requestAsync(opts) {
+      return send(this, this.#source, opts, this.quotaProjectId || undefined)
+    }
+
+    /** google-auth-library's own refresh path, answered by the native fetcher. */
+    async refreshAccessTokenAsync() {
+      const t = await this.#source.token()
+      return { access_token: t.token, expiry_date: t.expiresAt, res: null }
+    }
+
+    /** Never called: the native fetcher builds the AWS subject token itself. */
+    async retrieveSubjectToken() {
+      throw configInvalid('the native authClient() builds its AWS subject token natively; retrieveSubjectToken() is not available')
+    }
+
+    toJSON() {
+      return { type: 'GoogleTokenFetcher.authClient' }
+    }
+
+    [inspect.custom]() {
+      return 'GoogleTokenFetcher.authClient {}'
+    }
+  }
+
+  /** ID tokens for one audience from the native fetcher, for Cloud Run and IAP. */
+  class IdClient extends AuthClient {
+    #source
+
+    constructor(info, audience, source) {
+      super({ universe_domain: info.universeDomain })
+      this.#source = source
+      this.targetAudience = audience
+    }
+
+    /** `{ token }`: the ID token this client sends as its bearer. */
+    async getAccessToken() {
+      const { token } = await this.#source.token()
+      return { token, res: null }
+    }
+
+    async getRequestHeaders() {
+      const { token } = await this.#source.token()
+      return headersFrom(this.#source, token, undefined)
+    }
+
+    /** google-auth-library's `IdTokenProvider` shape, for this client's audience. */
+    async fetchIdToken(targetAudience) {
+      if (targetAudience !== undefined && targetAudience !== this.targetAudience) {
+        throw configInvalid(`this ID token client is for the audience ${this.targetAudience}; use fetcher.idTokenClient(audience) for another`)
+      }
+      return (await this.#source.token()).token
+    }
+
+    request(opts, callback) {
+      return callbackOr(this.requestAsync(opts), callback)
+    }
+
+    requestAsync(opts) {
+      return send(this, this.#source, opts, undefined)
+    }
+
+    toJSON() {
+      return { type: 'GoogleTokenFetcher.idTokenClient' }
+    }
+
+    [inspect.custom]() {
+      return 'GoogleTokenFetcher.idTokenClient {}'
+    }
+  }
+
+  const classes = { AccessClient, IdClient }
+  classCache.set(gal, classes)
+  return classes
 }
 
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier

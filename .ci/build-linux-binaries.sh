@@ -37,7 +37,7 @@ build_one() {
   platform="$(platform_of "$target")"
   rustup target add "${target%%.*}" >/dev/null
   local start=$SECONDS
-  npx napi build --platform --release --target "$target" -x --js binding.js --dts index.d.ts
+  npx napi build --platform --release --target "$target" -x --js binding.js --dts binding.d.ts
   mv "aws-wif-supplier.$platform.node" "npm/$platform/"
   echo "built $platform in $((SECONDS - start)) s: $(stat -c %s "npm/$platform/aws-wif-supplier.$platform.node") bytes"
 }

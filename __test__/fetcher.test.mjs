@@ -326,6 +326,19 @@ describe('from options', () => {
     assert.equal(issued(plainHeaders.authorization.slice('Bearer '.length)).kind, 'sts')
   })
 
+  test('one native path: the wrapper builds every public method on the lease methods; the native classes have no second path', () => {
+    const binding = createRequire(import.meta.url)('../binding.js')
+    for (const name of ['getAccessToken', 'getRequestHeaders']) {
+      assert.equal(binding.GoogleTokenFetcher.prototype[name], undefined, `native ${name}`)
+      assert.equal(typeof GoogleTokenFetcher.prototype[name], 'function', `public ${name}`)
+    }
+    assert.equal(typeof binding.GoogleTokenFetcher.prototype.tokenLease, 'function')
+    const { ContainerAwsCredentialsSupplier } = createRequire(import.meta.url)('../index.js')
+    assert.equal(binding.ContainerAwsCredentialsSupplier.prototype.getAwsSecurityCredentials, undefined)
+    assert.equal(typeof binding.ContainerAwsCredentialsSupplier.prototype.credentialsLease, 'function')
+    assert.equal(typeof ContainerAwsCredentialsSupplier.prototype.getAwsSecurityCredentials, 'function')
+  })
+
   test('the fetcher object shows no token or secret', TEST_TIMEOUT, async () => {
     freshEnv()
     const fetcher = new GoogleTokenFetcher(options({ quotaProjectId: 'qp' }))

@@ -17,8 +17,17 @@ async function load(name) {
   return import(pathToFileURL(resolved).href)
 }
 
-export const { AwsClient } = await load('google-auth-library')
+const gal = await load('google-auth-library')
+/** The google-auth-library module itself (what `require('google-auth-library')` returns there). */
+export const googleAuthLibrary = gal.default ?? gal
+export const { AwsClient } = gal
 export const { BigQuery } = await load('@google-cloud/bigquery')
+
+/** Absolute paths of the stack's modules, for code that must `require` them (e.g. in worker_threads). */
+export const stackPaths = {
+  googleAuthLibrary: createRequire(depsDir ? join(depsDir, '..', 'package.json') : import.meta.url).resolve('google-auth-library'),
+  bigquery: createRequire(depsDir ? join(depsDir, '..', 'package.json') : import.meta.url).resolve('@google-cloud/bigquery'),
+}
 
 /** The version of google-auth-library in use (for test names and reports). */
 export const galVersion = createRequire(depsDir ? join(depsDir, '..', 'package.json') : import.meta.url)('google-auth-library/package.json').version

@@ -111,12 +111,12 @@ export function summariseRequests(requests) {
 }
 
 /**
- * Run `node script` with exactly `env`; resolves {code, signal, stdout, stderr, timedOut, result}
+ * Run `node script` with exactly `env` (in `cwd`, default this process's); resolves {code, signal, stdout, stderr, timedOut, result}
  * where `result` is the JSON of the last stdout line (or undefined). Killed after timeoutMs.
  */
-export function runNode(script, { env, args = [], timeoutMs = 30_000 } = {}) {
+export function runNode(script, { env, args = [], timeoutMs = 30_000, cwd } = {}) {
   assert.ok(env, 'runNode needs an explicit (hermetic) env')
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [script, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   return collectChild(child, timeoutMs).then((run) => ({ ...run, result: lastJsonLine(run.stdout) }))
 }
 

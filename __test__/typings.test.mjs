@@ -6,6 +6,11 @@
 // --skipLibCheck: google-auth-library's and gaxios' own .d.ts files are not ours to check; our
 // files and every type they use still are.
 //
+// The same for the methods written in JavaScript (types/authclient-check.ts with the module passed in,
+// types/authclient-default-check.ts without it): their clients go into BigQuery and GoogleAuth.
+// index.d.ts is hand-written over the generated binding.d.ts; a project WITHOUT google-auth-library
+// must still compile against it (checked in a folder with no node_modules, without --skipLibCheck).
+//
 // Both google-auth-library 10 (the devDependency) and, when __test__/gal11/node_modules is installed
 // (.ci/run does it), google-auth-library 11: the check files are copied next to that install so
 // that 'google-auth-library' resolves to it.
@@ -14,7 +19,9 @@
 
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { hermeticEnv } from './emulator/index.mjs'
 import { here } from './support.mjs'
@@ -23,9 +30,9 @@ const TSC = here('../node_modules/.bin/tsc')
 const FLAGS = ['--strict', '--noEmit', '--skipLibCheck', '--pretty', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022']
 
 /** Run tsc on `files` (under `dir`); resolves {code, output}. */
-function tsc(files, dir = here('types')) {
+function tsc(files, dir = here('types'), flags = FLAGS) {
   return new Promise((resolve, reject) => {
-    execFile(TSC, [...FLAGS, ...files.map((f) => `${dir}/${f}`)], { cwd: here('..'), env: hermeticEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(TSC, [...flags, ...files.map((f) => `${dir}/${f}`)], { cwd: here('..'), env: hermeticEnv(), timeout: 60_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') return reject(err)
       resolve({ code: err ? err.code : 0, output: `${stdout}${stderr}` })
     })
@@ -33,9 +40,34 @@ function tsc(files, dir = here('types')) {
 }
 
 test('the supplier is a google-auth-library AwsSecurityCredentialsSupplier; misuses are type errors', { timeout: 90_000 }, async () => {
-  const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts'])
+  const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'authclient-check.ts', 'authclient-default-check.ts'])
   assert.equal(output.trim(), '', output)
   assert.equal(code, 0)
+})
+
+test('a TypeScript project without google-auth-library compiles against index.d.ts (no --skipLibCheck)', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aws-wif-typings-'))
+  try {
+    for (const f of ['index.d.ts', 'binding.d.ts']) copyFileSync(here(`../${f}`), join(dir, f))
+    writeFileSync(
+      join(dir, 'app.ts'),
+      `import { GoogleTokenFetcher, GoogleIdToken } from './index'
+export async function run(): Promise<number> {
+  const fetcher = new GoogleTokenFetcher({ audience: 'aud' })
+  const id: GoogleIdToken = await fetcher.getIdToken('https://svc', { includeEmail: true })
+  fetcher.invalidate()
+  const client = fetcher.authClient()
+  return id.expiresAt + String(client).length
+}
+`,
+    )
+    const flags = FLAGS.filter((f) => f !== '--skipLibCheck')
+    const { code, output } = await tsc(['app.ts', 'index.d.ts'], dir, flags)
+    assert.equal(output.trim(), '', output)
+    assert.equal(code, 0)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('negative control: using the credentials as a number does not compile', { timeout: 90_000 }, async () => {
@@ -53,12 +85,15 @@ test('the same checks against google-auth-library 11 typings', { timeout: 90_000
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir)
   try {
-    for (const f of ['check.ts', 'expect-error.ts', 'fetcher-check.ts']) {
+    // authclient-default-check.ts is left out: from the repository root, index.d.ts resolves the
+    // root google-auth-library (10); in an application both resolve to the application's.
+    const files = ['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'authclient-check.ts']
+    for (const f of files) {
       writeFileSync(`${dir}/${f}`, readFileSync(here(`types/${f}`), 'utf8').replaceAll("'../../index'", "'../../../index'"))
     }
     const version = JSON.parse(readFileSync(GAL11, 'utf8')).version
     assert.match(version, /^11\./)
-    const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts'], dir)
+    const { code, output } = await tsc(files, dir)
     assert.equal(output.trim(), '', output)
     assert.equal(code, 0)
   } finally {

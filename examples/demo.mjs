@@ -4,6 +4,10 @@
 //   ─► Google STS (verifies the SigV4 subject token with an independent signer) ─► IAM generateAccessToken
 //   ─► @google-cloud/bigquery query ─► rows
 //
+// then the same flow all native (GoogleTokenFetcher, and its authClient() for BigQuery), and a call
+// to the emulator's stand-in Cloud Run service with an ID token of the service account
+// (fetcher.idTokenClient(url)): the service accepts only an ID token whose `aud` is its URL.
+//
 // It is the reference app of the README, unchanged but for the endpoints: everything listens on
 // 127.0.0.1, and the environment is what EKS Pod Identity would inject (a FULL_URI and a token
 // file), pointed at the emulator. Run: `npm run demo`.
@@ -80,7 +84,21 @@ try {
   for (let i = 0; i < 100000; i++) await fetcher.getAccessToken()
   console.log(`    cached getAccessToken(): ${Number(process.hrtime.bigint() - t0) / 100000} ns/op`)
 
-  step(6, 'what the emulator saw')
+  step(6, "new BigQuery({ projectId, authClient: fetcher.authClient() }): BigQuery with no JavaScript STS or IAM")
+  const nativeBigquery = new BigQuery({ projectId: 'my-project', location: 'US', authClient: fetcher.authClient(), apiEndpoint: em.url })
+  const [nativeRows] = await nativeBigquery.query({ query: 'SELECT greeting, principal, n FROM demo', location: 'US' })
+  console.log('    rows:', JSON.stringify(nativeRows))
+  console.log('    exchanges so far: STS', em.count('sts'), ' IAM', em.count('iam'), '(authClient() reused the fetcher\'s cached token)')
+
+  step(7, 'fetcher.idTokenClient(url).request({ url }): a Cloud Run service (the emulator\'s stand-in) with an ID token')
+  const serviceUrl = `${em.url}/run/reports`
+  const run = fetcher.idTokenClient(serviceUrl, { includeEmail: true })
+  const { status, data } = await run.request({ url: `${serviceUrl}/daily` })
+  console.log('    HTTP', status, JSON.stringify(data))
+  const idToken = await fetcher.getIdToken(serviceUrl, { includeEmail: true })
+  console.log('    ID token    :', mask(idToken.token), ' expires', new Date(idToken.expiresAt).toISOString())
+
+  step(8, 'what the emulator saw')
   const counts = new Map()
   for (const r of em.requests) counts.set(r.route, (counts.get(r.route) ?? 0) + 1)
   for (const [route, n] of counts) console.log(`    ${route.padEnd(10)} ${n} request(s)`)

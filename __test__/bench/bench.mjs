@@ -40,7 +40,7 @@ const MB = 1e6
 const args = new Set(process.argv.slice(2))
 const QUICK = args.has('--quick')
 /** Runs per side of each fresh-process measurement. */
-const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, app: 31 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
+const RUNS = Object.fromEntries(Object.entries({ cold: 21, concurrent: 7, workers: 5, galCold: 9, refresh: 5, app: 31 }).map(([k, n]) => [k, QUICK ? Math.ceil(n / 3) : n]))
 
 const log = (text) => process.stderr.write(`[bench] ${text}\n`)
 const problems = []
@@ -114,16 +114,21 @@ async function interleaved(label, runs, variants) {
 }
 
 function makeRunner(em, env) {
-  /** One probe in a fresh process: its JSON result, plus wallMs and the container requests it caused. */
+  /**
+   * One probe in a fresh process: its JSON result, plus wallMs, the container requests and the
+   * Google exchanges (STS + IAM requests) it caused.
+   */
   async function probe(mode, side) {
     const before = em.count('container')
+    const exchangesBefore = em.count('sts') + em.count('iam')
     const r = await spawnTimed([PROBE, mode, side], env)
     const requests = em.count('container') - before
+    const exchanges = em.count('sts') + em.count('iam') - exchangesBefore
     if (r.code !== 0) {
       problems.push(`probe ${mode} ${side} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`)
       return null
     }
-    return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)), wallMs: r.wallMs, containerRequests: requests }
+    return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)), wallMs: r.wallMs, containerRequests: requests, exchanges }
   }
 
   /** The reference app in a fresh process: ms from spawn to its first row. */
@@ -165,6 +170,15 @@ async function measure(em, runner) {
       return r?.skipped ? null : r
     },
   })
+  const headersCold = await interleaved('getRequestHeaders() cold: authClient() vs AwsClient', RUNS.galCold, bySide('headers-cold'))
+  const workerExchanges = await interleaved('8 worker_threads: STS + IAM exchanges', RUNS.workers, bySide('worker-exchanges'))
+  em.setAlways('sts', { delayMs: 500 })
+  let refresh
+  try {
+    refresh = await interleaved('requests across a token refresh, STS delayed 500 ms', RUNS.refresh, bySide('refresh'))
+  } finally {
+    em.setAlways('sts', null)
+  }
   log('cached calls (100 000 sequential awaits per rep, both sides in one process, interleaved)')
   const cached = await runner.probe('cached', 'both')
   const app = await interleaved('reference app spawn → first row', RUNS.app, Object.fromEntries(APP_SIDES.map((side) => [side, () => runner.app(side)])))
@@ -173,7 +187,12 @@ async function measure(em, runner) {
     check(em, `gal-cold ${side}`, galCold[side], impersonated)
   }
   check(em, 'fetcher-cold', galCold.fetcher, impersonated)
-  return { cold, concurrent, workers, galCold, cached, app, fetcherAvailable }
+  for (const side of SIDES) {
+    check(em, `headers-cold ${side}`, headersCold[side], impersonated)
+    check(em, `refresh ${side}`, refresh[side], (r) => r.refreshed)
+    check(em, `worker-exchanges ${side}`, workerExchanges[side], (r) => r.distinctTokens >= 1)
+  }
+  return { cold, concurrent, workers, galCold, headersCold, workerExchanges, refresh, cached, app, fetcherAvailable }
 }
 
 /** Per side, the field `key` of every non-null sample, mapped by `scale`. */
@@ -201,6 +220,11 @@ function buildRows(m, sizes) {
     { metric: 'spawn reference app → first row', unit: 'ms', ours: m.app.ours, js: m.app.js, target: { ratio: 0.8 }, method: `reference-app.mjs (supplier → AwsClient → BigQuery query), spawn → first row on stdout; ${runs.app} runs per side` },
     { metric: '… JS without @aws-sdk/client-sts (region from AWS_REGION)', unit: 'ms', ours: m.app.ours, js: m.app['js-lite'], target: null, method: 'the same app and runs, against reference-supplier-lite.mjs: the sample\'s provider chain without the STS client it resolves the region with' },
     { metric: '… zero-cost supplier (the floor) vs JS', unit: 'ms', ours: m.app.floor, js: m.app.js, target: null, method: 'the same app and runs with floor-supplier.mjs (credentials issued beforehand, nothing imported): what every supplier pays anyway; its ratio is the best any supplier could reach' },
+    { metric: 'spawn → first BigQuery row through authClient() (JS: the reference app)', unit: 'ms', ours: m.app.native, js: m.app.js, target: { ratio: 0.65 }, method: `reference-app.mjs with BENCH_SIDE=native (GoogleTokenFetcher.authClient() → BigQuery, no AwsClient) against the reference app with the JS reference supplier; the same ${runs.app} interleaved runs` },
+    { metric: 'cold getRequestHeaders() through authClient() (JS: AwsClient + reference)', unit: 'ms', ...field(m.headersCold, 'ms'), target: { ratio: 0.3 }, method: `first getRequestHeaders() in a fresh process, import and construction excluded: the native exchange vs AwsClient with the JS reference supplier; ${runs.galCold} runs per side` },
+    { metric: 'cached getRequestHeaders() through authClient() (JS: AwsClient)', unit: 'ns/op', ...(m.cached?.headers ?? {}), target: { ratio: 0.5 }, method: `${m.cached?.ops?.headersOps ?? '?'} sequential awaits per rep, in the cached-calls process` },
+    { metric: 'slowest request across a token refresh, above the median (STS delayed 500 ms)', unit: 'ms', ...field(m.refresh, 'maxOverMedianMs'), target: { max: 5 }, method: `sequential getRequestHeaders + BigQuery jobs.query for ${Number(process.env.BENCH_REFRESH_MS ?? 3000) / 1000} s with a 600 s token due for refresh after 1 s; ours: authClient() (background refresh), JS: AwsClient (eagerRefreshThresholdMillis 599 s); ${runs.refresh} processes per side` },
+    { metric: '8 worker_threads: STS + IAM exchanges (process)', unit: '', ...field(m.workerExchanges, 'exchanges'), target: { equals: 2 }, method: `8 workers each build their own client (ours: authClient(); JS: AwsClient + reference supplier) and get a token; requests counted by the emulator; ${runs.workers} processes per side` },
     { metric: '.node size, stripped', unit: 'MB', ours: sizes.binary.strippedBytes / MB, js: null, target: { max: 5 }, method: `strip --strip-all of a copy; as built: ${(sizes.binary.bytes / MB).toFixed(2)} MB` },
     { metric: 'installed footprint', unit: 'MB', ours: sizes.ours.bytes / MB, js: sizes.js.bytes / MB, target: null, method: `ours: index.js, binding.js, index.d.ts, stripped .node; JS: ${JS_PACKAGE} + dependency closure (${sizes.js.packages} packages, ${sizes.js.files} files)` },
     { metric: '… JS as the sample requires it (+ @aws-sdk/client-sts)', unit: 'MB', ours: sizes.ours.bytes / MB, js: sizes.jsSample.bytes / MB, target: null, method: `JS: ${JS_SAMPLE_PACKAGES.join(' + ')} + dependency closure (${sizes.jsSample.packages} packages, ${sizes.jsSample.files} files)` },

@@ -11,6 +11,15 @@
 //   workers       8 worker_threads, each importing the module, constructing its own supplier, calling once
 //   gal-cold      first AwsClient.getAccessToken() (supplier, SigV4, Google STS, IAM impersonation)
 //   fetcher-cold  first GoogleTokenFetcher.getAccessToken() (ours only)
+//   headers-cold  first getRequestHeaders(): ours through GoogleTokenFetcher.authClient(), js through
+//                 AwsClient with the reference supplier (import and construction excluded)
+//   refresh       sequential requests (getRequestHeaders + a BigQuery jobs.query to the emulator) for
+//                 BENCH_REFRESH_MS (after 50 warm-up requests), with a 600 s token due for refresh 1 s after it is issued, while the
+//                 parent delays the emulator's STS by 500 ms: the slowest request against the median
+//                 (ours: authClient() with background refresh; js: AwsClient, eagerRefreshThresholdMillis 599 s)
+//                 (BENCH_DETAIL=1 adds the five slowest requests with their index)
+//   worker-exchanges  8 worker_threads, each with its own client (ours: authClient(); js: AwsClient +
+//                 reference supplier), each getting a token; the parent counts STS + IAM requests
 //   cached        ns/op of warm calls, both sides in this one process, interleaved rep by rep
 //                 (side is ignored): the supplier, AwsClient.getAccessToken(), the native fetcher
 //
@@ -19,11 +28,14 @@
 
 import { performance } from 'node:perf_hooks'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { NO_FETCHER, SIDES, awsClientOptions, importSide, makeFetcher } from './sides.mjs'
+import { NO_FETCHER, SIDES, awsClientOptions, benchConfig, fetcherOptions, importSide, makeFetcher } from './sides.mjs'
 
 const CONCURRENT_CALLS = 1000
 const WORKERS = 8
-const CACHED = { warmup: 10_000, reps: 7, supplierOps: 100_000, galOps: 20_000, fetcherOps: 100_000 }
+const CACHED = { warmup: 10_000, reps: 7, supplierOps: 100_000, galOps: 20_000, fetcherOps: 100_000, headersOps: 20_000 }
+const REFRESH_MS = Number(process.env.BENCH_REFRESH_MS ?? 3000)
+const REFRESH_WARMUP = 50
+const QUERY = 'SELECT greeting, principal, n FROM emulator'
 
 /** Milliseconds taken by `fn()` and its result. */
 async function timed(fn) {
@@ -64,16 +76,29 @@ async function concurrent(side) {
   return { calls: CONCURRENT_CALLS, allSettledMs: performance.now() - start, medianCallMs: doneAt[doneAt.length >> 1], distinctKeys: new Set(keys).size }
 }
 
-/** Runs inside each worker thread of `workers`. */
-async function workerBody({ side }) {
+/** Runs inside each worker thread of `workers` and `worker-exchanges`. */
+async function workerBody({ side, exchanges }) {
+  if (exchanges) {
+    const client = await authClientFor(side)
+    const { token } = await client.getAccessToken()
+    parentPort.postMessage({ token })
+    return
+  }
   const { Supplier } = await importSide(side)
   const creds = await new Supplier().getAwsSecurityCredentials()
   parentPort.postMessage({ accessKeyId: creds.accessKeyId })
 }
 
-function runWorker(side) {
+/** The client whose getRequestHeaders() is compared: ours through authClient(), js through AwsClient. */
+async function authClientFor(side, extra = {}) {
+  const [{ AwsClient }, { Supplier, GoogleTokenFetcher }] = await Promise.all([import('google-auth-library'), importSide(side)])
+  if (side === 'ours') return new GoogleTokenFetcher({ ...fetcherOptions(), ...extra.fetcher }).authClient()
+  return new AwsClient({ ...awsClientOptions(new Supplier()), ...extra.gal })
+}
+
+function runWorker(side, data = {}) {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { side } })
+    const worker = new Worker(new URL(import.meta.url), { workerData: { side, ...data } })
     worker.once('message', resolve)
     worker.once('error', reject)
     worker.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)))
@@ -83,6 +108,44 @@ function runWorker(side) {
 async function workers(side) {
   const { ms, value } = await timed(() => Promise.all(Array.from({ length: WORKERS }, () => runWorker(side))))
   return { workers: WORKERS, allSettledMs: ms, distinctKeys: new Set(value.map((m) => m.accessKeyId)).size }
+}
+
+async function workerExchanges(side) {
+  const { ms, value } = await timed(() => Promise.all(Array.from({ length: WORKERS }, () => runWorker(side, { exchanges: true }))))
+  return { workers: WORKERS, allSettledMs: ms, distinctTokens: new Set(value.map((m) => m.token)).size }
+}
+
+async function headersCold(side) {
+  const client = await authClientFor(side)
+  const { ms, value } = await timed(() => client.getRequestHeaders())
+  const authorization = typeof value.get === 'function' ? value.get('authorization') : value.authorization
+  return { ms, tokenKind: String(authorization).split('.')[1] }
+}
+
+/** Latencies of sequential requests across a token refresh (see the header). */
+async function refresh(side) {
+  const lifetime = 600
+  const client = await authClientFor(side, {
+    fetcher: { serviceAccountImpersonation: { tokenLifetimeSeconds: lifetime }, refreshMarginSeconds: lifetime - 1, refreshJitterSeconds: 0 },
+    gal: { service_account_impersonation: { token_lifetime_seconds: lifetime }, eagerRefreshThresholdMillis: (lifetime - 1) * 1000 },
+  })
+  const url = `${benchConfig().url}/bigquery/v2/projects/my-project/queries`
+  const first = (await client.getAccessToken()).token
+  // Warm up (the first requests of a process pay for loading and compiling the HTTP stack), well
+  // before the token's refresh is due.
+  for (let i = 0; i < REFRESH_WARMUP; i++) await client.request({ url, method: 'POST', data: { query: QUERY } })
+  const latencies = []
+  const start = performance.now()
+  while (performance.now() - start < REFRESH_MS) {
+    const t0 = performance.now()
+    await client.request({ url, method: 'POST', data: { query: QUERY } })
+    latencies.push(performance.now() - t0)
+  }
+  const refreshed = (await client.getAccessToken()).token !== first
+  const sorted = [...latencies].sort((a, b) => a - b)
+  const median = sorted[sorted.length >> 1]
+  const detail = process.env.BENCH_DETAIL ? { slowest: latencies.map((ms, i) => [i, Math.round(ms)]).sort((a, b) => b[1] - a[1]).slice(0, 5) } : {}
+  return { requests: latencies.length, medianMs: median, maxMs: sorted.at(-1), maxOverMedianMs: sorted.at(-1) - median, refreshed, ...detail }
 }
 
 async function galCold(side) {
@@ -110,17 +173,20 @@ async function warmOperations() {
     ops[side] = { supplier: () => supplier.getAwsSecurityCredentials(), gal: () => client.getAccessToken() }
     const fetcher = makeFetcher(GoogleTokenFetcher)
     if (fetcher) ops[side].fetcher = () => fetcher.getAccessToken()
+    const headersClient = side === 'ours' ? fetcher?.authClient() : client
+    if (headersClient) ops[side].headers = () => headersClient.getRequestHeaders()
   }
   return ops
 }
 
 async function cached() {
   const ops = await warmOperations()
-  const samples = { supplier: { ours: [], js: [] }, gal: { ours: [], js: [] }, fetcher: { ours: [] } }
+  const samples = { supplier: { ours: [], js: [] }, gal: { ours: [], js: [] }, fetcher: { ours: [] }, headers: { ours: [], js: [] } }
   const targets = [
     ['supplier', CACHED.supplierOps],
     ['gal', CACHED.galOps],
     ['fetcher', CACHED.fetcherOps],
+    ['headers', CACHED.headersOps],
   ]
   for (const [name] of targets) for (const side of SIDES) if (ops[side][name]) await nsPerOp(ops[side][name], CACHED.warmup)
   for (let rep = 0; rep < CACHED.reps; rep++) {
@@ -132,7 +198,7 @@ async function cached() {
   return { ...samples, ops: CACHED }
 }
 
-const MODES = { cold, concurrent, workers, 'gal-cold': galCold, 'fetcher-cold': fetcherCold, cached }
+const MODES = { cold, concurrent, workers, 'gal-cold': galCold, 'fetcher-cold': fetcherCold, 'headers-cold': headersCold, refresh, 'worker-exchanges': workerExchanges, cached }
 
 async function main() {
   const [mode, side = 'ours'] = process.argv.slice(2)

@@ -8,6 +8,7 @@
 //
 //   js-lite  ./reference-supplier-lite.mjs → the sample without @aws-sdk/client-sts (region from AWS_REGION)
 //   floor    ./floor-supplier.mjs          → a zero-cost supplier (credentials fetched by the parent)
+//   native   require('aws-wif-supplier')  → GoogleTokenFetcher.authClient(): no AwsClient, no JS STS/IAM
 //
 // Both modules are loaded with a dynamic import(), so the loading mechanism costs both sides the same.
 // Every child process gets its configuration through the environment (see bench.mjs `probeEnv`):
@@ -22,7 +23,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 export const SIDES = Object.freeze(['ours', 'js'])
-export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor'])
+export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor', 'native'])
 
 const ENTRY = {
   ours: process.env.BENCH_OURS_DIR ? pathToFileURL(join(process.env.BENCH_OURS_DIR, 'index.js')) : new URL('../../index.js', import.meta.url),
@@ -30,6 +31,7 @@ const ENTRY = {
   'js-lite': new URL('./reference-supplier-lite.mjs', import.meta.url),
   floor: new URL('./floor-supplier.mjs', import.meta.url),
 }
+ENTRY.native = ENTRY.ours
 
 export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
 
@@ -39,7 +41,7 @@ export async function importSide(side) {
   if (!url) throw new Error(`unknown side "${side}"; expected one of ${APP_SIDES.join(', ')}`)
   const ns = await import(url.href)
   const mod = ns.default ?? ns
-  if (side === 'ours') return { Supplier: mod.ContainerAwsCredentialsSupplier, GoogleTokenFetcher: mod.GoogleTokenFetcher }
+  if (side === 'ours' || side === 'native') return { Supplier: mod.ContainerAwsCredentialsSupplier, GoogleTokenFetcher: mod.GoogleTokenFetcher }
   return { Supplier: mod.ReferenceAwsSupplier ?? mod.FloorSupplier, GoogleTokenFetcher: undefined }
 }
 

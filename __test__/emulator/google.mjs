@@ -15,6 +15,17 @@
 //              Authorization: Bearer <STS token>, JSON {"scope":[…],"lifetime":"3600s"}
 //              200 {"accessToken":"ya29.sa.…","expireTime":"YYYY-MM-DDTHH:MM:SSZ"}
 //              401 UNAUTHENTICATED (unknown bearer), 403 PERMISSION_DENIED (other email), 400 INVALID_ARGUMENT
+//   [iamIdToken] POST /v1/projects/-/serviceAccounts/<email>:generateIdToken
+//              Authorization: Bearer <STS token>, JSON {"audience":"…","includeEmail":bool}
+//              200 {"token":"<JWT, HS256 with em.idTokenKey>"}: claims iss, aud, azp, sub, iat, exp (iat + 3600), jti,
+//                  plus email and email_verified when includeEmail. 401 / 403 / 400 as [iam].
+//   [iamSignBlob] POST /v1/projects/-/serviceAccounts/<email>:signBlob, Authorization: Bearer <the
+//              service account's own token (kind 'sa'), or an STS token>, JSON {"payload": base64}
+//              200 {"keyId":"emulator-key","signedBlob": base64(HMAC-SHA256(em.idTokenKey, payload bytes))}
+//   [cloudRun] GET|POST /run/<service>[/…]: a stand-in Cloud Run service whose URL is
+//              http://<Host header>/run/<service>. It accepts only `Authorization: Bearer <ID token>`
+//              with a valid emulator signature, an unexpired exp, aud equal to that URL, and not in
+//              em.revokedIdTokens; else 401. 200 {"service","aud","email","method","path"}.
 //   [bigquery] BigQuery REST v2 under /bigquery/v2/projects/<p>/ (Authorization: Bearer <STS or IAM token>):
 //              POST queries            jobs.query (the client's fast path)
 //              POST jobs               jobs.insert (used when the fast path is not possible)
@@ -23,6 +34,7 @@
 //              Every query returns one row: greeting STRING, principal STRING, n INTEGER (42).
 
 import { verifySubjectToken } from './sigv4-oracle.mjs'
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import { bearerToken, json, parseJson, randomToken, rfc3339 } from './wire.mjs'
 
 export const GREETING = 'hello from the aws-wif-supplier emulator'
@@ -145,6 +157,87 @@ function generateAccessToken(ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// [iamIdToken] generateIdToken and the [cloudRun] stand-in
+
+const ID_TOKEN_TTL_SECONDS = 3600
+const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
+
+function signJwt(key, claims) {
+  const unsigned = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url(claims)}`
+  return `${unsigned}.${createHmac('sha256', key).update(unsigned).digest('base64url')}`
+}
+
+/** The claims of a JWT signed with `key`, or null when it is not one. */
+export function verifyJwt(key, token) {
+  const parts = String(token ?? '').split('.')
+  if (parts.length !== 3) return null
+  const expected = createHmac('sha256', key).update(`${parts[0]}.${parts[1]}`).digest()
+  const given = Buffer.from(parts[2], 'base64url')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
+  try {
+    return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'))
+  } catch {
+    return null
+  }
+}
+
+function generateIdToken(ctx) {
+  const { em } = ctx
+  const caller = callerToken(ctx)
+  if (!caller || caller.kind !== 'sts') return UNAUTHENTICATED()
+  const email = decodeURIComponent(ctx.params[0])
+  if (email !== em.config.serviceAccount) {
+    return googleError(403, 'PERMISSION_DENIED', "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist).")
+  }
+  const body = parseJson(ctx.body)
+  if (typeof body?.audience !== 'string' || body.audience === '') return googleError(400, 'INVALID_ARGUMENT', 'audience is required.')
+  const iat = Math.floor(em.now() / 1000)
+  const claims = { iss: 'https://accounts.google.com', aud: body.audience, azp: '100000000000000000001', sub: '100000000000000000001', iat, exp: iat + ID_TOKEN_TTL_SECONDS, jti: randomToken(12) }
+  if (body.includeEmail === true) Object.assign(claims, { email, email_verified: true })
+  const token = signJwt(em.idTokenKey, claims)
+  em.idTokens.set(token, claims)
+  ctx.entry.impersonatedBy = caller.principal
+  ctx.entry.idTokenRequest = body
+  return json(200, { token })
+}
+
+/** What the emulator's signBlob answers for `payload` (bytes): base64 HMAC-SHA256 under em.idTokenKey. */
+export function emulatorSignature(em, payload) {
+  return createHmac('sha256', em.idTokenKey).update(payload).digest('base64')
+}
+
+function signBlob(ctx) {
+  const { em } = ctx
+  const caller = callerToken(ctx)
+  const email = decodeURIComponent(ctx.params[0])
+  if (!caller || !(caller.kind === 'sts' || (caller.kind === 'sa' && caller.principal === email))) return UNAUTHENTICATED()
+  if (email !== em.config.serviceAccount) {
+    return googleError(403, 'PERMISSION_DENIED', "Permission 'iam.serviceAccounts.signBlob' denied on resource (or it may not exist).")
+  }
+  const body = parseJson(ctx.body)
+  if (typeof body?.payload !== 'string') return googleError(400, 'INVALID_ARGUMENT', 'payload is required.')
+  ctx.entry.signedBy = caller.kind
+  return json(200, { keyId: 'emulator-key', signedBlob: emulatorSignature(em, Buffer.from(body.payload, 'base64')) })
+}
+
+function cloudRun(ctx) {
+  const { em } = ctx
+  const url = `http://${ctx.headers.host}/run/${ctx.params[0]}`
+  const token = bearerToken(ctx.headers)
+  const claims = verifyJwt(em.idTokenKey, token)
+  const reject = (why) => {
+    ctx.entry.rejected = why
+    return json(401, { error: 'unauthorized', reason: why }, { 'www-authenticate': 'Bearer error="invalid_token"' })
+  }
+  if (!claims) return reject(token ? 'not an ID token signed by the emulator' : 'no bearer token')
+  if (em.revokedIdTokens.has(token)) return reject('revoked')
+  if (!(claims.exp * 1000 > em.now())) return reject('expired')
+  if (claims.aud !== url) return reject(`aud ${claims.aud} is not ${url}`)
+  ctx.entry.idToken = claims
+  return json(200, { service: ctx.params[0], aud: claims.aud, email: claims.email ?? null, method: ctx.req.method, path: ctx.url.pathname })
+}
+
+// ---------------------------------------------------------------------------------------------
 // [bigquery] REST v2 subset
 
 const RESULT_SCHEMA = {
@@ -235,6 +328,10 @@ const BQ = '^\\/bigquery\\/v2\\/projects\\/([^/]+)'
 export const googleRoutes = [
   { route: 'sts', method: 'POST', pattern: /^\/v1\/token$/, handle: tokenExchange },
   { route: 'iam', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/, handle: generateAccessToken },
+  { route: 'iamIdToken', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateIdToken$/, handle: generateIdToken },
+  { route: 'iamSignBlob', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):signBlob$/, handle: signBlob },
+  { route: 'cloudRun', method: 'GET', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
+  { route: 'cloudRun', method: 'POST', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
   { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/queries$`), handle: withBigQueryAuth(jobsQuery) },
   { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/jobs$`), handle: withBigQueryAuth(jobsInsert) },
   { route: 'bigquery', method: 'GET', pattern: new RegExp(`${BQ}\\/queries\\/([^/]+)$`), handle: withBigQueryAuth(withJob(queryResponse)) },

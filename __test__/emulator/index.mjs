@@ -11,6 +11,9 @@
 //   [awsSts]       POST /aws-sts[/]                                    aws.mjs   AssumeRoleWithWebIdentity
 //   [sts]          POST /v1/token                                      google.mjs + sigv4-oracle.mjs
 //   [iam]          POST /v1/projects/-/serviceAccounts/<sa>:generateAccessToken   google.mjs
+//   [iamIdToken]   POST /v1/projects/-/serviceAccounts/<sa>:generateIdToken       google.mjs
+//   [iamSignBlob]  POST /v1/projects/-/serviceAccounts/<sa>:signBlob             google.mjs
+//   [cloudRun]     GET|POST /run/<service>[/…] (accepts only an ID token for its URL)   google.mjs
 //   [bigquery]     /bigquery/v2/projects/<p>/{queries,jobs}[/<id>]     google.mjs
 //   [unknown]      anything else -> 404 JSON
 //
@@ -24,15 +27,16 @@
 //
 // Nothing here ever connects anywhere: the emulator only accepts connections.
 
+import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import { awsRoutes, issueAwsCredentials } from './aws.mjs'
-import { GREETING, googleRoutes } from './google.mjs'
+import { GREETING, emulatorSignature, googleRoutes, verifyJwt } from './google.mjs'
 import { json, readBody } from './wire.mjs'
 
 export { hermeticEnv, makeProcessHermetic, HERMETIC_DEFAULTS } from './hermetic-env.mjs'
 export { verifySubjectToken, decodeSubjectToken, REASONS } from './sigv4-oracle.mjs'
-export { GREETING }
+export { GREETING, emulatorSignature, verifyJwt }
 
 export const DEFAULT_CONFIG = Object.freeze({
   region: 'us-east-1',
@@ -100,6 +104,12 @@ class Emulator {
   imdsTokens = new Map()
   /** BigQuery jobId -> {projectId, jobId, location, query, principal}. */
   bigqueryJobs = new Map()
+  /** The HS256 key of the ID tokens the emulator issues. */
+  idTokenKey = randomBytes(32)
+  /** ID token -> its claims, for every ID token issued. */
+  idTokens = new Map()
+  /** ID tokens the Cloud Run stand-in refuses (as if revoked). */
+  revokedIdTokens = new Set()
   urls = []
 
   #faults = new Map()

@@ -33,7 +33,7 @@ export function ensureAddon({ quiet = false } = {}) {
   if (existsSync(target) && statSync(target).mtimeMs >= sources) return target
   const debug = process.env.AWS_WIF_SUPPLIER_DEBUG_BUILD === '1'
   if (!quiet) console.error(`building the native addon (${debug ? 'debug' : 'release'}; a clean release build takes 4-9 minutes)…`)
-  const args = ['napi', 'build', '--platform', '--js', 'binding.js', '--dts', 'index.d.ts', ...(debug ? [] : ['--release'])]
+  const args = ['napi', 'build', '--platform', '--js', 'binding.js', '--dts', 'binding.d.ts', ...(debug ? [] : ['--release'])]
   const r = spawnSync('npx', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
   if (r.status !== 0) throw new Error(`napi build failed (exit ${r.status})`)
   return target

@@ -11,8 +11,8 @@ use super::js_error::{spawn, to_napi};
 use crate::cache::{Entry, Policy};
 use crate::env::{epoch_millis, Context};
 use crate::google::config_file::{FetcherConfig, FetcherOptions};
-use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, StepOutcome, StepStatus};
-use crate::redact::Secret;
+use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, Refresh, StepOutcome, StepStatus};
+use crate::google::id_token::IdToken;
 use crate::supplier::{SupplierCore, SupplierOptions};
 
 /// Default spread of token refreshes (see `refreshJitterSeconds`).
@@ -114,6 +114,41 @@ pub struct TokenLease {
   pub refresh_at: f64,
 }
 
+/// An OpenID Connect ID token.
+#[napi(object)]
+pub struct GoogleIdToken {
+  /// The JWT, for `Authorization: Bearer <token>` (Cloud Run, IAP).
+  pub token: String,
+  /// Its `exp`, in milliseconds since the epoch.
+  pub expires_at: f64,
+}
+
+/// An ID token with the instant until which it may be reused (internal, for the JS wrapper).
+#[napi(object)]
+pub struct IdTokenLease {
+  /// The token.
+  pub token: GoogleIdToken,
+  /// Milliseconds since the epoch; reuse `token` until then.
+  pub refresh_at: f64,
+}
+
+/// What the JS wrapper needs to build a google-auth-library client (internal; no secret).
+#[napi(object)]
+pub struct FetcherClientInfo {
+  /// The workload identity provider.
+  pub audience: String,
+  /// The STS token endpoint.
+  pub token_url: String,
+  /// The generateAccessToken URL, when impersonating.
+  pub service_account_impersonation_url: Option<String>,
+  /// The Google Cloud universe.
+  pub universe_domain: String,
+  /// The quota project, if any.
+  pub quota_project_id: Option<String>,
+  /// The OAuth scopes of the access token.
+  pub scopes: Vec<String>,
+}
+
 /// One step of `diagnose()`.
 #[napi(object)]
 pub struct DiagnosticStep {
@@ -152,6 +187,13 @@ fn lease(e: Entry<AccessToken>) -> TokenLease {
   TokenLease { token: token_to_js(&e.value), refresh_at: epoch_millis(e.refresh_at) }
 }
 
+fn id_lease(e: Entry<IdToken>) -> IdTokenLease {
+  IdTokenLease {
+    token: GoogleIdToken { token: e.value.token.expose().to_string(), expires_at: epoch_millis(e.value.expires_at) },
+    refresh_at: epoch_millis(e.refresh_at),
+  }
+}
+
 fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
   o.unwrap_or(FetcherRuntimeOptions {
     region: None,
@@ -176,9 +218,12 @@ fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, r
       ))
     }
   };
-  let policy = Policy { margin: opts.refresh_margin, jitter, background: rt.background_refresh.unwrap_or(false), ..Policy::default() };
+  // The refresh mode is the object's, not the cache's: one configuration is one cache whichever
+  // way its callers refresh.
+  let background = rt.background_refresh.unwrap_or(false);
+  let policy = Policy { margin: opts.refresh_margin, jitter, ..Policy::default() };
   let supplier = SupplierCore::shared(ctx, opts);
-  Ok(GoogleTokenFetcher { core: FetcherCore::shared(config, supplier, policy) })
+  Ok(GoogleTokenFetcher { core: FetcherCore::shared(config, supplier, policy), background })
 }
 
 /// Gets Google access tokens for this AWS workload without google-auth-library: AWS credentials
@@ -190,6 +235,8 @@ fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, r
 #[napi]
 pub struct GoogleTokenFetcher {
   core: Arc<FetcherCore>,
+  /// `backgroundRefresh` of this object's options.
+  background: bool,
 }
 
 #[napi]
@@ -256,42 +303,98 @@ impl GoogleTokenFetcher {
     build(&env, ctx, config, rt)
   }
 
-  /// A Google access token `{ token, expiresAt }`, from the cache when fresh. Rejects with a stable
-  /// `code`: `REGION_NOT_FOUND`, the AWS codes of `getAwsSecurityCredentials`, `STS_EXCHANGE_FAILED`,
-  /// `IMPERSONATION_FAILED`, `INVALID_TOKEN_RESPONSE`, `TIMEOUT`; Google's `error` and
-  /// `error_description` are kept as `googleError` / `googleErrorDescription`.
+  /// Token plus reuse deadline. Internal: the package's JavaScript wrapper builds
+  /// `getAccessToken()` and `getRequestHeaders()` on it. `background` overrides the object's
+  /// `backgroundRefresh` for this call.
   #[napi]
-  pub fn get_access_token<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, GoogleAccessToken>> {
-    if let Some(e) = self.core.peek() {
-      return PromiseRaw::resolve(env, token_to_js(&e.value));
-    }
-    let core = self.core.clone();
-    spawn(env, async move { core.access_token().await }, |e| token_to_js(&e.value))
-  }
-
-  /// Token plus reuse deadline. Internal: used by the package's JavaScript wrapper.
-  #[napi(skip_typescript)]
-  pub fn token_lease<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, TokenLease>> {
+  pub fn token_lease<'env>(&self, env: &'env Env, background: Option<bool>) -> Result<PromiseRaw<'env, TokenLease>> {
+    let refresh = if background.unwrap_or(self.background) { Refresh::Background } else { Refresh::Wait };
     if let Some(e) = self.core.peek() {
       return PromiseRaw::resolve(env, lease(e));
     }
+    if refresh == Refresh::Background {
+      // Inside the refresh window: answer with the valid token at once, here on the JS thread
+      // (`refreshAt` is now, so the JS memo asks again next time), and start one refresh behind
+      // it. Nothing waits on that refresh's promise: it resolves with nothing, its outcome lands in
+      // the cache (a failure keeps the valid token served, the next attempt backs off).
+      if let Some((e, due)) = self.core.peek_background() {
+        if due && !self.core.is_refreshing() {
+          let core = self.core.clone();
+          let _ = spawn(
+            env,
+            async move {
+              core.refresh_once().await;
+              Ok(())
+            },
+            |()| (),
+          );
+        }
+        return PromiseRaw::resolve(env, lease(e));
+      }
+    }
     let core = self.core.clone();
-    spawn(env, async move { core.access_token().await }, lease)
+    spawn(env, async move { core.access_token_with(refresh).await }, lease)
   }
 
-  /// `{ authorization: 'Bearer …' }`, plus `x-goog-user-project` when `quotaProjectId` is set.
-  #[napi(ts_return_type = "Promise<Record<string, string>>")]
-  pub fn get_request_headers<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, std::collections::HashMap<String, String>>> {
+  /// ID token plus reuse deadline. Internal: the JavaScript wrapper builds `getIdToken()` on it.
+  #[napi]
+  pub fn id_token_lease<'env>(
+    &self,
+    env: &'env Env,
+    audience: String,
+    include_email: Option<bool>,
+  ) -> Result<PromiseRaw<'env, IdTokenLease>> {
+    let include_email = include_email.unwrap_or(false);
+    if let Some(e) = self.core.peek_id_token(&audience, include_email) {
+      return PromiseRaw::resolve(env, id_lease(e));
+    }
     let core = self.core.clone();
-    let quota = self.core.config().quota_project_id.clone();
-    spawn(env, async move { core.access_token().await }, move |e| {
-      let mut h = std::collections::HashMap::new();
-      h.insert("authorization".to_string(), format!("Bearer {}", Secret::expose(&e.value.token)));
-      if let Some(q) = quota {
-        h.insert("x-goog-user-project".to_string(), q);
-      }
-      h
-    })
+    spawn(env, async move { core.id_token(&audience, include_email).await }, id_lease)
+  }
+
+  /// Drop every cached token of this configuration (process-wide). Internal: `invalidate()` in
+  /// JavaScript also drops this thread's memos.
+  #[napi]
+  pub fn invalidate(&self) {
+    self.core.invalidate();
+  }
+
+  /// Drop the cached access token if it is `token`; whether it was. Internal (401 handling).
+  #[napi]
+  pub fn invalidate_token(&self, token: String) -> bool {
+    self.core.invalidate_token(&token)
+  }
+
+  /// Drop the cached ID token of (audience, includeEmail) if it is `token`. Internal (401 handling).
+  #[napi]
+  pub fn invalidate_id_token(&self, audience: String, include_email: bool, token: String) -> bool {
+    self.core.invalidate_id_token(&audience, include_email, &token)
+  }
+
+  /// `backgroundRefresh` of this object's options. Internal (the JavaScript memos).
+  #[napi(getter)]
+  pub fn background_refresh(&self) -> bool {
+    self.background
+  }
+
+  /// Process-unique id of this configuration's cache. Internal (the JavaScript memos).
+  #[napi(getter)]
+  pub fn cache_id(&self) -> f64 {
+    self.core.id() as f64
+  }
+
+  /// What a google-auth-library client needs. Internal (`authClient()`).
+  #[napi(getter)]
+  pub fn client_info(&self) -> FetcherClientInfo {
+    let c = self.core.config();
+    FetcherClientInfo {
+      audience: c.audience.clone(),
+      token_url: c.token_url.clone(),
+      service_account_impersonation_url: c.service_account_impersonation_url.clone(),
+      universe_domain: c.universe_domain.clone(),
+      quota_project_id: c.quota_project_id.clone(),
+      scopes: c.scopes.clone(),
+    }
   }
 
   /// The project sent as `x-goog-user-project`, if any.

@@ -113,24 +113,6 @@ impl ContainerAwsCredentialsSupplier {
     spawn(env, async move { core.region().await }, |r| r.region)
   }
 
-  /// AWS credentials `{ accessKeyId, secretAccessKey, token }`, from the process-wide cache when
-  /// fresh. Rejects with a stable `code`: `CREDENTIALS_NOT_FOUND`, `CREDENTIALS_ENDPOINT_ERROR`,
-  /// `INVALID_CREDENTIALS_RESPONSE`, `CREDENTIALS_EXPIRED`, `TIMEOUT` or `CONFIG_INVALID`.
-  /// @param context google-auth-library's `ExternalAccountSupplierContext`; accepted and ignored.
-  #[napi(ts_args_type = "context?: unknown")]
-  pub fn get_aws_security_credentials<'env>(
-    &self,
-    env: &'env Env,
-    context: Option<Unknown<'env>>,
-  ) -> Result<PromiseRaw<'env, AwsSecurityCredentials>> {
-    let _ = context;
-    if let Some(e) = self.core.peek_credentials() {
-      return PromiseRaw::resolve(env, to_js(&e.value));
-    }
-    let core = self.core.clone();
-    spawn(env, async move { core.credentials().await }, |e| to_js(&e.value))
-  }
-
   /// Whether the chain may use native HTTPS (AWS STS for a profile or web-identity link, an https
   /// container endpoint). Internal: the package's JavaScript hands Node's trusted certificates over
   /// only then.
@@ -139,9 +121,9 @@ impl ContainerAwsCredentialsSupplier {
     self.core.chain().may_use_https()
   }
 
-  /// Credentials plus the instant until which they may be reused. Internal: used by the
-  /// package's JavaScript wrapper.
-  #[napi(skip_typescript)]
+  /// Credentials plus the instant until which they may be reused. Internal: the package's
+  /// JavaScript wrapper builds `getAwsSecurityCredentials()` on it.
+  #[napi]
   pub fn credentials_lease<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, CredentialsLease>> {
     if let Some(e) = self.core.peek_credentials() {
       return PromiseRaw::resolve(env, lease(e));

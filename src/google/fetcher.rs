@@ -15,13 +15,26 @@
 //! `expires_in` is assumed to live [`ASSUMED_LIFETIME`] (google-auth-library would never refresh it).
 //! The result is cached in a [`Cache`]: fresh until 5 minutes (the policy's margin, like
 //! google-auth-library's `eagerRefreshThresholdMillis`) before expiry, one in-flight fetch shared
-//! by all callers, failures never cached, optional background refresh (`Policy.background`).
+//! by all callers, failures never cached. Background refresh is a per-call choice ([`Refresh`]),
+//! not part of the cache or of its key: inside the refresh window a [`Refresh::Background`] caller
+//! gets the still-valid token at once and one refresh runs behind it ([`FetcherCore::refresh_once`]).
 //! Google steps share one deadline of the supplier's timeout (10 s by default).
+//!
+//! ID tokens ([`FetcherCore::id_token`]): the same steps 1–4, then IAM Credentials
+//! `generateIdToken` with the STS token as bearer ([`super::id_token`]); cached per (audience,
+//! include_email) in a [`Cache`] of their own with the same policy, at most
+//! [`MAX_ID_TOKEN_AUDIENCES`] per configuration (least recently used evicted).
+//!
+//! [`FetcherCore::shared`] keeps one core per configuration for the process, under a typed key
+//! (`FetcherKey`: no secret in clear) in a registry bounded by [`MAX_SHARED_FETCHERS`] (entries no
+//! one holds are evicted beyond it).
 //!
 //! [`FetcherCore::diagnose`] runs the same steps one by one for a `doctor` tool and reports each
 //! (name, ok / failed / skipped, a non-secret detail, the error), without touching the token cache.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use crate::aws::credentials::{mask_key_id, AwsCredentials};
@@ -34,6 +47,7 @@ use crate::supplier::SupplierCore;
 use crate::time::format_rfc3339;
 
 use super::config_file::{FetcherConfig, DEFAULT_SCOPE};
+use super::id_token::{self, IdToken, IdTokenRequest};
 use super::impersonation::{self, ImpersonatedToken, ImpersonationRequest};
 use super::sts::{self, StsRequest, StsToken};
 use super::subject_token::{self, SignedRequest};
@@ -102,15 +116,28 @@ impl Steps {
     AccessToken { token: sts.access_token, expires_at: self.now() + sts.expires_in.unwrap_or(ASSUMED_LIFETIME) }
   }
 
-  /// One fetch under one bound: the region, the AWS credentials and the Google calls together
-  /// take at most `timeout` (the region and credentials come from shared caches, whose loads may
-  /// go on for other callers; this fetch stops waiting at its deadline).
-  async fn fetch(self) -> Result<AccessToken> {
+  /// Region, credentials, subject token and STS exchange: the federated token and the deadline
+  /// left for the calls that use it. One fetch under one bound: the region, the AWS credentials and
+  /// the Google calls together take at most `timeout` (the region and credentials come from shared
+  /// caches, whose loads may go on for other callers; this fetch stops waiting at its deadline).
+  async fn federated(&self) -> Result<(StsToken, Deadline)> {
     let deadline = Deadline::after(self.timeout);
     let region = within(deadline, "the AWS region", self.supplier.region()).await?.region;
     let creds = within(deadline, "the AWS credentials", self.supplier.credentials()).await?.value;
     let signed = self.sign(&creds, &region)?;
     let sts = self.sts(&signed, &creds, &region, deadline).await?;
+    Ok((sts, deadline))
+  }
+
+  /// An ID token for `audience` from `generateIdToken` (`url`), with the federated token as bearer.
+  async fn fetch_id_token(self, url: String, audience: String, include_email: bool) -> Result<IdToken> {
+    let (sts, deadline) = self.federated().await?;
+    let req = IdTokenRequest { url: &url, sts_token: &sts.access_token, audience: &audience, include_email };
+    id_token::generate_id_token(&self.supplier.chain().context().http, &req, deadline).await
+  }
+
+  async fn fetch(self) -> Result<AccessToken> {
+    let (sts, deadline) = self.federated().await?;
     match &self.config.service_account_impersonation_url {
       None => Ok(self.sts_token(sts)),
       Some(url) => {
@@ -132,11 +159,47 @@ async fn within<T>(deadline: Deadline, what: &str, fut: impl std::future::Future
   }
 }
 
-/// The fetcher: configuration, the supplier core it takes AWS credentials from, and its token cache.
+/// At most this many ID-token audiences (× `includeEmail`) are cached per configuration.
+pub const MAX_ID_TOKEN_AUDIENCES: usize = 64;
+/// Beyond this many configurations, [`FetcherCore::shared`] evicts the ones nobody holds.
+pub const MAX_SHARED_FETCHERS: usize = 64;
+
+/// How a caller wants an access token refreshed. The choice is per call, not part of the
+/// configuration: one configuration is one cache and one exchange, whichever way its callers refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+  /// Inside the refresh window, wait for the refreshed token (one shared exchange).
+  Wait,
+  /// Inside the refresh window, get the still-valid token at once while one refresh runs behind.
+  Background,
+}
+
+/// (audience, include_email).
+type IdTokenKey = (String, bool);
+
+/// The ID-token caches of one configuration, per (audience, include_email), with a use counter for
+/// evicting the least recently used entry beyond [`MAX_ID_TOKEN_AUDIENCES`].
+#[derive(Default)]
+struct IdTokenCaches {
+  entries: HashMap<IdTokenKey, (Arc<Cache<IdToken>>, u64)>,
+  uses: u64,
+}
+
+/// The fetcher: configuration, the supplier core it takes AWS credentials from, and its token caches.
 pub struct FetcherCore {
+  /// Process-unique, for the JavaScript memos of one configuration.
+  id: u64,
   config: Arc<FetcherConfig>,
   supplier: Arc<SupplierCore>,
+  /// Never in background mode: background is a per-call choice ([`Refresh`]).
   cache: Arc<Cache<AccessToken>>,
+  /// The last token the cache handed out, so that a [`Refresh::Background`] caller can be served
+  /// inside the refresh window (the cache itself answers only with values usable now).
+  last: Mutex<Option<Entry<AccessToken>>>,
+  /// A background refresh is running.
+  refreshing: Arc<AtomicBool>,
+  id_tokens: Mutex<IdTokenCaches>,
+  policy: Policy,
   timeout: Duration,
 }
 
@@ -146,46 +209,193 @@ impl std::fmt::Debug for FetcherCore {
   }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+  // Every critical section below is a few plain field writes: a panic cannot leave them half done.
+  m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Clears the background-refresh flag when the refresh ends, however it ends (also when its task
+/// is dropped with a runtime that shuts down).
+struct RefreshGuard(Arc<AtomicBool>);
+
+impl Drop for RefreshGuard {
+  fn drop(&mut self) {
+    self.0.store(false, Ordering::Release);
+  }
+}
+
+/// The key of [`FetcherCore::shared`]'s registry: every field of the configuration and of the
+/// caching policy that changes what is fetched or when, as typed values. Built by destructuring
+/// without `..`, so a field added to [`FetcherConfig`] or [`Policy`] fails to compile here until it
+/// is either keyed or explicitly ignored (a forgotten field would silently merge two caches).
+/// `client_secret` is kept only as a keyed digest; `Policy::background` is ignored on purpose.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FetcherKey {
+  /// The supplier core, by identity. The key holds the `Arc`, so the address cannot be reused by
+  /// another core while the key exists.
+  supplier: ByAddress<SupplierCore>,
+  audience: String,
+  token_url: String,
+  service_account_impersonation_url: Option<String>,
+  token_lifetime: Duration,
+  scopes: Vec<String>,
+  universe_domain: String,
+  client_id: Option<String>,
+  client_secret_digest: Option<String>,
+  quota_project_id: Option<String>,
+  regional_cred_verification_url: String,
+  margin: Duration,
+  jitter: Duration,
+  no_expiry_ttl: Duration,
+}
+
+impl FetcherKey {
+  fn new(config: &FetcherConfig, supplier: &Arc<SupplierCore>, policy: &Policy) -> Self {
+    let FetcherConfig {
+      audience,
+      token_url,
+      service_account_impersonation_url,
+      token_lifetime,
+      scopes,
+      universe_domain,
+      client_id,
+      client_secret,
+      quota_project_id,
+      regional_cred_verification_url,
+    } = config;
+    let Policy { margin, jitter, no_expiry_ttl, background: _ } = *policy;
+    FetcherKey {
+      supplier: ByAddress(supplier.clone()),
+      audience: audience.clone(),
+      token_url: token_url.clone(),
+      service_account_impersonation_url: service_account_impersonation_url.clone(),
+      token_lifetime: *token_lifetime,
+      scopes: scopes.clone(),
+      universe_domain: universe_domain.clone(),
+      client_id: client_id.clone(),
+      client_secret_digest: client_secret.as_ref().map(secret_digest),
+      quota_project_id: quota_project_id.clone(),
+      regional_cred_verification_url: regional_cred_verification_url.clone(),
+      margin,
+      jitter,
+      no_expiry_ttl,
+    }
+  }
+}
+
+/// An `Arc` compared and hashed by address.
+struct ByAddress<T>(Arc<T>);
+
+impl<T> Clone for ByAddress<T> {
+  fn clone(&self) -> Self {
+    ByAddress(self.0.clone())
+  }
+}
+impl<T> PartialEq for ByAddress<T> {
+  fn eq(&self, other: &Self) -> bool {
+    Arc::ptr_eq(&self.0, &other.0)
+  }
+}
+impl<T> Eq for ByAddress<T> {}
+impl<T> std::hash::Hash for ByAddress<T> {
+  fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+    std::ptr::hash(Arc::as_ptr(&self.0), state)
+  }
+}
+
+/// HMAC-SHA256 of a secret under a random key drawn once per process: equal secrets give equal
+/// digests within the process, and the digest reveals nothing usable about the secret.
+fn secret_digest(secret: &Secret) -> String {
+  use std::hash::{BuildHasher, Hasher};
+  static KEY: once_cell::sync::Lazy<[u8; 32]> = once_cell::sync::Lazy::new(|| {
+    let mut key = [0u8; 32];
+    for (i, chunk) in key.chunks_mut(8).enumerate() {
+      let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+      h.write_usize(i);
+      chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    key
+  });
+  aws_sigv4::sign::v4::calculate_signature(*KEY, secret.expose().as_bytes())
+}
+
+/// A map whose entries beyond `cap` are evicted when nobody but the map holds them.
+///
+/// Why this bound: an entry held elsewhere (a JavaScript fetcher object, a running fetch) must stay,
+/// or two objects of one configuration would get two caches and two exchanges; an entry nobody
+/// holds costs only memory, but evicting it loses its cached token, which a program that creates
+/// and drops fetchers for the same few configurations would then exchange again. So entries are
+/// kept up to `cap` whatever their holders, and only beyond it are the unheld ones
+/// (`Arc::strong_count == 1`) dropped. The map can exceed `cap` only while more than `cap` entries
+/// are held, i.e. in use.
+struct Registry<K, V> {
+  cap: usize,
+  map: HashMap<K, Arc<V>>,
+}
+
+impl<K: std::hash::Hash + Eq, V> Registry<K, V> {
+  fn new(cap: usize) -> Self {
+    Registry { cap, map: HashMap::new() }
+  }
+
+  fn get_or_insert(&mut self, key: K, make: impl FnOnce() -> V) -> Arc<V> {
+    if let Some(v) = self.map.get(&key) {
+      return v.clone();
+    }
+    if self.map.len() >= self.cap {
+      self.map.retain(|_, v| Arc::strong_count(v) > 1);
+    }
+    let v = Arc::new(make());
+    self.map.insert(key, v.clone());
+    v
+  }
+
+  #[cfg(test)]
+  fn len(&self) -> usize {
+    self.map.len()
+  }
+}
+
 impl FetcherCore {
-  /// A fetcher using `supplier` for the region and AWS credentials, caching tokens by `policy`.
+  /// A fetcher using `supplier` for the region and AWS credentials, caching tokens by `policy`
+  /// (whose `background` is ignored: see [`Refresh`]).
   pub fn new(config: FetcherConfig, supplier: Arc<SupplierCore>, policy: Policy) -> Self {
+    static IDS: AtomicU64 = AtomicU64::new(1);
     let clock = supplier.chain().context().clock.clone();
     let timeout = supplier.options().timeout;
-    FetcherCore { config: Arc::new(config), supplier, cache: Cache::new(policy, clock), timeout }
+    let policy = Policy { background: false, ..policy };
+    FetcherCore {
+      id: IDS.fetch_add(1, Ordering::Relaxed),
+      config: Arc::new(config),
+      supplier,
+      cache: Cache::new(policy, clock),
+      last: Mutex::new(None),
+      refreshing: Arc::new(AtomicBool::new(false)),
+      id_tokens: Mutex::new(IdTokenCaches::default()),
+      policy,
+      timeout,
+    }
   }
 
   /// The process-wide fetcher for this configuration, supplier core and policy: every instance and
   /// every worker thread with the same setup shares one token cache, and so one exchange per expiry.
+  /// `policy.background` is not part of the key (see [`Refresh`]).
   pub fn shared(config: FetcherConfig, supplier: Arc<SupplierCore>, policy: Policy) -> Arc<FetcherCore> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static REGISTRY: once_cell::sync::Lazy<Mutex<HashMap<String, Arc<FetcherCore>>>> = once_cell::sync::Lazy::new(Default::default);
-    let c = &config;
-    let key = format!(
-      "{:p}|{}|{}|{:?}|{}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}|{:?}|{}",
-      Arc::as_ptr(&supplier),
-      c.audience,
-      c.token_url,
-      c.service_account_impersonation_url,
-      c.token_lifetime.as_secs(),
-      c.scopes.join(" "),
-      c.universe_domain,
-      c.client_id,
-      c.client_secret.as_ref().map(Secret::expose),
-      c.quota_project_id,
-      c.regional_cred_verification_url,
-      policy.margin,
-      policy.jitter,
-      policy.background,
-    );
-    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    reg.entry(key).or_insert_with(|| Arc::new(FetcherCore::new(config, supplier, policy))).clone()
+    static REGISTRY: once_cell::sync::Lazy<Mutex<Registry<FetcherKey, FetcherCore>>> =
+      once_cell::sync::Lazy::new(|| Mutex::new(Registry::new(MAX_SHARED_FETCHERS)));
+    let key = FetcherKey::new(&config, &supplier, &policy);
+    lock(&REGISTRY).get_or_insert(key, || FetcherCore::new(config, supplier, policy))
   }
 
   /// Bound the Google steps (STS and impersonation together) by `timeout` instead of the supplier's.
   pub fn with_timeout(mut self, timeout: Duration) -> Self {
     self.timeout = timeout;
     self
+  }
+
+  /// Process-unique id of this core (one per configuration).
+  pub fn id(&self) -> u64 {
+    self.id
   }
 
   pub fn config(&self) -> &FetcherConfig {
@@ -196,31 +406,203 @@ impl FetcherCore {
     &self.supplier
   }
 
+  fn now(&self) -> SystemTime {
+    self.supplier.chain().context().clock.now()
+  }
+
   /// A cached token usable now, without I/O.
   pub fn peek(&self) -> Option<Entry<AccessToken>> {
     self.cache.peek()
   }
 
-  /// Forget the cached token (e.g. after an API rejected it).
+  /// A cached token for a [`Refresh::Background`] caller, without I/O: usable now, or still valid
+  /// inside the refresh window (then `refresh_at` is now, and a refresh is due:
+  /// [`FetcherCore::refresh_behind`]). The `bool` says whether a refresh is due.
+  pub fn peek_background(&self) -> Option<(Entry<AccessToken>, bool)> {
+    if let Some(e) = self.cache.peek() {
+      return Some((e, false));
+    }
+    let now = self.now();
+    let last = lock(&self.last).clone().filter(|e| now < e.value.expires_at)?;
+    Some((Entry { refresh_at: now, ..last }, true))
+  }
+
+  /// Forget every cached token of this configuration: the access token and the ID tokens (e.g.
+  /// after the caller learnt they were revoked). A fetch in flight still lands.
   pub fn invalidate(&self) {
     self.cache.invalidate();
+    *lock(&self.last) = None;
+    let caches = std::mem::take(&mut lock(&self.id_tokens).entries);
+    for (cache, _) in caches.values() {
+      cache.invalidate();
+    }
+  }
+
+  /// Forget the cached access token only if it is `token` (an API rejected it): a token that a
+  /// refresh already replaced stays. Returns whether it was dropped.
+  pub fn invalidate_token(&self, token: &str) -> bool {
+    let mut last = lock(&self.last);
+    let rejected = match self.cache.peek() {
+      Some(current) => current.value.token.expose() == token,
+      None => last.as_ref().is_some_and(|l| l.value.token.expose() == token),
+    };
+    if rejected {
+      self.cache.invalidate();
+      *last = None;
+    }
+    rejected
   }
 
   fn steps(&self) -> Steps {
     Steps { config: self.config.clone(), supplier: self.supplier.clone(), timeout: self.timeout }
   }
 
-  /// The access token, from the cache or from one shared fetch.
+  /// The access token, from the cache or from one shared fetch ([`Refresh::Wait`]).
   pub async fn access_token(&self) -> Result<Entry<AccessToken>> {
     let steps = self.steps();
-    self
+    let entry = self
       .cache
       .get(move || async move {
         let token = steps.fetch().await?;
         let exp = token.expires_at;
         Ok((token, Some(exp)))
       })
+      .await?;
+    let mut last = lock(&self.last);
+    if last.as_ref().is_none_or(|l| l.value.expires_at <= entry.value.expires_at) {
+      *last = Some(entry.clone());
+    }
+    Ok(entry)
+  }
+
+  /// The access token, refreshed the way the caller asks.
+  pub async fn access_token_with(self: &Arc<Self>, refresh: Refresh) -> Result<Entry<AccessToken>> {
+    if refresh == Refresh::Background {
+      if let Some((entry, due)) = self.peek_background() {
+        if !due || self.refresh_behind() {
+          return Ok(entry);
+        }
+      }
+    }
+    self.access_token().await
+  }
+
+  /// Start one refresh as its own task, unless one is running; its failure is kept by the cache
+  /// (the valid token is served, the next attempt backs off). Returns false when no task can be
+  /// started (no tokio runtime here): the caller then waits for the refresh instead.
+  pub fn refresh_behind(self: &Arc<Self>) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return false };
+    if !self.is_refreshing() {
+      let this = self.clone();
+      runtime.spawn(async move { this.refresh_once().await });
+    }
+    true
+  }
+
+  /// Whether a background refresh is running.
+  pub fn is_refreshing(&self) -> bool {
+    self.refreshing.load(Ordering::Acquire)
+  }
+
+  /// Refresh the access token once, unless a background refresh is already running. For a caller
+  /// that does not wait on it (the binding spawns it and drops the promise); its outcome lands in
+  /// the cache.
+  pub async fn refresh_once(&self) {
+    if self.refreshing.swap(true, Ordering::AcqRel) {
+      return;
+    }
+    let _guard = RefreshGuard(self.refreshing.clone());
+    let _ = self.access_token().await;
+  }
+
+  /// The `generateIdToken` URL, or `CONFIG_INVALID` without impersonation.
+  fn id_token_url(&self) -> Result<String> {
+    let no_sa = || {
+      Error::new(crate::error::ErrorKind::ConfigInvalid, "ID tokens need a service account: service_account_impersonation_url is not set")
+        .with_hint(
+          "set serviceAccountImpersonationUrl (service_account_impersonation_url in the credential configuration) to the \
+           generateAccessToken URL of the service account whose ID tokens you need; that account must grant the federated \
+           principal roles/iam.workloadIdentityUser",
+        )
+    };
+    let url = self.config.service_account_impersonation_url.as_deref().ok_or_else(no_sa)?;
+    id_token::id_token_url(url).ok_or_else(|| {
+      Error::new(
+        crate::error::ErrorKind::ConfigInvalid,
+        "service_account_impersonation_url does not end in serviceAccounts/<EMAIL>:generateAccessToken, so no generateIdToken URL can be derived from it",
+      )
+    })
+  }
+
+  /// The cache of one (audience, include_email), if it exists; counts as a use.
+  fn id_token_cache(&self, audience: &str, include_email: bool, create: bool) -> Option<Arc<Cache<IdToken>>> {
+    let mut caches = lock(&self.id_tokens);
+    caches.uses += 1;
+    let uses = caches.uses;
+    let key = (audience.to_string(), include_email);
+    if let Some((cache, used)) = caches.entries.get_mut(&key) {
+      *used = uses;
+      return Some(cache.clone());
+    }
+    if !create {
+      return None;
+    }
+    if caches.entries.len() >= MAX_ID_TOKEN_AUDIENCES {
+      // Evict the least recently used entry that no call holds; if every one is in use, this
+      // audience goes uncached (fetched, not kept) rather than growing the map.
+      let victim =
+        caches.entries.iter().filter(|(_, (c, _))| Arc::strong_count(c) == 1).min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone());
+      match victim {
+        Some(k) => {
+          caches.entries.remove(&k);
+        }
+        None => return Some(Cache::new(self.policy, self.supplier.chain().context().clock.clone())),
+      }
+    }
+    let cache = Cache::new(self.policy, self.supplier.chain().context().clock.clone());
+    caches.entries.insert(key, (cache.clone(), uses));
+    Some(cache)
+  }
+
+  /// Forget the cached ID token of (audience, include_email) only if it is `token` (a service
+  /// rejected it). Returns whether it was dropped.
+  pub fn invalidate_id_token(&self, audience: &str, include_email: bool, token: &str) -> bool {
+    let Some(cache) = self.id_token_cache(audience, include_email, false) else { return false };
+    let rejected = cache.peek().is_some_and(|e| e.value.token.expose() == token);
+    if rejected {
+      cache.invalidate();
+    }
+    rejected
+  }
+
+  /// A cached ID token usable now, without I/O.
+  pub fn peek_id_token(&self, audience: &str, include_email: bool) -> Option<Entry<IdToken>> {
+    self.id_token_cache(audience, include_email, false)?.peek()
+  }
+
+  /// An OpenID Connect ID token of the impersonated service account for `audience`, cached per
+  /// (audience, include_email) with the access token's policy. `CONFIG_INVALID` without impersonation.
+  pub async fn id_token(&self, audience: &str, include_email: bool) -> Result<Entry<IdToken>> {
+    let url = self.id_token_url()?;
+    id_token::check_audience(audience)?;
+    let cache = self
+      .id_token_cache(audience, include_email, true)
+      .ok_or_else(|| Error::new(crate::error::ErrorKind::Internal, "no ID token cache"))?;
+    let steps = self.steps();
+    let audience = audience.to_string();
+    cache
+      .get(move || async move {
+        let token = steps.fetch_id_token(url, audience, include_email).await?;
+        let exp = token.expires_at;
+        Ok((token, Some(exp)))
+      })
       .await
+  }
+
+  /// How many ID-token caches this configuration holds (tests).
+  #[cfg(test)]
+  fn id_token_cache_count(&self) -> usize {
+    lock(&self.id_tokens).entries.len()
   }
 
   /// Run every step once, fresh (AWS region and credentials come through the supplier's caches),
@@ -361,6 +743,7 @@ mod tests {
   use crate::env::{Clock, Context, EnvSnapshot, ManualClock, OsFs};
   use crate::google::config_file::FetcherOptions;
   use crate::google::test_server::{percent_decode, reply, Canned, Recorded, TestServer};
+  use crate::redact::Secret;
   use crate::supplier::SupplierOptions;
 
   const CREDS: &str = r#"{"AccessKeyId":"ASIAMARKERKEY1234","SecretAccessKey":"MARKER-SECRET-KEY","Token":"MARKER-SESSION-TOKEN","Expiration":"2030-01-01T00:00:00Z","AccountId":"123456789012"}"#;
@@ -520,17 +903,244 @@ mod tests {
   #[tokio::test]
   async fn background_refresh_serves_the_current_token() {
     let server = google(|n| reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))), reply(500, "{}")).await;
-    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy { background: true, ..Policy::default() });
-    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0");
+    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy::default());
+    let fetcher = Arc::new(fetcher);
+    assert_eq!(fetcher.access_token_with(Refresh::Background).await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0");
     clock.advance(Duration::from_secs(3400));
-    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0", "answered at once");
-    for _ in 0..200 {
-      if fetcher.peek().is_some_and(|e| e.value.token.expose() == "MARKER-STS-TOKEN-1") {
+    let served = fetcher.access_token_with(Refresh::Background).await.unwrap();
+    assert_eq!(served.value.token.expose(), "MARKER-STS-TOKEN-0", "answered at once");
+    assert_eq!(served.refresh_at, clock.now(), "reuse it no longer than now");
+    wait_for(|| fetcher.peek().is_some_and(|e| e.value.token.expose() == "MARKER-STS-TOKEN-1")).await;
+    assert_eq!(server.count("/v1/token"), 2, "one refresh");
+  }
+
+  /// Poll `done` (bounded) while background tasks run.
+  async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+      if done() {
         return;
       }
       tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the background refresh did not land");
+    panic!("condition not reached");
+  }
+
+  #[tokio::test]
+  async fn inside_the_window_100_background_callers_are_answered_at_once_behind_one_refresh() {
+    let server = google(|n| reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))), reply(500, "{}")).await;
+    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy::default());
+    let fetcher = Arc::new(fetcher);
+    fetcher.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    // 100 background callers inside the window: all answered with the valid token, one refresh.
+    for _ in 0..100 {
+      assert_eq!(fetcher.access_token_with(Refresh::Background).await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0");
+    }
+    wait_for(|| fetcher.peek().is_some()).await;
+    assert_eq!(server.count("/v1/token"), 2, "one refresh behind 100 callers");
+  }
+
+  #[tokio::test]
+  async fn a_failed_background_refresh_keeps_serving_the_valid_token() {
+    let server = google(|n| if n == 0 { reply(200, STS_OK) } else { reply(400, r#"{"error":"invalid_grant"}"#) }, reply(500, "{}")).await;
+    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy::default());
+    let fetcher = Arc::new(fetcher);
+    fetcher.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    assert_eq!(fetcher.access_token_with(Refresh::Background).await.unwrap().value.token.expose(), "MARKER-STS-TOKEN");
+    wait_for(|| server.count("/v1/token") == 2 && !fetcher.refreshing.load(Ordering::Acquire)).await;
+    let e = fetcher.access_token_with(Refresh::Background).await.unwrap();
+    assert_eq!(e.value.token.expose(), "MARKER-STS-TOKEN", "still served after the refresh failed");
+    assert!(e.refresh_at > clock.now(), "the retry backs off");
+    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN", "a waiting caller too, during the backoff");
+  }
+
+  #[tokio::test]
+  async fn refresh_once_runs_one_refresh_at_a_time_and_clears_its_flag() {
+    let server = google(
+      |n| Canned { delay: Duration::from_millis(100), ..reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))) },
+      reply(500, "{}"),
+    )
+    .await;
+    let (fetcher, clock) = setup(&server, false, Some("us-east-2"), Policy::default());
+    fetcher.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(3400));
+    assert!(fetcher.peek().is_none() && !fetcher.is_refreshing());
+    tokio::join!(fetcher.refresh_once(), fetcher.refresh_once(), fetcher.refresh_once());
+    assert_eq!(server.count("/v1/token"), 2, "one refresh for three callers");
+    assert!(!fetcher.is_refreshing(), "the flag is cleared");
+    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
+  }
+
+  #[tokio::test]
+  async fn invalidate_drops_tokens_and_invalidate_token_only_the_rejected_one() {
+    let server = google(|n| reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))), reply(500, "{}")).await;
+    let (fetcher, _) = setup(&server, false, Some("us-east-2"), Policy::default());
+    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0");
+    assert!(!fetcher.invalidate_token("MARKER-STS-TOKEN-other"), "not the cached token");
+    assert!(fetcher.peek().is_some());
+    assert!(fetcher.invalidate_token("MARKER-STS-TOKEN-0"));
+    assert!(fetcher.peek().is_none() && fetcher.peek_background().is_none());
+    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
+    assert!(!fetcher.invalidate_token("MARKER-STS-TOKEN-0"), "already replaced: the new token stays");
+    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
+    fetcher.invalidate();
+    assert!(fetcher.peek().is_none() && fetcher.peek_background().is_none());
+    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-2");
+    assert_eq!(server.count("/v1/token"), 3);
+  }
+
+  const ID_PATH: &str = "/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateIdToken";
+
+  /// Routes of [`google`] plus generateIdToken answering a JWT for the requested audience, valid 1 h.
+  async fn with_id_tokens() -> TestServer {
+    TestServer::start(move |r: &Recorded, n| match r.path.as_str() {
+      "/creds" => reply(200, CREDS),
+      "/v1/token" => reply(200, STS_OK),
+      ID_PATH => {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let claims = format!(r#"{{"aud":{},"n":{n},"exp":{}}}"#, body["audience"], START + 3600);
+        reply(200, &format!(r#"{{"token":"{}"}}"#, crate::google::id_token::test_jwt(&claims)))
+      }
+      _ => reply(404, "{}"),
+    })
+    .await
+  }
+
+  #[tokio::test]
+  async fn id_tokens_are_cached_per_audience_and_include_email() {
+    let server = with_id_tokens().await;
+    let (fetcher, clock) = setup(&server, true, Some("us-east-2"), Policy::default());
+    let a = fetcher.id_token("https://a.example", false).await.unwrap();
+    assert_eq!(a.value.expires_at, clock.now() + Duration::from_secs(3600));
+    assert_eq!(a.refresh_at, clock.now() + Duration::from_secs(3300));
+    assert!(!format!("{a:?}").contains(a.value.token.expose()), "Debug shows no token");
+    let iam = server.requests().into_iter().find(|r| r.path == ID_PATH).unwrap();
+    assert_eq!(iam.header("authorization"), Some("Bearer MARKER-STS-TOKEN"), "the federated token is the bearer");
+    assert_eq!(iam.body, r#"{"audience":"https://a.example","includeEmail":false}"#);
+    assert_eq!(fetcher.id_token("https://a.example", false).await.unwrap().value, a.value, "cached");
+    assert_eq!(fetcher.peek_id_token("https://a.example", false).unwrap().value, a.value);
+    assert!(fetcher.peek_id_token("https://a.example", true).is_none());
+    let b = fetcher.id_token("https://a.example", true).await.unwrap();
+    assert_ne!(b.value, a.value, "includeEmail is part of the key");
+    fetcher.id_token("https://b.example", false).await.unwrap();
+    assert_eq!(server.count(ID_PATH), 3);
+    clock.advance(Duration::from_secs(3301));
+    assert_ne!(fetcher.id_token("https://a.example", false).await.unwrap().value, a.value, "refreshed before exp");
+    assert_eq!(server.count(ID_PATH), 4);
+    // The refreshed token of a.example: dropped only when it is the rejected one.
+    let fresh = fetcher.peek_id_token("https://a.example", false).unwrap().value.token;
+    assert!(!fetcher.invalidate_id_token("https://a.example", false, a.value.token.expose()), "the old token was already replaced");
+    assert!(!fetcher.invalidate_id_token("https://a.example", true, fresh.expose()), "another key");
+    assert!(fetcher.invalidate_id_token("https://a.example", false, fresh.expose()));
+    assert!(fetcher.peek_id_token("https://a.example", false).is_none());
+    fetcher.id_token("https://a.example", true).await.unwrap();
+    assert!(fetcher.peek_id_token("https://a.example", true).is_some());
+    fetcher.invalidate();
+    assert!(fetcher.peek_id_token("https://a.example", true).is_none(), "invalidate drops ID tokens too");
+  }
+
+  #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+  async fn id_tokens_single_flight_and_a_bounded_cache() {
+    let server = with_id_tokens().await;
+    let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
+    let fetcher = Arc::new(fetcher);
+    let tasks: Vec<_> = (0..20)
+      .map(|_| {
+        let f = fetcher.clone();
+        tokio::spawn(async move { f.id_token("https://same.example", false).await.unwrap().value })
+      })
+      .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+      tokens.insert(t.await.unwrap().token.expose().to_string());
+    }
+    assert_eq!((tokens.len(), server.count(ID_PATH)), (1, 1), "one fetch for 20 concurrent callers");
+    for i in 0..MAX_ID_TOKEN_AUDIENCES + 10 {
+      fetcher.id_token(&format!("https://svc-{i}.example"), false).await.unwrap();
+    }
+    assert_eq!(fetcher.id_token_cache_count(), MAX_ID_TOKEN_AUDIENCES, "bounded");
+    assert!(fetcher.peek_id_token("https://same.example", false).is_none(), "the least recently used was evicted");
+    assert!(fetcher.peek_id_token(&format!("https://svc-{}.example", MAX_ID_TOKEN_AUDIENCES + 9), false).is_some());
+  }
+
+  #[tokio::test]
+  async fn id_tokens_need_a_service_account_and_a_valid_audience() {
+    let server = with_id_tokens().await;
+    let (fetcher, _) = setup(&server, false, Some("us-east-2"), Policy::default());
+    let e = fetcher.id_token("https://a.example", false).await.unwrap_err();
+    assert_eq!(e.code(), "CONFIG_INVALID");
+    assert!(e.message().contains("ID tokens need a service account"), "{e}");
+    assert!(e.hint().unwrap().contains("serviceAccountImpersonationUrl"));
+    let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
+    assert_eq!(fetcher.id_token("", false).await.unwrap_err().code(), "CONFIG_INVALID");
+    assert_eq!(server.requests().len(), 0, "nothing fetched for an invalid call");
+  }
+
+  #[tokio::test]
+  async fn id_token_failures_are_coded_and_carry_no_secret() {
+    let server = google(|_| reply(200, STS_OK), reply(200, &iam_ok())).await;
+    let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
+    // The test server answers 404 for generateIdToken here (only generateAccessToken is routed).
+    let e = fetcher.id_token("https://a.example", true).await.unwrap_err();
+    assert_eq!((e.code(), e.status()), ("IMPERSONATION_FAILED", Some(404)));
+    assert!(e.hint().unwrap().contains("sa@p.iam.gserviceaccount.com"), "{e}");
+    assert!(!MARKERS.iter().any(|m| format!("{e} {e:?}").contains(m)), "{e:?}");
+  }
+
+  fn config(secret: Option<&str>) -> FetcherConfig {
+    FetcherConfig::from_options(FetcherOptions {
+      audience: AUDIENCE.into(),
+      client_id: secret.map(|_| "client".to_string()),
+      client_secret: secret.map(Secret::new),
+      ..Default::default()
+    })
+    .unwrap()
+  }
+
+  #[test]
+  fn the_registry_key_is_typed_and_holds_no_secret_in_clear() {
+    let supplier = SupplierCore::new(Context::from_process(), SupplierOptions::default());
+    let p = Policy::default();
+    let key = |secret, policy: &Policy| FetcherKey::new(&config(secret), &supplier, policy);
+    assert!(key(Some("MARKER-CLIENT-1"), &p) == key(Some("MARKER-CLIENT-1"), &p));
+    assert!(key(Some("MARKER-CLIENT-1"), &p) != key(Some("MARKER-CLIENT-2"), &p), "secrets are told apart");
+    assert!(key(None, &p) != key(Some("MARKER-CLIENT-1"), &p));
+    assert!(key(None, &p) == key(None, &Policy { background: true, ..p }), "background does not split the cache");
+    assert!(key(None, &p) != key(None, &Policy { margin: Duration::from_secs(1), ..p }));
+    let digest = key(Some("MARKER-CLIENT-1"), &p).client_secret_digest.unwrap();
+    assert_eq!(digest.len(), 64, "HMAC-SHA256, hex");
+    assert!(!digest.contains("MARKER"));
+    let other = SupplierCore::new(Context::from_process(), SupplierOptions::default());
+    assert!(FetcherKey::new(&config(None), &other, &p) != key(None, &p), "another supplier core is another cache");
+  }
+
+  #[test]
+  fn shared_fetchers_are_one_per_configuration_whatever_the_refresh_mode() {
+    let supplier = SupplierCore::new(Context::from_process(), SupplierOptions::default());
+    let a = FetcherCore::shared(config(Some("MARKER-CLIENT-X")), supplier.clone(), Policy::default());
+    let b = FetcherCore::shared(config(Some("MARKER-CLIENT-X")), supplier.clone(), Policy { background: true, ..Policy::default() });
+    assert!(Arc::ptr_eq(&a, &b));
+    let c = FetcherCore::shared(config(Some("MARKER-CLIENT-Y")), supplier, Policy::default());
+    assert!(!Arc::ptr_eq(&a, &c));
+  }
+
+  #[test]
+  fn the_registry_evicts_only_unheld_entries_beyond_its_cap() {
+    let mut reg: Registry<u32, String> = Registry::new(4);
+    let held: Vec<_> = (0..3).map(|i| reg.get_or_insert(i, || format!("v{i}"))).collect();
+    for i in 3..10 {
+      drop(reg.get_or_insert(i, || format!("v{i}")));
+    }
+    assert!(reg.len() <= 4, "{}", reg.len());
+    for (i, v) in held.iter().enumerate() {
+      assert!(Arc::ptr_eq(v, &reg.get_or_insert(i as u32, || unreachable!())), "held entries stay");
+    }
+    let more: Vec<_> = (10..20).map(|i| reg.get_or_insert(i, || format!("v{i}"))).collect();
+    assert_eq!(reg.len(), 13, "beyond the cap only while entries are held");
+    drop(more);
+    drop(reg.get_or_insert(99, String::new));
+    assert_eq!(reg.len(), 4, "the unheld ones go at the next insertion");
   }
 
   fn statuses(outcomes: &[StepOutcome]) -> Vec<(&str, StepStatus)> {

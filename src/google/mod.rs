@@ -5,6 +5,7 @@ pub mod config_file;
 pub mod encoding;
 pub mod endpoint;
 pub mod fetcher;
+pub mod id_token;
 pub mod impersonation;
 pub mod sts;
 pub mod subject_token;
