@@ -5,6 +5,7 @@ pub mod container;
 pub mod credentials;
 pub mod env_keys;
 pub mod imds;
+pub mod process;
 pub mod profile;
 pub mod region;
 pub mod sdk;

@@ -4,9 +4,11 @@
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
 //! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys,
-//! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work;
-//! SSO and `credential_process` profiles are refused (`CONFIG_INVALID`): those aws-config features
-//! are not compiled in, as a container has no use for them.
+//! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work.
+//! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
+//! run by [`super::process`] instead; aws-config's own process provider is not compiled in, so a
+//! `credential_process` reached through `source_profile` is refused (`CONFIG_INVALID`). SSO
+//! profiles are refused too: that aws-config feature is not compiled in.
 
 #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
 
@@ -39,6 +41,10 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
   let profile = ctx.env.get("AWS_PROFILE");
   if config.is_none() && credentials.is_none() && profile.is_none() {
     return Ok(None);
+  }
+  // `credential_process` profiles are run by our own link (src/aws/process.rs), not aws-config's.
+  if let Some(p) = super::process::selected(ctx, config.as_deref(), credentials.as_deref(), profile.unwrap_or("default")).await {
+    return super::process::load(ctx, &p, deadline).await.map(Some);
   }
   let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
   if let Some(p) = config {
