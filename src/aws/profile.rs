@@ -8,7 +8,10 @@
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
 //! run by [`super::process`] instead; aws-config's own process provider is not compiled in, so a
 //! `credential_process` reached through `source_profile` is refused (`CONFIG_INVALID`). SSO
-//! profiles are refused too: that aws-config feature is not compiled in.
+//! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
+//! provider (its `sso` feature) on our HTTP client; it reads the cached token from
+//! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
+//! profile; an SSO token that expired and cannot be refreshed is `CREDENTIALS_EXPIRED`.
 
 #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
 
@@ -58,7 +61,8 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
     .profile_files(files.build())
     .profile_name(profile.unwrap_or("default"))
     .build();
-  super::sdk::provide(&provider, "profile", deadline).await
+  let label = format!("profile {}", profile.unwrap_or("default"));
+  super::sdk::provide_named(&provider, "profile", &label, deadline).await
 }
 
 #[cfg(test)]

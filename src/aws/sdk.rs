@@ -4,11 +4,15 @@
 //! `with_env` is crate-private), so these two links read the variables aws-config itself consults
 //! (e.g. `AWS_ENDPOINT_URL_STS`, `AWS_PROFILE` for nested profiles) from the live process
 //! environment at fetch time. The inputs that select the link (token file, role ARN, session name,
-//! profile files and name) do come from the snapshot.
+//! profile files and name) do come from the snapshot. The SSO provider also reads `HOME` (for
+//! `~/.aws/sso/cache/<sha1 of the sso_session name, or of the start URL>.json`) and
+//! `AWS_ENDPOINT_URL_SSO` / `AWS_ENDPOINT_URL` from the process environment.
 //!
-//! aws-config is built without default features: no aws-lc C build, no SSO, no
-//! `credential_process`, and no HTTP client of its own. The client it is given ([`SdkHttp`], used for
-//! AWS STS by the web-identity and assume-role providers) is an adapter onto [`crate::http`]: the
+//! aws-config is built without default features, plus `sso`: no aws-lc C build, no
+//! `credential_process` (ours: [`super::process`]), and no HTTP client of its own. The client it is
+//! given ([`SdkHttp`], used for AWS STS by the web-identity and assume-role providers, and for the
+//! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, whose clients
+//! are built from the same `ProviderConfig`) is an adapter onto [`crate::http`]: the
 //! same reqwest clients, rustls on *ring*, and the same policy as every other request of the crate
 //! (no redirects, no proxy, 2 s connect, 5 s per attempt, 64 KiB body cap). One HTTP stack instead
 //! of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
@@ -101,12 +105,22 @@ pub async fn provide(
   link: &'static str,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
+  provide_named(provider, link, link, deadline).await
+}
+
+/// [`provide`], with `label` (e.g. `profile sso-dev`) instead of the link's name in messages.
+pub async fn provide_named(
+  provider: &(impl ProvideCredentials + ?Sized),
+  link: &'static str,
+  label: &str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
   let bound = deadline.remaining();
   let outcome = tokio::time::timeout(bound, provider.provide_credentials()).await;
   let creds = match outcome {
-    Err(_) => return Err(Error::new(ErrorKind::Timeout, format!("{link} credentials did not load within {} ms", bound.as_millis()))),
+    Err(_) => return Err(Error::new(ErrorKind::Timeout, format!("{label} credentials did not load within {} ms", bound.as_millis()))),
     Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => return Ok(None),
-    Ok(Err(e)) => return Err(map_error(&e, link)),
+    Ok(Err(e)) => return Err(map_error(&e, label)),
     Ok(Ok(c)) => c,
   };
   Ok(Some(AwsCredentials {
@@ -141,7 +155,18 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
     CredentialsError::InvalidConfiguration(_) => ErrorKind::ConfigInvalid,
     _ => ErrorKind::CredentialsEndpointError,
   };
+  // aws-config's SSO provider: a cached token past its expiry that cannot be refreshed.
+  if text.contains("SSO token has expired") {
+    return Error::new(ErrorKind::CredentialsExpired, format!("{link}: {text}"))
+      .not_retryable()
+      .with_hint("sign in again with `aws sso login` for this profile");
+  }
   let err = Error::new(kind, format!("{link}: {text}"));
+  // AWS IAM Identity Center (SSO portal) refusals: the sign-in or the role assignment is wrong.
+  const SSO_PERMANENT: [&str; 2] = ["UnauthorizedException", "ForbiddenException"];
+  if SSO_PERMANENT.iter().any(|c| text.contains(c)) {
+    return err.not_retryable().with_hint("sign in again with `aws sso login`, and check sso_account_id and sso_role_name");
+  }
   // AWS STS error codes that no retry will fix (the token, the role or its trust policy is wrong).
   const PERMANENT: [&str; 5] = ["InvalidIdentityToken", "AccessDenied", "ExpiredToken", "ValidationError", "IDPRejectedClaim"];
   if PERMANENT.iter().any(|c| text.contains(c)) {
