@@ -1,7 +1,9 @@
 // Every profile kind fromNodeProviderChain() resolves, through ContainerAwsCredentialsSupplier:
 // SSO (sso_session and the legacy form, the cached token in ~/.aws/sso/cache, aws-config's SSO
 // provider on the crate's HTTP layer) against an SSO portal on loopback reached through
-// AWS_ENDPOINT_URL_SSO, and credential_process (the crate's own link, src/aws/process.rs).
+// AWS_ENDPOINT_URL_SSO; login_session (`aws login`, aws-config's credentials-login provider: the
+// cached session in ~/.aws/login/cache, refreshed against an AWS Sign-In mock on loopback reached
+// through AWS_ENDPOINT_URL_SIGNIN); and credential_process (the crate's own link, src/aws/process.rs).
 //
 // Each scenario runs in its own child process (the supplier caches process-wide, and aws-config
 // reads HOME and AWS_ENDPOINT_URL_SSO from the process environment), with a hermetic env, a temp
@@ -10,8 +12,8 @@
 // Run: node --test __test__/profiles.test.mjs
 
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash, generateKeyPairSync } from 'node:crypto'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +28,7 @@ const TEST_TIMEOUT = { timeout: 30_000 }
 const ACCOUNT = '123456789012'
 const FUTURE = '2099-01-01T00:00:00Z'
 const PAST = '2020-01-01T00:00:00Z'
-const MARKERS = ['MARKER-SSO-TOKEN', 'MARKER-STDERR', 'MARKER-STDOUT']
+const MARKERS = ['MARKER-SSO-TOKEN', 'MARKER-STDERR', 'MARKER-STDOUT', 'MARKER-LOGIN-REFRESH', 'PRIVATE KEY']
 
 /** SSO cache tokens the portal accepts, and the role each may assume. */
 const PORTAL_TOKENS = new Map([
@@ -51,6 +53,7 @@ function startPortal() {
         res.writeHead(status, { 'content-type': 'application/json', ...(type ? { 'x-amzn-errortype': type } : {}) })
         res.end(JSON.stringify(body))
       }
+      if (req.method === 'POST' && url.pathname === '/v1/token') return signin(req, send)
       if (req.method !== 'GET' || url.pathname !== '/federation/credentials') return send(404, { message: 'no such route' }, 'ResourceNotFoundException')
       if (!grant) return send(401, { message: 'Session token not found or invalid' }, 'UnauthorizedException')
       if (url.searchParams.get('account_id') !== ACCOUNT || grant.role === 'Denied' || url.searchParams.get('role_name') !== grant.role) {
@@ -69,7 +72,46 @@ function startPortal() {
   })
 }
 
+/** AWS Sign-In CreateOAuth2Token (refresh_token grant), as `aws login` sessions refresh. */
+const signinRequests = []
+function signin(req, send) {
+  let body = ''
+  req.on('data', (chunk) => (body += chunk))
+  req.on('end', () => {
+    const input = JSON.parse(body || '{}')
+    signinRequests.push({ dpop: typeof req.headers.dpop === 'string' && req.headers.dpop.split('.').length === 3, ...input })
+    if (input.grantType !== 'refresh_token') return send(400, { error: 'INVALID_REQUEST', message: 'bad grant' }, 'ValidationException')
+    if (input.refreshToken !== 'MARKER-LOGIN-REFRESH-good') return send(400, { error: 'TOKEN_EXPIRED', message: 'expired' }, 'AccessDeniedException')
+    send(200, {
+      accessToken: { accessKeyId: 'ASIALOGINREFRESHED', secretAccessKey: 'MARKER-LOGIN-SECRET-refreshed', sessionToken: 'MARKER-LOGIN-SESSION-refreshed' },
+      tokenType: 'aws_sigv4',
+      expiresIn: 900,
+      refreshToken: 'MARKER-LOGIN-REFRESH-next',
+    })
+  })
+}
+
 const sha1 = (text) => createHash('sha1').update(text).digest('hex')
+const sha256 = (text) => createHash('sha256').update(text).digest('hex')
+const DPOP_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' })
+
+/** Write ~/.aws/login/cache/<sha256 of the session ARN>.json, as `aws login` leaves it. */
+function cacheLogin(arn, { accessKeyId, expiresAt, refreshToken }) {
+  const path = join(home, '.aws', 'login', 'cache', `${sha256(arn)}.json`)
+  writeFileSync(
+    path,
+    JSON.stringify({
+      accessToken: { accessKeyId, secretAccessKey: `MARKER-LOGIN-SECRET-${accessKeyId}`, sessionToken: `MARKER-LOGIN-SESSION-${accessKeyId}`, accountId: ACCOUNT, expiresAt },
+      tokenType: 'aws_sigv4',
+      refreshToken,
+      clientId: 'arn:aws:signin:::devtools/same-device',
+      dpopKey: DPOP_KEY,
+    }),
+  )
+  return path
+}
+const LOGIN_ARN = (who) => `arn:aws:iam::${ACCOUNT}:user/${who}`
+let refreshingCache
 
 /** Write ~/.aws/sso/cache/<sha1 of key>.json. */
 function cacheToken(key, accessToken, expiresAt, startUrl) {
@@ -79,6 +121,7 @@ function cacheToken(key, accessToken, expiresAt, startUrl) {
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'aws-wif-profiles-'))
   mkdirSync(join(home, '.aws', 'sso', 'cache'), { recursive: true })
+  mkdirSync(join(home, '.aws', 'login', 'cache'), { recursive: true })
   portal = await startPortal()
   portalUrl = `http://127.0.0.1:${portal.address().port}`
 
@@ -127,6 +170,15 @@ before(async () => {
       'sso_region = us-east-1',
       'sso_start_url = https://d-denied.awsapps.com/start',
       '',
+      '[profile login-dev]',
+      `login_session = ${LOGIN_ARN('Valid')}`,
+      '',
+      '[profile login-refresh]',
+      `login_session = ${LOGIN_ARN('Refresh')}`,
+      '',
+      '[profile login-expired]',
+      `login_session = ${LOGIN_ARN('Expired')}`,
+      '',
       '[profile proc]',
       `credential_process = "${ok}" --account ${ACCOUNT}`,
       '',
@@ -139,6 +191,9 @@ before(async () => {
   cacheToken('https://d-legacy.awsapps.com/start', 'MARKER-SSO-TOKEN-legacy', FUTURE, 'https://d-legacy.awsapps.com/start')
   cacheToken('old', 'MARKER-SSO-TOKEN-old', PAST, 'https://d-old.awsapps.com/start')
   cacheToken('denied', 'MARKER-SSO-TOKEN-denied', FUTURE, 'https://d-denied.awsapps.com/start')
+  cacheLogin(LOGIN_ARN('Valid'), { accessKeyId: 'ASIALOGINCACHED', expiresAt: FUTURE, refreshToken: 'MARKER-LOGIN-REFRESH-good' })
+  refreshingCache = cacheLogin(LOGIN_ARN('Refresh'), { accessKeyId: 'ASIALOGINOLD', expiresAt: new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, 'Z'), refreshToken: 'MARKER-LOGIN-REFRESH-good' })
+  cacheLogin(LOGIN_ARN('Expired'), { accessKeyId: 'ASIALOGINEXPIRED', expiresAt: PAST, refreshToken: 'MARKER-LOGIN-REFRESH-revoked' })
 })
 
 after(async () => {
@@ -153,6 +208,7 @@ async function supplierFor(profile) {
     AWS_PROFILE: profile,
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_SSO: portalUrl,
+    AWS_ENDPOINT_URL_SIGNIN: portalUrl,
     AWS_CONFIG_FILE: undefined,
     AWS_SHARED_CREDENTIALS_FILE: undefined,
   })
@@ -210,6 +266,40 @@ describe('SSO profiles (aws-config SSO provider on our HTTP layer)', () => {
     assertProfileError(r, 'sso-denied', 'CREDENTIALS_ENDPOINT_ERROR')
     assert.equal(r.retryable, false)
     assert.match(r.message, /ForbiddenException/)
+  })
+})
+
+describe('login_session profiles (aws login; aws-config credentials-login provider on our HTTP layer)', () => {
+  test('a cached session that is still valid gives its credentials without a call', TEST_TIMEOUT, async () => {
+    const before = signinRequests.length
+    const r = await supplierFor('login-dev')
+    assert.equal(r.ok, true, JSON.stringify(r))
+    assert.equal(r.creds.accessKeyId, 'ASIALOGINCACHED')
+    assert.equal(r.creds.secretAccessKey, 'MARKER-LOGIN-SECRET-ASIALOGINCACHED')
+    assert.equal(r.creds.token, 'MARKER-LOGIN-SESSION-ASIALOGINCACHED')
+    assert.equal(signinRequests.length, before)
+  })
+
+  test('a session about to expire is refreshed with a DPoP-signed call, and the cache is rewritten', TEST_TIMEOUT, async () => {
+    const before = signinRequests.length
+    const r = await supplierFor('login-refresh')
+    assert.equal(r.ok, true, JSON.stringify(r))
+    assert.equal(r.creds.accessKeyId, 'ASIALOGINREFRESHED')
+    assert.equal(r.creds.token, 'MARKER-LOGIN-SESSION-refreshed')
+    const sent = signinRequests.slice(before)
+    assert.equal(sent.length, 1, JSON.stringify(sent))
+    assert.equal(sent[0].dpop, true, 'DPoP proof header')
+    assert.equal(sent[0].grantType, 'refresh_token')
+    const cached = JSON.parse(readFileSync(refreshingCache, 'utf8'))
+    assert.equal(cached.accessToken.accessKeyId, 'ASIALOGINREFRESHED')
+    assert.equal(cached.refreshToken, 'MARKER-LOGIN-REFRESH-next')
+  })
+
+  test('an expired session whose refresh is refused is a coded error naming the profile', TEST_TIMEOUT, async () => {
+    const r = await supplierFor('login-expired')
+    assertProfileError(r, 'login-expired', 'CREDENTIALS_EXPIRED')
+    assert.equal(r.retryable, false)
+    assert.match(r.message, /aws login/)
   })
 })
 

@@ -12,6 +12,9 @@
 //! provider (its `sso` feature) on our HTTP client; it reads the cached token from
 //! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
 //! profile; an SSO token that expired and cannot be refreshed is `CREDENTIALS_EXPIRED`.
+//! `login_session` profiles (`aws login`) go through aws-config's login provider (its
+//! `credentials-login` feature), also on our HTTP client; a session that is over, or whose refresh
+//! AWS Sign-In refuses, is `CREDENTIALS_EXPIRED`.
 
 #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
 

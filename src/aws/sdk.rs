@@ -6,13 +6,17 @@
 //! environment at fetch time. The inputs that select the link (token file, role ARN, session name,
 //! profile files and name) do come from the snapshot. The SSO provider also reads `HOME` (for
 //! `~/.aws/sso/cache/<sha1 of the sso_session name, or of the start URL>.json`) and
-//! `AWS_ENDPOINT_URL_SSO` / `AWS_ENDPOINT_URL` from the process environment.
+//! `AWS_ENDPOINT_URL_SSO` / `AWS_ENDPOINT_URL` from the process environment; the login provider
+//! reads `HOME` or `AWS_LOGIN_CACHE_DIRECTORY` (`~/.aws/login/cache/<sha256 of the session
+//! ARN>.json`, which it rewrites after a refresh, as the AWS CLI and the JavaScript SDK do) and
+//! `AWS_ENDPOINT_URL_SIGNIN` from there too.
 //!
-//! aws-config is built without default features, plus `sso`: no aws-lc C build, no
+//! aws-config is built without default features, plus `sso` and `credentials-login`: no aws-lc C build, no
 //! `credential_process` (ours: [`super::process`]), and no HTTP client of its own. The client it is
 //! given ([`SdkHttp`], used for AWS STS by the web-identity and assume-role providers, and for the
-//! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, whose clients
-//! are built from the same `ProviderConfig`) is an adapter onto [`crate::http`]: the
+//! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, and for AWS
+//! Sign-In `CreateOAuth2Token` by the login provider, whose clients are all built from the same
+//! `ProviderConfig`) is an adapter onto [`crate::http`]: the
 //! same reqwest clients, rustls on *ring*, and the same policy as every other request of the crate
 //! (no redirects, no proxy, 2 s connect, 5 s per attempt, 64 KiB body cap). One HTTP stack instead
 //! of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
@@ -161,6 +165,15 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
       .not_retryable()
       .with_hint("sign in again with `aws sso login` for this profile");
   }
+  // aws-config's login provider (`aws login` sessions): the session is over, or its refresh was
+  // refused by AWS Sign-In (AccessDeniedException: expired, password changed, no permission).
+  if text.contains("cached Login token is expired")
+    || (text.contains("failed to refresh cached Login token") && text.contains("AccessDenied"))
+  {
+    return Error::new(ErrorKind::CredentialsExpired, format!("{link}: {text}"))
+      .not_retryable()
+      .with_hint("sign in again with `aws login` for this profile");
+  }
   let err = Error::new(kind, format!("{link}: {text}"));
   // AWS IAM Identity Center (SSO portal) refusals: the sign-in or the role assignment is wrong.
   const SSO_PERMANENT: [&str; 2] = ["UnauthorizedException", "ForbiddenException"];
@@ -173,5 +186,38 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
     err.not_retryable().with_hint("check the role's trust policy for the identity provider, and the token file")
   } else {
     err
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn sso_and_login_refusals_are_permanent_and_name_the_label() {
+    let cases = [
+      (
+        "an error occurred while loading an access token: the SSO token has expired and cannot be refreshed",
+        "CREDENTIALS_EXPIRED",
+        "aws sso login",
+      ),
+      ("service error: unhandled error (ForbiddenException): No access", "CREDENTIALS_ENDPOINT_ERROR", "aws sso login"),
+      (
+        "failed to refresh cached Login token: Your session has expired. Please reauthenticate.: AccessDeniedException: expired",
+        "CREDENTIALS_EXPIRED",
+        "aws login",
+      ),
+      ("cached Login token is expired", "CREDENTIALS_EXPIRED", "aws login"),
+    ];
+    for (text, code, hint) in cases {
+      let e = map_error(&CredentialsError::provider_error(text), "profile sso-dev");
+      assert_eq!(e.code(), code, "{e}");
+      assert!(!e.is_retryable(), "{e}");
+      assert!(e.message().starts_with("profile sso-dev: "), "{e}");
+      assert!(e.hint().is_some_and(|h| h.contains(hint)), "{e}");
+    }
+    let e = map_error(&CredentialsError::provider_error("dispatch failure: connection refused"), "profile p");
+    assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR");
+    assert!(e.is_retryable());
   }
 }
