@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { hermeticEnv, makeProcessHermetic } from './emulator/index.mjs'
-import { CREDENTIAL_CODES, here, runNode } from './support.mjs'
+import { CREDENTIAL_CODES, here, pollUntil, runNode } from './support.mjs'
 
 makeProcessHermetic()
 
@@ -35,6 +35,7 @@ const PORTAL_TOKENS = new Map([
   ['MARKER-SSO-TOKEN-session', { role: 'Reader', accessKeyId: 'ASIASSOSESSIONEXAMPLE' }],
   ['MARKER-SSO-TOKEN-legacy', { role: 'Reader', accessKeyId: 'ASIASSOLEGACYEXAMPLE' }],
   ['MARKER-SSO-TOKEN-denied', { role: 'Denied' }],
+  ['MARKER-SSO-TOKEN-refreshed', { role: 'Reader', accessKeyId: 'ASIASSOREFRESHEDEXAMPLE' }],
 ])
 
 let home
@@ -54,6 +55,7 @@ function startPortal() {
         res.end(JSON.stringify(body))
       }
       if (req.method === 'POST' && url.pathname === '/v1/token') return signin(req, send)
+      if (req.method === 'POST' && url.pathname === '/token') return oidc(req, send)
       if (req.method !== 'GET' || url.pathname !== '/federation/credentials') return send(404, { message: 'no such route' }, 'ResourceNotFoundException')
       if (!grant) return send(401, { message: 'Session token not found or invalid' }, 'UnauthorizedException')
       if (url.searchParams.get('account_id') !== ACCOUNT || grant.role === 'Denied' || url.searchParams.get('role_name') !== grant.role) {
@@ -91,7 +93,23 @@ function signin(req, send) {
   })
 }
 
+/** SSO OIDC CreateToken (refresh_token grant), as an sso_session token about to expire is refreshed. */
+const oidcRequests = []
+function oidc(req, send) {
+  let body = ''
+  req.on('data', (chunk) => (body += chunk))
+  req.on('end', () => {
+    const input = JSON.parse(body || '{}')
+    oidcRequests.push(input)
+    if (input.grantType !== 'refresh_token' || input.refreshToken !== 'MARKER-SSO-TOKEN-refresh' || input.clientSecret !== 'MARKER-SSO-TOKEN-client-secret') {
+      return send(400, { error: 'invalid_grant' }, 'InvalidGrantException')
+    }
+    send(200, { accessToken: 'MARKER-SSO-TOKEN-refreshed', expiresIn: 3600, refreshToken: 'MARKER-SSO-TOKEN-refresh2', tokenType: 'Bearer' })
+  })
+}
+
 const sha1 = (text) => createHash('sha1').update(text).digest('hex')
+const inAMinute = () => new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, 'Z')
 const sha256 = (text) => createHash('sha256').update(text).digest('hex')
 const DPOP_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' })
 
@@ -114,9 +132,13 @@ const LOGIN_ARN = (who) => `arn:aws:iam::${ACCOUNT}:user/${who}`
 let refreshingCache
 
 /** Write ~/.aws/sso/cache/<sha1 of key>.json. */
-function cacheToken(key, accessToken, expiresAt, startUrl) {
-  writeFileSync(join(home, '.aws', 'sso', 'cache', `${sha1(key)}.json`), JSON.stringify({ accessToken, expiresAt, region: 'us-east-1', startUrl }))
+function cacheToken(key, accessToken, expiresAt, startUrl, refresh = {}) {
+  const path = join(home, '.aws', 'sso', 'cache', `${sha1(key)}.json`)
+  writeFileSync(path, JSON.stringify({ accessToken, expiresAt, region: 'us-east-1', startUrl, ...refresh }))
+  return path
 }
+let refreshingSsoCache
+let hangPidFile
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'aws-wif-profiles-'))
@@ -132,6 +154,8 @@ before(async () => {
     return path
   }
   const ok = script('cred helper ok.sh', `[ "$1" = "--account" ] || exit 9\necho '{"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey": "MARKER-STDOUT-SECRET", "SessionToken": "MARKER-STDOUT-TOKEN", "Expiration": "${FUTURE}"}'`)
+  hangPidFile = join(home, 'hang.pid')
+  script('cred-helper-hangs.sh', `echo $$ > '${hangPidFile}'\nexec sleep 30`)
   const fails = script('cred-helper-fails.sh', 'echo MARKER-STDOUT-partial\necho "MARKER-STDERR-SECRET login failed" >&2\nexit 1')
 
   writeFileSync(
@@ -170,6 +194,18 @@ before(async () => {
       'sso_region = us-east-1',
       'sso_start_url = https://d-denied.awsapps.com/start',
       '',
+      '[profile sso-refresh]',
+      'sso_session = refresh',
+      `sso_account_id = ${ACCOUNT}`,
+      'sso_role_name = Reader',
+      '',
+      '[sso-session refresh]',
+      'sso_region = us-east-1',
+      'sso_start_url = https://d-refresh.awsapps.com/start',
+      '',
+      '[profile proc-hangs]',
+      `credential_process = '${join(home, 'cred-helper-hangs.sh')}'`,
+      '',
       '[profile login-dev]',
       `login_session = ${LOGIN_ARN('Valid')}`,
       '',
@@ -191,8 +227,14 @@ before(async () => {
   cacheToken('https://d-legacy.awsapps.com/start', 'MARKER-SSO-TOKEN-legacy', FUTURE, 'https://d-legacy.awsapps.com/start')
   cacheToken('old', 'MARKER-SSO-TOKEN-old', PAST, 'https://d-old.awsapps.com/start')
   cacheToken('denied', 'MARKER-SSO-TOKEN-denied', FUTURE, 'https://d-denied.awsapps.com/start')
+  refreshingSsoCache = cacheToken('refresh', 'MARKER-SSO-TOKEN-stale', inAMinute(), 'https://d-refresh.awsapps.com/start', {
+    clientId: 'client-id',
+    clientSecret: 'MARKER-SSO-TOKEN-client-secret',
+    refreshToken: 'MARKER-SSO-TOKEN-refresh',
+    registrationExpiresAt: FUTURE,
+  })
   cacheLogin(LOGIN_ARN('Valid'), { accessKeyId: 'ASIALOGINCACHED', expiresAt: FUTURE, refreshToken: 'MARKER-LOGIN-REFRESH-good' })
-  refreshingCache = cacheLogin(LOGIN_ARN('Refresh'), { accessKeyId: 'ASIALOGINOLD', expiresAt: new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, 'Z'), refreshToken: 'MARKER-LOGIN-REFRESH-good' })
+  refreshingCache = cacheLogin(LOGIN_ARN('Refresh'), { accessKeyId: 'ASIALOGINOLD', expiresAt: inAMinute(), refreshToken: 'MARKER-LOGIN-REFRESH-good' })
   cacheLogin(LOGIN_ARN('Expired'), { accessKeyId: 'ASIALOGINEXPIRED', expiresAt: PAST, refreshToken: 'MARKER-LOGIN-REFRESH-revoked' })
 })
 
@@ -202,13 +244,15 @@ after(async () => {
 })
 
 /** Run the child for `profile` with HOME and the SSO endpoint; the default file locations under HOME. */
-async function supplierFor(profile) {
+async function supplierFor(profile, extra = {}) {
   const env = hermeticEnv({
+    ...extra,
     HOME: home,
     AWS_PROFILE: profile,
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_SSO: portalUrl,
     AWS_ENDPOINT_URL_SIGNIN: portalUrl,
+    AWS_ENDPOINT_URL_SSO_OIDC: portalUrl,
     AWS_CONFIG_FILE: undefined,
     AWS_SHARED_CREDENTIALS_FILE: undefined,
   })
@@ -219,6 +263,15 @@ async function supplierFor(profile) {
   assert.ok(run.result, `no JSON result\nstdout: ${run.stdout}\nstderr: ${run.stderr}`)
   for (const m of MARKERS) assert.ok(!run.stderr.includes(m), `marker ${m} on the child's stderr: ${run.stderr}`)
   return run.result
+}
+
+/** Whether `pid` no longer runs: gone, or a zombie waiting for its (new) parent to reap it. */
+function stopped(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').at(-1).trim().startsWith('Z')
+  } catch {
+    return true
+  }
 }
 
 /** A coded supplier error whose message names the profile and holds no marker secret. */
@@ -240,7 +293,7 @@ describe('SSO profiles (aws-config SSO provider on our HTTP layer)', () => {
     assert.equal(r.creds.accessKeyId, 'ASIASSOSESSIONEXAMPLE')
     assert.equal(r.creds.secretAccessKey, 'MARKER-SSO-SECRET-ASIASSOSESSIONEXAMPLE')
     assert.equal(r.creds.token, 'MARKER-SSO-SESSION-ASIASSOSESSIONEXAMPLE')
-    const sent = portalRequests.slice(before)
+    const sent = portalRequests.slice(before).filter((p) => p.path === '/federation/credentials')
     assert.equal(sent.length, 1, JSON.stringify(sent))
     assert.deepEqual(sent[0], { method: 'GET', path: '/federation/credentials', account: ACCOUNT, role: 'Reader', token: 'MARKER-SSO-TOKEN-session' })
   })
@@ -252,10 +305,29 @@ describe('SSO profiles (aws-config SSO provider on our HTTP layer)', () => {
     assert.equal(r.creds.token, 'MARKER-SSO-SESSION-ASIASSOLEGACYEXAMPLE')
   })
 
+  test('a token about to expire is refreshed through SSO OIDC first, and the cache is rewritten', TEST_TIMEOUT, async () => {
+    const before = { oidc: oidcRequests.length, portal: portalRequests.length }
+    const r = await supplierFor('sso-refresh')
+    assert.equal(r.ok, true, JSON.stringify(r))
+    assert.equal(r.creds.accessKeyId, 'ASIASSOREFRESHEDEXAMPLE')
+    assert.equal(oidcRequests.length - before.oidc, 1)
+    assert.deepEqual(
+      portalRequests
+        .slice(before.portal)
+        .filter((p) => p.path === '/federation/credentials')
+        .map((p) => p.token),
+      ['MARKER-SSO-TOKEN-refreshed'],
+    )
+    const cached = JSON.parse(readFileSync(refreshingSsoCache, 'utf8'))
+    assert.equal(cached.accessToken, 'MARKER-SSO-TOKEN-refreshed')
+    assert.equal(cached.refreshToken, 'MARKER-SSO-TOKEN-refresh2')
+  })
+
   test('an expired cached token is a coded error naming the profile; the portal is not called', TEST_TIMEOUT, async () => {
     const before = portalRequests.length
     const r = await supplierFor('sso-expired')
     assertProfileError(r, 'sso-expired', 'CREDENTIALS_EXPIRED')
+    assert.equal(oidcRequests.length, 1, 'only the refreshable token was refreshed')
     assert.equal(r.retryable, false)
     assert.match(r.message, /aws sso login/)
     assert.equal(portalRequests.length, before)
@@ -310,6 +382,16 @@ describe('credential_process profiles (our own link)', () => {
     assert.equal(r.creds.accessKeyId, 'ASIAPROCESSEXAMPLE')
     assert.equal(r.creds.secretAccessKey, 'MARKER-STDOUT-SECRET')
     assert.equal(r.creds.token, 'MARKER-STDOUT-TOKEN')
+  })
+
+  test('a command that hangs is killed at the deadline: TIMEOUT naming the profile', TEST_TIMEOUT, async () => {
+    const started = performance.now()
+    const r = await supplierFor('proc-hangs', { PROFILE_TIMEOUT_MS: '700' })
+    assert.ok(performance.now() - started < 10_000, 'the child process ended long before the command would have')
+    assertProfileError(r, 'proc-hangs', 'TIMEOUT')
+    const pid = Number(readFileSync(hangPidFile, 'utf8'))
+    assert.ok(pid > 0)
+    await pollUntil(() => stopped(pid), { timeoutMs: 2_000, what: `the command (pid ${pid}) to stop` })
   })
 
   test('a command that exits 1 is a coded error naming the profile, without its stderr', TEST_TIMEOUT, async () => {
