@@ -77,14 +77,7 @@ const ACCEPTED_CODES = ['REGION_NOT_FOUND', 'CREDENTIALS_NOT_FOUND', 'CREDENTIAL
  * and report as TODO. (sso_no_token_file passes today for a weaker reason than aws-config's: SSO
  * profiles are refused with CONFIG_INVALID before the token cache is looked at.)
  */
-const KNOWN_GAPS = {
-  e2e_fips_and_dual_stack_sso:
-    'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature), so no request reaches the SSO portal; ' +
-    'the FIPS/dual-stack host choice for SSO is not implemented either',
-  sso_assume_role: 'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature), so GetRoleCredentials is never requested',
-  sso_server_error:
-    'SSO profiles are refused (CONFIG_INVALID: aws-config is built without its `sso` feature) before the recorded GetRoleCredentials request (answered 503) is made',
-}
+const KNOWN_GAPS = {}
 
 const STS_PORT = 8001
 const SSO_PORT = 8002

@@ -47,11 +47,11 @@ impl std::fmt::Debug for AwsCredentials {
   }
 }
 
-fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+pub(super) fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
   obj.iter().find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n))).map(|(_, v)| v)
 }
 
-fn string_field(obj: &serde_json::Map<String, Value>, names: &[&str], what: &str) -> Result<Option<String>> {
+pub(super) fn string_field(obj: &serde_json::Map<String, Value>, names: &[&str], what: &str) -> Result<Option<String>> {
   match field(obj, names) {
     None | Some(Value::Null) => Ok(None),
     Some(Value::String(s)) if s.is_empty() => Ok(None),

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod env_keys;
 pub mod imds;
 pub mod link;
+pub mod process;
 pub mod profile;
 pub mod profile_file;
 pub mod region;

@@ -4,9 +4,17 @@
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
 //! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys,
-//! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work;
-//! SSO and `credential_process` profiles are refused (`CONFIG_INVALID`): those aws-config features
-//! are not compiled in, as a container has no use for them.
+//! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work.
+//! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
+//! run by [`super::process`] instead; aws-config's own process provider is not compiled in, so a
+//! `credential_process` reached through `source_profile` is refused (`CONFIG_INVALID`). SSO
+//! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
+//! provider (its `sso` feature) on our HTTP client; it reads the cached token from
+//! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
+//! profile; an SSO token that expired and cannot be refreshed is `CREDENTIALS_EXPIRED`.
+//! `login_session` profiles (`aws login`) go through aws-config's login provider (its
+//! `credentials-login` feature), also on our HTTP client; a session that is over, or whose refresh
+//! AWS Sign-In refuses, is `CREDENTIALS_EXPIRED`.
 
 #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
 
@@ -91,6 +99,10 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
   };
   let (config, credentials) = (existing(config)?, existing(credentials)?);
   let profile = ctx.env.get(ENV_PROFILE).map(str::trim);
+  // `credential_process` profiles are run by our own link (src/aws/process.rs), not aws-config's.
+  if let Some(p) = super::process::selected(ctx, config.as_deref(), credentials.as_deref(), profile.unwrap_or("default")).await {
+    return super::process::load(ctx, &p, deadline).await.map(Some);
+  }
   let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
   if let Some(p) = config {
     files = files.with_file(ProfileFileKind::Config, p);
@@ -103,7 +115,8 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
     .profile_files(files.build())
     .profile_name(profile.unwrap_or("default"))
     .build();
-  super::sdk::provide(&provider, "profile", deadline).await
+  let label = format!("profile {}", profile.unwrap_or("default"));
+  super::sdk::provide_named(&provider, "profile", &label, deadline).await
 }
 
 #[cfg(test)]

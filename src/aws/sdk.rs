@@ -6,14 +6,21 @@
 //! region, the HTTP client (trust, proxy) and FIPS / dual-stack selection
 //! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). **Still read from the process
 //! environment** by aws-config itself: the endpoint overrides `AWS_ENDPOINT_URL_STS`,
-//! `AWS_ENDPOINT_URL_SSO` and `AWS_ENDPOINT_URL` (an override cannot be applied after the fact:
-//! AWS STS `AssumeRole` requests are signed for their host), and `HOME` where aws-config looks
-//! for the SSO token cache. A worker that needs other values for these must run in a process
-//! whose environment has them (README, "Worker threads").
+//! `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_SIGNIN` and
+//! `AWS_ENDPOINT_URL` (an override cannot be applied after the fact: AWS STS `AssumeRole`
+//! requests are signed for their host); `HOME` where the SSO provider looks for
+//! `~/.aws/sso/cache/<sha1 of the sso_session name, or of the start URL>.json`; and `HOME` or
+//! `AWS_LOGIN_CACHE_DIRECTORY` where the login provider keeps `~/.aws/login/cache/<sha256 of the
+//! session ARN>.json` (rewritten after a refresh, as the AWS CLI and the JavaScript SDK do). A
+//! worker that needs other values for these must run in a process whose environment has them
+//! (README, "Worker threads").
 //!
-//! aws-config is built without default features: no aws-lc C build, no SSO, no
-//! `credential_process`, and no HTTP client of its own. The client it is given ([`SdkHttp`], used for
-//! AWS STS by the web-identity and assume-role providers) is an adapter onto [`crate::http`]: the
+//! aws-config is built without default features, plus `sso` and `credentials-login`: no aws-lc C build, no
+//! `credential_process` (ours: [`super::process`]), and no HTTP client of its own. The client it is
+//! given ([`SdkHttp`], used for AWS STS by the web-identity and assume-role providers, and for the
+//! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, and for AWS
+//! Sign-In `CreateOAuth2Token` by the login provider, whose clients are all built from the same
+//! `ProviderConfig`) is an adapter onto [`crate::http`]: the
 //! same reqwest clients, rustls on *ring*, and the same policy as every other request of the crate
 //! (no redirects, no proxy, 2 s connect, 5 s per attempt, 64 KiB body cap). One HTTP stack instead
 //! of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
@@ -124,13 +131,28 @@ pub async fn provide(
   link: &'static str,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
+  provide_named(provider, link, link, deadline).await
+}
+
+/// [`provide`], with `label` (e.g. `profile sso-dev`) instead of the link's name in messages.
+pub async fn provide_named(
+  provider: &(impl ProvideCredentials + ?Sized),
+  link: &'static str,
+  label: &str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
   let bound = deadline.remaining();
-  let outcome = tokio::time::timeout(bound, provider.provide_credentials()).await;
-  let creds = match outcome {
-    Err(_) => return Err(Error::new(ErrorKind::Timeout, format!("{link} credentials did not load within {} ms", bound.as_millis()))),
-    Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => return Ok(None),
-    Ok(Err(e)) => return Err(map_error(&e, link)),
-    Ok(Ok(c)) => c,
+  // aws-config's SSO and login providers `expect` on the clock and on server fields: a panic there
+  // is an INTERNAL error for this call that names the link (the runtime would also catch it, without
+  // the name), and leaves nothing behind (providers are built per load).
+  let creds = match tokio::time::timeout(bound, CatchUnwind(Box::pin(provider.provide_credentials()))).await {
+    Err(_) => return Err(Error::new(ErrorKind::Timeout, format!("{label} credentials did not load within {} ms", bound.as_millis()))),
+    Ok(Err(_panic)) => {
+      return Err(Error::new(ErrorKind::Internal, format!("{label}: aws-config panicked while loading credentials; please report it")))
+    }
+    Ok(Ok(Err(CredentialsError::CredentialsNotLoaded(_)))) => return Ok(None),
+    Ok(Ok(Err(e))) => return Err(map_error(&e, label)),
+    Ok(Ok(Ok(c))) => c,
   };
   Ok(Some(AwsCredentials {
     access_key_id: creds.access_key_id().to_string(),
@@ -140,6 +162,20 @@ pub async fn provide(
     account_id: creds.account_id().map(|a| a.as_str().to_string()),
     source: link,
   }))
+}
+
+/// A future whose panic comes out as `Err` (the payload is dropped unread: it may quote a value).
+struct CatchUnwind<'a, T>(std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>);
+
+impl<T> std::future::Future for CatchUnwind<'_, T> {
+  type Output = std::thread::Result<T>;
+  fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+      Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+      Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+      Err(panic) => std::task::Poll::Ready(Err(panic)),
+    }
+  }
 }
 
 /// The full `source()` chain of an aws-config error, on one line. aws-config errors carry no
@@ -164,12 +200,86 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
     CredentialsError::InvalidConfiguration(_) => ErrorKind::ConfigInvalid,
     _ => ErrorKind::CredentialsEndpointError,
   };
+  // aws-config's SSO provider: a cached token past its expiry that cannot be refreshed.
+  if text.contains("SSO token has expired") {
+    return Error::new(ErrorKind::CredentialsExpired, format!("{link}: {text}"))
+      .not_retryable()
+      .with_hint("sign in again with `aws sso login` for this profile");
+  }
+  // aws-config's login provider (`aws login` sessions): the session is over, or its refresh was
+  // refused by AWS Sign-In (AccessDeniedException: expired, password changed, no permission).
+  if text.contains("cached Login token is expired")
+    || (text.contains("failed to refresh cached Login token") && text.contains("AccessDenied"))
+  {
+    return Error::new(ErrorKind::CredentialsExpired, format!("{link}: {text}"))
+      .not_retryable()
+      .with_hint("sign in again with `aws login` for this profile");
+  }
   let err = Error::new(kind, format!("{link}: {text}"));
+  // AWS IAM Identity Center (SSO portal) refusals: the sign-in or the role assignment is wrong.
+  const SSO_PERMANENT: [&str; 2] = ["UnauthorizedException", "ForbiddenException"];
+  if SSO_PERMANENT.iter().any(|c| text.contains(c)) {
+    return err.not_retryable().with_hint("sign in again with `aws sso login`, and check sso_account_id and sso_role_name");
+  }
   // AWS STS error codes that no retry will fix (the token, the role or its trust policy is wrong).
   const PERMANENT: [&str; 5] = ["InvalidIdentityToken", "AccessDenied", "ExpiredToken", "ValidationError", "IDPRejectedClaim"];
   if PERMANENT.iter().any(|c| text.contains(c)) {
     err.not_retryable().with_hint("check the role's trust policy for the identity provider, and the token file")
   } else {
     err
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[derive(Debug)]
+  struct Panics;
+  impl ProvideCredentials for Panics {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+      Self: 'a,
+    {
+      aws_credential_types::provider::future::ProvideCredentials::new(async { panic!("expect failed in a dependency") })
+    }
+  }
+
+  #[tokio::test]
+  async fn a_panicking_provider_is_an_internal_error_for_that_call() {
+    let deadline = Deadline::after(std::time::Duration::from_secs(1));
+    for _ in 0..2 {
+      let e = provide_named(&Panics, "profile", "profile sso-dev", deadline).await.unwrap_err();
+      assert_eq!(e.code(), "INTERNAL", "{e}");
+      assert!(e.message().starts_with("profile sso-dev: aws-config panicked"), "{e}");
+    }
+  }
+
+  #[test]
+  fn sso_and_login_refusals_are_permanent_and_name_the_label() {
+    let cases = [
+      (
+        "an error occurred while loading an access token: the SSO token has expired and cannot be refreshed",
+        "CREDENTIALS_EXPIRED",
+        "aws sso login",
+      ),
+      ("service error: unhandled error (ForbiddenException): No access", "CREDENTIALS_ENDPOINT_ERROR", "aws sso login"),
+      (
+        "failed to refresh cached Login token: Your session has expired. Please reauthenticate.: AccessDeniedException: expired",
+        "CREDENTIALS_EXPIRED",
+        "aws login",
+      ),
+      ("cached Login token is expired", "CREDENTIALS_EXPIRED", "aws login"),
+    ];
+    for (text, code, hint) in cases {
+      let e = map_error(&CredentialsError::provider_error(text), "profile sso-dev");
+      assert_eq!(e.code(), code, "{e}");
+      assert!(!e.is_retryable(), "{e}");
+      assert!(e.message().starts_with("profile sso-dev: "), "{e}");
+      assert!(e.hint().is_some_and(|h| h.contains(hint)), "{e}");
+    }
+    let e = map_error(&CredentialsError::provider_error("dispatch failure: connection refused"), "profile p");
+    assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR");
+    assert!(e.is_retryable());
   }
 }

@@ -1,0 +1,512 @@
+//! `credential_process` profiles (part of the profile link): the command is run here, not by
+//! aws-config.
+//!
+//! aws-config 1.13's provider (its `credentials-process` feature, not compiled in) has no time
+//! bound, does not kill the command when the call is dropped, and copies the command's stderr into
+//! its error text. This one follows the JavaScript SDK (`@aws-sdk/credential-provider-process`,
+//! what users of `fromNodeProviderChain()` replace) and adds the bounds.
+//!
+//! * **Which profile**: the selected one, `AWS_PROFILE` or `default` (config file `[profile NAME]`
+//!   / `[default]`, credentials file `[NAME]`, the credentials file winning key by key), parsed by
+//!   aws-config's own profile parser over the snapshot's files and variables. The link is ours
+//!   when the profile has `credential_process` ([`KEY`]) and none of the keys the JavaScript SDK's
+//!   ini provider tries before it ([`TRIED_BEFORE`]: `role_arn`, `aws_access_key_id`,
+//!   `web_identity_token_file`). The JavaScript SDK tries `credential_process` before SSO and
+//!   `login_session`, so a profile that has both runs the command (aws-config would use SSO).
+//!   A `credential_process` reached through `source_profile` is still aws-config's (refused).
+//! * **How it runs**: as the JavaScript SDK's `child_process.exec` runs it, through a shell:
+//!   `/bin/sh -c <command>` on Unix (aws-config 1.13 also uses `sh -c`), `cmd.exe /d /s /c
+//!   "<command>"` on Windows. Quotes, variables and pipes are the shell's. On Unix the command is the
+//!   leader of its own process group, so that the whole group can be killed; a consequence is that
+//!   it cannot read from the terminal (stdin is `/dev/null` anyway).
+//! * **Environment**: the OS process environment and working directory, as `exec` passes them.
+//!   Not the environment snapshot: a worker thread started with its own `env` does not hand it to
+//!   the command (the JavaScript SDK would pass that thread's `process.env`).
+//! * **Output**: stdout, at most [`MAX_OUTPUT_BYTES`] (more is an error and the command is killed),
+//!   trimmed, then the JSON document
+//!   `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?, "Expiration"?: RFC 3339,
+//!   "AccountId"?}`; keys case-insensitive as in aws-config, `Version` must be the number 1,
+//!   credentials already expired are refused. stderr is discarded (`/dev/null`): it is never read,
+//!   so it can never reach a message or a log. Nothing the command prints is ever shown.
+//! * **Time**: the chain's [`Deadline`]. The command runs on a blocking thread (std::process, not
+//!   tokio's `process` feature, whose SIGCHLD handler would compete with libuv's) that polls it
+//!   every [`POLL_INTERVAL`]; when the deadline passes, or the load is dropped, the process group is
+//!   killed (SIGKILL) and reaped.
+//! * **Errors**, each naming the profile (never the command, which may hold secrets):
+//!   `CONFIG_INVALID` (empty command, no shell to run it), `CREDENTIALS_ENDPOINT_ERROR` (non-zero
+//!   exit or killed by a signal), `INVALID_CREDENTIALS_RESPONSE` (too much output, not JSON, wrong
+//!   Version, missing or malformed fields), `CREDENTIALS_EXPIRED`, `TIMEOUT`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::env::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Deadline;
+use crate::redact::Secret;
+
+use super::credentials::{ensure_not_expired, field, string_field, AwsCredentials};
+
+/// The profile key that holds the command.
+pub const KEY: &str = "credential_process";
+/// Keys the JavaScript SDK's ini provider tries before `credential_process`.
+pub const TRIED_BEFORE: [&str; 3] = ["role_arn", "aws_access_key_id", "web_identity_token_file"];
+/// The most stdout a command may print (a credentials document is a few hundred bytes).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+/// How often the blocking thread checks the command, the deadline and cancellation.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// [`AwsCredentials::source`] of credentials from a command.
+pub const SOURCE: &str = "credential_process";
+
+/// The selected profile and its command. `Debug` never shows the command.
+#[derive(Clone)]
+pub struct ProcessProfile {
+  pub profile: String,
+  command: String,
+}
+
+impl std::fmt::Debug for ProcessProfile {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("ProcessProfile").field("profile", &self.profile).finish_non_exhaustive()
+  }
+}
+
+/// The selected profile's command, when this link runs it (see the module docs). `None` when the
+/// profile does not exist, has no `credential_process`, has a key that comes before it, or the
+/// files do not parse (aws-config then reports the problem).
+pub async fn selected(ctx: &Context, config: Option<&Path>, credentials: Option<&Path>, profile: &str) -> Option<ProcessProfile> {
+  #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
+  use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
+  let mut contents = std::collections::HashMap::new();
+  for (kind, path) in [(ProfileFileKind::Config, config), (ProfileFileKind::Credentials, credentials)] {
+    let Some(path) = path else { continue };
+    let Ok(bytes) = ctx.fs.read(path) else { continue };
+    contents.insert(path.to_string_lossy().into_owned(), bytes);
+    files = files.with_file(kind, path);
+  }
+  if contents.is_empty() {
+    return None;
+  }
+  let fs = aws_types::os_shim_internal::Fs::from_map(contents);
+  let env = aws_types::os_shim_internal::Env::from(
+    ctx.env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>(),
+  );
+  let set = aws_config::profile::load(&fs, &env, &files.build(), Some(profile.to_string().into())).await.ok()?;
+  let p = set.get_profile(profile)?;
+  let command = p.get(KEY)?;
+  if TRIED_BEFORE.iter().any(|k| p.get(k).is_some()) {
+    return None;
+  }
+  Some(ProcessProfile { profile: profile.to_string(), command: command.to_string() })
+}
+
+/// Run the profile's command and read its credentials, within `deadline`.
+pub async fn load(ctx: &Context, p: &ProcessProfile, deadline: Deadline) -> Result<AwsCredentials> {
+  let origin = format!("profile {}: {KEY}", p.profile);
+  if p.command.trim().is_empty() {
+    return Err(Error::new(ErrorKind::ConfigInvalid, format!("{origin} is empty")));
+  }
+  let bound = deadline.remaining();
+  if bound.is_zero() {
+    return Err(Error::new(ErrorKind::Timeout, format!("{origin} was not started: no time left")));
+  }
+  let cancel = Arc::new(AtomicBool::new(false));
+  let _cancel_on_drop = CancelOnDrop(cancel.clone());
+  let command = p.command.clone();
+  let outcome = tokio::task::spawn_blocking(move || run(&command, deadline, &cancel))
+    .await
+    .map_err(|_| Error::new(ErrorKind::Internal, format!("{origin}: the thread that ran the command failed")))?;
+  let stdout = match outcome {
+    Ok(stdout) => stdout,
+    Err(Failure::TimedOut | Failure::Cancelled) => {
+      return Err(Error::new(ErrorKind::Timeout, format!("{origin} did not finish within {} ms and was killed", bound.as_millis())))
+    }
+    Err(Failure::Start(why)) => {
+      return Err(Error::new(ErrorKind::ConfigInvalid, format!("{origin} could not be started ({why})")).not_retryable())
+    }
+    Err(Failure::TooLarge) => {
+      return Err(Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin} printed more than {MAX_OUTPUT_BYTES} bytes")))
+    }
+    Err(Failure::Exit(code)) => {
+      let how = match code {
+        Some(c) => format!("exited with status {c}"),
+        None => "was killed by a signal".to_string(),
+      };
+      let err = Error::new(ErrorKind::CredentialsEndpointError, format!("{origin} {how} (its output is not shown: it may hold secrets)"));
+      return Err(match code {
+        Some(126 | 127) => err.with_hint("the shell could not find or execute the command; check the path in credential_process"),
+        _ => err,
+      });
+    }
+  };
+  parse_output(&stdout, &p.profile, ctx.clock.now())
+}
+
+/// Parse what a command printed (see the module docs for the shape).
+pub fn parse_output(stdout: &[u8], profile: &str, now: SystemTime) -> Result<AwsCredentials> {
+  let origin = format!("profile {profile}: {KEY}");
+  let invalid = |what: &str| Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin} {what}"));
+  let text = std::str::from_utf8(stdout).map_err(|_| invalid("printed output that is not UTF-8"))?;
+  let value: Value = serde_json::from_str(text.trim()).map_err(|_| invalid("printed output that is not a JSON document"))?;
+  let Value::Object(obj) = value else {
+    return Err(invalid("printed JSON that is not an object"));
+  };
+  match field(&obj, &["Version"]) {
+    Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+    Some(Value::Number(n)) => return Err(invalid(&format!("printed Version {n}; only Version 1 is supported"))),
+    Some(_) => return Err(invalid("printed a Version that is not a number; only Version 1 is supported")),
+    None => return Err(invalid("printed no Version; only Version 1 is supported")),
+  }
+  let strings = |names: &[&str], what: &str| string_field(&obj, names, what).map_err(|e| e.context(&origin));
+  let ak = strings(&["AccessKeyId"], "AccessKeyId")?;
+  let sk = strings(&["SecretAccessKey"], "SecretAccessKey")?;
+  let (Some(ak), Some(sk)) = (ak, sk) else {
+    return Err(invalid("printed credentials without AccessKeyId or SecretAccessKey"));
+  };
+  let expiration = match strings(&["Expiration"], "Expiration")? {
+    None => None,
+    Some(e) => Some(crate::time::parse_rfc3339(&e).ok_or_else(|| invalid("printed an Expiration that is not an RFC 3339 date-time"))?),
+  };
+  let creds = AwsCredentials {
+    access_key_id: ak,
+    secret_access_key: Secret::new(sk),
+    session_token: strings(&["SessionToken"], "SessionToken")?.map(Secret::new),
+    expiration,
+    account_id: strings(&["AccountId"], "AccountId")?,
+    source: SOURCE,
+  };
+  ensure_not_expired(creds, now, &origin)
+}
+
+/// Sets the flag the blocking thread polls when the load is dropped (or done).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+  fn drop(&mut self) {
+    self.0.store(true, Ordering::SeqCst);
+  }
+}
+
+/// Why a command gave no usable stdout. Carries no output.
+#[derive(Debug)]
+enum Failure {
+  Start(String),
+  TimedOut,
+  Cancelled,
+  TooLarge,
+  Exit(Option<i32>),
+}
+
+/// The command, run through the platform's shell as `child_process.exec` does.
+fn shell(command: &str) -> Command {
+  #[cfg(windows)]
+  {
+    use std::os::windows::process::CommandExt;
+    let mut c = Command::new("cmd.exe");
+    c.args(["/d", "/s", "/c"]).raw_arg(format!("\"{command}\""));
+    c
+  }
+  #[cfg(not(windows))]
+  {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(command);
+    #[cfg(unix)]
+    {
+      use std::os::unix::process::CommandExt;
+      c.process_group(0);
+    }
+    c
+  }
+}
+
+/// A started command; dropping it before it was reaped kills its process group and reaps it.
+struct Running {
+  child: Child,
+  reaped: bool,
+}
+
+impl Drop for Running {
+  fn drop(&mut self) {
+    if self.reaped {
+      return;
+    }
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(self.child.id()) {
+      // SAFETY: kill(2) on the process group this child leads; the child is not reaped yet, so
+      // its group id cannot have been reused.
+      unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+      }
+    }
+    let _ = self.child.kill();
+    let _ = self.child.wait();
+  }
+}
+
+/// Run the command to completion on this (blocking) thread. Returns its stdout.
+fn run(command: &str, deadline: Deadline, cancel: &AtomicBool) -> std::result::Result<Vec<u8>, Failure> {
+  let mut cmd = shell(command);
+  cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+  let child = cmd.spawn().map_err(|e| Failure::Start(e.kind().to_string()))?;
+  let mut running = Running { child, reaped: false };
+  let mut pipe = running.child.stdout.take().ok_or_else(|| Failure::Start("no stdout pipe".into()))?;
+  // A reader thread, so that a command that prints nothing and never exits still meets the
+  // deadline. If a grandchild that escaped the process group keeps the pipe open, this thread
+  // lingers until it closes; the load does not wait for it.
+  let (tx, rx) = std::sync::mpsc::channel();
+  std::thread::Builder::new()
+    .name("aws-wif-supplier-process".into())
+    .spawn(move || {
+      let mut out = Vec::new();
+      let read = (&mut pipe).take(MAX_OUTPUT_BYTES as u64 + 1).read_to_end(&mut out);
+      let _ = tx.send(read.map(|_| out));
+    })
+    .map_err(|e| Failure::Start(format!("no thread to read its output: {e}")))?;
+  let mut output: Option<Vec<u8>> = None;
+  let mut status: Option<std::process::ExitStatus> = None;
+  loop {
+    if cancel.load(Ordering::SeqCst) {
+      return Err(Failure::Cancelled);
+    }
+    if output.is_none() {
+      match rx.try_recv() {
+        Ok(Ok(out)) if out.len() > MAX_OUTPUT_BYTES => return Err(Failure::TooLarge),
+        Ok(Ok(out)) => output = Some(out),
+        Ok(Err(e)) => return Err(Failure::Start(format!("its output could not be read: {}", e.kind()))),
+        Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(Failure::Start("its output could not be read".into())),
+      }
+    }
+    if status.is_none() {
+      match running.child.try_wait() {
+        Ok(Some(s)) => {
+          running.reaped = true;
+          status = Some(s);
+        }
+        Ok(None) => {}
+        Err(e) => return Err(Failure::Start(format!("it could not be waited for: {}", e.kind()))),
+      }
+    }
+    if let (Some(out), Some(s)) = (&output, status) {
+      return if s.success() { Ok(out.clone()) } else { Err(Failure::Exit(s.code())) };
+    }
+    if deadline.expired() {
+      return Err(Failure::TimedOut);
+    }
+    std::thread::sleep(POLL_INTERVAL.min(deadline.remaining()));
+  }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+  use super::*;
+  use crate::env::{EnvSnapshot, ManualClock, OsFs};
+  use std::os::unix::fs::PermissionsExt;
+  use std::path::PathBuf;
+
+  const NOW: u64 = 1_700_000_000;
+
+  struct Dir(PathBuf);
+  impl Drop for Dir {
+    fn drop(&mut self) {
+      let _ = std::fs::remove_dir_all(&self.0);
+    }
+  }
+
+  fn dir(name: &str) -> Dir {
+    let d = std::env::temp_dir().join(format!("aws-wif-process-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Dir(d)
+  }
+
+  /// Writes an executable script and a config whose profile `proc` runs it.
+  fn setup(d: &Dir, script: &str, extra: &str) -> Context {
+    let path = d.0.join("cred helper.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = d.0.join("config");
+    std::fs::write(&config, format!("[profile proc]\ncredential_process = \"{}\" --flag 'two words'\n{extra}", path.display())).unwrap();
+    let vars = [
+      ("AWS_CONFIG_FILE", config.to_str().unwrap().to_string()),
+      ("AWS_SHARED_CREDENTIALS_FILE", d.0.join("none").to_str().unwrap().to_string()),
+      ("AWS_PROFILE", "proc".to_string()),
+    ];
+    Context::new(EnvSnapshot::from_pairs(vars), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(NOW)))
+  }
+
+  async fn load_profile(c: &Context, secs: u64) -> Result<Option<AwsCredentials>> {
+    let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
+    crate::aws::profile::load(c, || &sdk, Deadline::after(Duration::from_secs(secs))).await
+  }
+
+  fn assert_clean(e: &Error) {
+    for text in [e.to_string(), format!("{e:?}")] {
+      assert!(!text.contains("MARKER"), "output leaked: {text}");
+      assert!(!text.contains("cred helper"), "command leaked: {text}");
+      assert!(text.contains("profile proc"), "profile not named: {text}");
+    }
+  }
+
+  /// Whether `pid` is gone (or a zombie nobody has reaped yet: it no longer runs).
+  fn gone(pid: &str) -> bool {
+    for _ in 0..200 {
+      match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => return true,
+        Ok(s) if s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) => return true,
+        Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+      }
+    }
+    false
+  }
+
+  #[tokio::test]
+  async fn runs_the_command_through_the_shell_with_its_arguments() {
+    let d = dir("ok");
+    let c = setup(
+      &d,
+      r#"[ "$1 $2" = "--flag two words" ] || exit 9
+echo 'noise on stderr MARKER-STDERR' >&2
+printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey": "MARKER-PROCESS-SECRET", "SessionToken": "MARKER-PROCESS-TOKEN", "Expiration": "2030-01-01T00:00:00Z", "AccountId": "123456789012"}\n\n'"#,
+      "",
+    );
+    let creds = load_profile(&c, 5).await.unwrap().unwrap();
+    assert_eq!(creds.access_key_id, "ASIAPROCESSEXAMPLE");
+    assert_eq!(creds.secret_access_key.expose(), "MARKER-PROCESS-SECRET");
+    assert_eq!(creds.session_token.as_ref().unwrap().expose(), "MARKER-PROCESS-TOKEN");
+    assert_eq!(creds.account_id.as_deref(), Some("123456789012"));
+    assert_eq!(creds.source, SOURCE);
+    assert!(creds.expiration.is_some());
+    assert!(!format!("{creds:?}").contains("MARKER"));
+  }
+
+  #[tokio::test]
+  async fn static_credentials_without_session_token_or_expiration() {
+    let d = dir("static");
+    let c = setup(&d, r#"echo '{"Version":1,"AccessKeyId":"AKIDPROCESSEXAMPLE","SecretAccessKey":"s"}'"#, "");
+    let creds = load_profile(&c, 5).await.unwrap().unwrap();
+    assert_eq!(creds.session_token, None);
+    assert_eq!(creds.expiration, None);
+  }
+
+  #[tokio::test]
+  async fn a_failing_command_is_an_endpoint_error_without_its_output() {
+    let d = dir("exit");
+    let c = setup(&d, "echo MARKER-STDOUT-SECRET\necho MARKER-STDERR-SECRET >&2\nexit 3", "");
+    let e = load_profile(&c, 5).await.unwrap_err();
+    assert_eq!(e.code(), "CREDENTIALS_ENDPOINT_ERROR", "{e}");
+    assert!(e.message().contains("exited with status 3"), "{e}");
+    assert_clean(&e);
+  }
+
+  #[tokio::test]
+  async fn a_hung_command_times_out_and_is_killed() {
+    let d = dir("hang");
+    let pids = d.0.join("pids");
+    let c = setup(&d, &format!("echo $$ > '{}'\nsleep 30 &\necho $! >> '{}'\nwait", pids.display(), pids.display()), "");
+    let started = std::time::Instant::now();
+    let e = load_profile(&c, 1).await.unwrap_err();
+    assert_eq!(e.code(), "TIMEOUT", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_clean(&e);
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    assert_eq!(pids.lines().count(), 2, "{pids}");
+    for pid in pids.lines() {
+      assert!(gone(pid), "process {pid} still runs");
+    }
+  }
+
+  #[tokio::test]
+  async fn a_dropped_load_kills_the_command() {
+    let d = dir("drop");
+    let pids = d.0.join("pids");
+    let c = setup(&d, &format!("echo $$ > '{}'\nexec sleep 30", pids.display()), "");
+    let dropped = tokio::time::timeout(Duration::from_millis(500), load_profile(&c, 20)).await;
+    assert!(dropped.is_err());
+    let pid = std::fs::read_to_string(&pids).unwrap();
+    assert!(gone(pid.trim()), "process {pid} still runs");
+  }
+
+  #[tokio::test]
+  async fn oversized_output_is_refused() {
+    let d = dir("big");
+    let c = setup(&d, "head -c 200000 /dev/zero | tr '\\0' 'M'\necho MARKER", "");
+    let e = load_profile(&c, 5).await.unwrap_err();
+    assert_eq!(e.code(), "INVALID_CREDENTIALS_RESPONSE", "{e}");
+    assert!(e.message().contains("more than 65536 bytes"), "{e}");
+    assert_clean(&e);
+  }
+
+  #[tokio::test]
+  async fn bad_json_and_other_versions_are_refused() {
+    for (script, expect) in [
+      ("echo '{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"MARKER-S\"'", "not a JSON document"),
+      ("echo 'MARKER-NOT-JSON'", "not a JSON document"),
+      (r#"echo '{"Version":2,"AccessKeyId":"A","SecretAccessKey":"MARKER-S"}'"#, "Version 2"),
+      (r#"echo '{"Version":"1","AccessKeyId":"A","SecretAccessKey":"MARKER-S"}'"#, "not a number"),
+      (r#"echo '{"Version":1,"SecretAccessKey":"MARKER-S"}'"#, "without AccessKeyId"),
+      (r#"echo '{"Version":1,"AccessKeyId":"A","SecretAccessKey":"MARKER-S","Expiration":"MARKER-soon"}'"#, "RFC 3339"),
+    ] {
+      let d = dir("json");
+      let c = setup(&d, script, "");
+      let e = load_profile(&c, 5).await.unwrap_err();
+      assert_eq!(e.code(), "INVALID_CREDENTIALS_RESPONSE", "{e}");
+      assert!(e.message().contains(expect), "{expect}: {e}");
+      assert_clean(&e);
+    }
+  }
+
+  #[tokio::test]
+  async fn expired_credentials_are_refused() {
+    let d = dir("expired");
+    let c = setup(&d, r#"echo '{"Version":1,"AccessKeyId":"A","SecretAccessKey":"MARKER-S","Expiration":"2020-01-01T00:00:00Z"}'"#, "");
+    let e = load_profile(&c, 5).await.unwrap_err();
+    assert_eq!(e.code(), "CREDENTIALS_EXPIRED", "{e}");
+    assert_clean(&e);
+  }
+
+  #[tokio::test]
+  async fn keys_tried_before_it_leave_the_profile_to_aws_config() {
+    for extra in [
+      "aws_access_key_id = AKIDSTATICEXAMPLE\naws_secret_access_key = s\n",
+      "role_arn = arn:aws:iam::1:role/r\nsource_profile = other\n",
+      "web_identity_token_file = /t\nrole_arn = arn:aws:iam::1:role/r\n",
+    ] {
+      let d = dir("before");
+      let c = setup(&d, "exit 1", extra);
+      let (config, credentials) = crate::aws::profile::paths(&c);
+      assert!(selected(&c, config.as_deref(), credentials.as_deref(), "proc").await.is_none(), "{extra}");
+    }
+    let d = dir("sso-too");
+    let c = setup(
+      &d,
+      r#"echo '{"Version":1,"AccessKeyId":"AKIDPROCESSEXAMPLE","SecretAccessKey":"s"}'"#,
+      "sso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = r\n",
+    );
+    assert_eq!(load_profile(&c, 5).await.unwrap().unwrap().source, SOURCE, "the JavaScript SDK runs the command before SSO");
+  }
+
+  #[tokio::test]
+  async fn an_empty_command_is_a_config_error() {
+    let d = dir("empty");
+    let c = setup(&d, "", "");
+    let config = d.0.join("config");
+    std::fs::write(&config, "[profile proc]\ncredential_process =\n").unwrap();
+    let e = load_profile(&c, 5).await.unwrap_err();
+    assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
+    assert!(e.message().contains("profile proc"), "{e}");
+  }
+
+  #[test]
+  fn debug_hides_the_command() {
+    let p = ProcessProfile { profile: "p".into(), command: "helper --password MARKER".into() };
+    assert!(!format!("{p:?}").contains("MARKER"));
+  }
+}
