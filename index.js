@@ -309,6 +309,7 @@ class GoogleTokenFetcher {
   }
 
   authClient(options) {
+    const { loadGoogleAuthLibrary, clientClasses } = authClients()
     const gal = loadGoogleAuthLibrary(options?.googleAuthLibrary)
     const background = options?.backgroundRefresh ?? true
     const { AccessClient } = clientClasses(gal)
@@ -321,6 +322,7 @@ class GoogleTokenFetcher {
 
   idTokenClient(audience, options) {
     if (typeof audience !== 'string' || audience === '') throw configInvalid('idTokenClient(audience): audience must be a non-empty string (the URL of the Cloud Run service, or the IAP OAuth client id)')
+    const { loadGoogleAuthLibrary, clientClasses } = authClients()
     const gal = loadGoogleAuthLibrary(options?.googleAuthLibrary)
     const includeEmail = Boolean(options?.includeEmail)
     const { IdClient } = clientClasses(gal)
@@ -357,221 +359,11 @@ function adopt(native) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// google-auth-library clients on the native fetcher (authClient(), idTokenClient())
-//
-// The classes extend the APPLICATION's google-auth-library, resolved the way the application
-// resolves it (this package's own folder may hold another version, e.g. as a devDependency), or
-// the module passed as `googleAuthLibrary`. google-auth-library is an optional peer dependency:
-// nothing here runs unless one of these two methods is called.
-
-let defaultGoogleAuthLibrary = null
-
-/** The folders the application resolves modules from: the requiring module, the main script, the working directory. */
-function applicationFolders() {
-  const { dirname, resolve } = require('node:path')
-  const folders = []
-  if (module.parent && module.parent.filename) folders.push(dirname(module.parent.filename))
-  if (require.main && require.main.filename) folders.push(dirname(require.main.filename))
-  if (process.argv[1]) folders.push(dirname(resolve(process.argv[1])))
-  folders.push(process.cwd())
-  return [...new Set(folders)]
-}
-
-function loadGoogleAuthLibrary(explicit) {
-  if (explicit != null) {
-    if (typeof explicit.AuthClient !== 'function') throw configInvalid('googleAuthLibrary must be the google-auth-library module (it has no AuthClient class)', "pass require('google-auth-library')")
-    return explicit
-  }
-  if (defaultGoogleAuthLibrary) return defaultGoogleAuthLibrary
-  for (const folder of applicationFolders()) {
-    let path
-    try {
-      path = require.resolve('google-auth-library', { paths: [folder] })
-    } catch {
-      continue
-    }
-    defaultGoogleAuthLibrary = require(path)
-    return defaultGoogleAuthLibrary
-  }
-  throw configInvalid(
-    'authClient() and idTokenClient() return google-auth-library clients, and google-auth-library could not be found from the application',
-    "install google-auth-library (10 or later) in the application, or pass it: fetcher.authClient({ googleAuthLibrary: require('google-auth-library') })",
-  )
-}
-
-const classCache = new WeakMap()
-const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
-
-/** Whether a request body is a stream (never replayed, as google-auth-library does not). */
-function isStream(data) {
-  const { Readable } = require('node:stream')
-  return data instanceof Readable || (typeof ReadableStream === 'function' && data instanceof ReadableStream)
-}
-
-/** The client classes built on one google-auth-library module. */
-function clientClasses(gal) {
-  const cached = classCache.get(gal)
-  if (cached) return cached
-  const { AuthClient } = gal
-  const mergeHeaders = gal.gaxios && gal.gaxios.Gaxios && gal.gaxios.Gaxios.mergeHeaders
-  if (typeof AuthClient.prototype.addUserProjectAndAuthHeaders !== 'function' || typeof mergeHeaders !== 'function') {
-    throw configInvalid('authClient() and idTokenClient() need google-auth-library 10 or later', 'upgrade google-auth-library, or use ContainerAwsCredentialsSupplier with its AwsClient')
-  }
-  const Base = typeof gal.BaseExternalAccountClient === 'function' ? gal.BaseExternalAccountClient : AuthClient
-  // Node loads `Headers` (undici) lazily, about 10 ms on first use: pay that when the first client
-  // is built rather than in its first request.
-  void new Headers()
-
-  /**
-   * `Headers` with `authorization: Bearer <token>` (and `x-goog-user-project: <quota>` when given),
-   * copied from a template kept per client for its current token and quota project (copying a
-   * Headers object is about 4× cheaper than building one). The template is never handed out.
-   */
-  function headersFrom(holder, token, quota) {
-    let template = holder.template
-    if (template === null || template.token !== token || template.quota !== quota) {
-      const headers = new Headers({ authorization: `Bearer ${token}` })
-      if (quota) headers.set('x-goog-user-project', quota)
-      template = { token, quota, headers }
-      holder.template = template
-    }
-    return new Headers(template.headers)
-  }
-
-  /**
-   * One request with `Authorization: Bearer <token>` (plus the quota project, if any); on a 401,
-   * drop that token (only if it is still the cached one) and retry once with a fresh one, unless the
-   * body is a stream.
-   */
-  async function send(client, source, opts, quota) {
-    for (let retried = false; ; retried = true) {
-      const { token } = await source.token()
-      opts.headers = mergeHeaders(opts.headers)
-      client.addUserProjectAndAuthHeaders(opts.headers, headersFrom(source, token, quota))
-      try {
-        return await client.transporter.request(opts)
-      } catch (e) {
-        const res = e && e.response
-        if (retried || !res || res.status !== 401 || isStream(opts.data) || isStream(res.config && res.config.data)) throw e
-        source.drop(token)
-      }
-    }
-  }
-
-  function callbackOr(promise, callback) {
-    if (!callback) return promise
-    promise.then(
-      (r) => callback(null, r),
-      (e) => callback(e, e && e.response),
-    )
-  }
-
-  /** Access tokens from the native fetcher: an instance of the application's google-auth-library client. */
-  class AccessClient extends Base {
-    #source
-
-    constructor(info, source) {
-      super({
-        type: 'external_account',
-        audience: info.audience,
-        subject_token_type: AWS4_REQUEST,
-        token_url: info.tokenUrl,
-        service_account_impersonation_url: info.serviceAccountImpersonationUrl ?? undefined,
-        universe_domain: info.universeDomain,
-        quota_project_id: info.quotaProjectId ?? undefined,
-        scopes: info.scopes,
-      })
-      this.#source = source
-    }
-
-    async getAccessToken() {
-      const { token } = await this.#source.token()
-      return { token, res: null }
-    }
-
-    async getRequestHeaders() {
-      const { token } = await this.#source.token()
-      return headersFrom(this.#source, token, this.quotaProjectId || undefined)
-    }
-
-    request(opts, callback) {
-      return callbackOr(this.requestAsync(opts), callback)
-    }
-
-    requestAsync(opts) {
-      return send(this, this.#source, opts, this.quotaProjectId || undefined)
-    }
-
-    /** google-auth-library's own refresh path, answered by the native fetcher. */
-    async refreshAccessTokenAsync() {
-      const t = await this.#source.token()
-      return { access_token: t.token, expiry_date: t.expiresAt, res: null }
-    }
-
-    /** Never called: the native fetcher builds the AWS subject token itself. */
-    async retrieveSubjectToken() {
-      throw configInvalid('the native authClient() builds its AWS subject token natively; retrieveSubjectToken() is not available')
-    }
-
-    toJSON() {
-      return { type: 'GoogleTokenFetcher.authClient' }
-    }
-
-    [inspect.custom]() {
-      return 'GoogleTokenFetcher.authClient {}'
-    }
-  }
-
-  /** ID tokens for one audience from the native fetcher, for Cloud Run and IAP. */
-  class IdClient extends AuthClient {
-    #source
-
-    constructor(info, audience, source) {
-      super({ universe_domain: info.universeDomain })
-      this.#source = source
-      this.targetAudience = audience
-    }
-
-    /** `{ token }`: the ID token this client sends as its bearer. */
-    async getAccessToken() {
-      const { token } = await this.#source.token()
-      return { token, res: null }
-    }
-
-    async getRequestHeaders() {
-      const { token } = await this.#source.token()
-      return headersFrom(this.#source, token, undefined)
-    }
-
-    /** google-auth-library's `IdTokenProvider` shape, for this client's audience. */
-    async fetchIdToken(targetAudience) {
-      if (targetAudience !== undefined && targetAudience !== this.targetAudience) {
-        throw configInvalid(`this ID token client is for the audience ${this.targetAudience}; use fetcher.idTokenClient(audience) for another`)
-      }
-      return (await this.#source.token()).token
-    }
-
-    request(opts, callback) {
-      return callbackOr(this.requestAsync(opts), callback)
-    }
-
-    requestAsync(opts) {
-      return send(this, this.#source, opts, undefined)
-    }
-
-    toJSON() {
-      return { type: 'GoogleTokenFetcher.idTokenClient' }
-    }
-
-    [inspect.custom]() {
-      return 'GoogleTokenFetcher.idTokenClient {}'
-    }
-  }
-
-  const classes = { AccessClient, IdClient }
-  classCache.set(gal, classes)
-  return classes
+/** The google-auth-library clients (auth-client.js), loaded on first use. */
+let authClientsModule = null
+function authClients() {
+  authClientsModule ??= require('./auth-client.js')({ configInvalid, inspect, parentFilename: module.parent && module.parent.filename })
+  return authClientsModule
 }
 
 module.exports.ContainerAwsCredentialsSupplier = ContainerAwsCredentialsSupplier

@@ -54,7 +54,7 @@ function resolveAddon() {
   if (!override) return { path: ensureAddon(), dir: null, source: null }
   if (!existsSync(override)) throw new Error(`WIF_BENCH_ADDON=${override} does not exist`)
   const dir = mkdtempSync(join(tmpdir(), 'aws-wif-bench-pkg-'))
-  for (const file of ['index.js', 'binding.js', 'package.json']) copyFileSync(join(ROOT, file), join(dir, file))
+  for (const file of ['index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'package.json']) copyFileSync(join(ROOT, file), join(dir, file))
   const path = join(dir, basename(addonPath()))
   copyFileSync(override, path)
   return { path, dir, source: override }

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 export const JS_PACKAGE = '@aws-sdk/credential-providers'
 /** What google-auth-library's sample requires on top: the STS client it resolves the region with. */
 export const JS_SAMPLE_PACKAGES = [JS_PACKAGE, '@aws-sdk/client-sts']
-const OUR_FILES = ['index.js', 'binding.js', 'index.d.ts']
+const OUR_FILES = ['index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'index.d.ts', 'binding.d.ts']
 
 /** Bytes and file count of a directory tree, skipping `node_modules` (counted as packages of their own). */
 function treeSize(dir) {

@@ -26,7 +26,8 @@ export const SIDES = Object.freeze(['ours', 'js'])
 export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor', 'native'])
 
 const ENTRY = {
-  ours: process.env.BENCH_OURS_DIR ? pathToFileURL(join(process.env.BENCH_OURS_DIR, 'index.js')) : new URL('../../index.js', import.meta.url),
+  // What an ES module importer of the package gets (package.json exports: import → index.mjs).
+  ours: process.env.BENCH_OURS_DIR ? pathToFileURL(join(process.env.BENCH_OURS_DIR, 'index.mjs')) : new URL('../../index.mjs', import.meta.url),
   js: new URL('./reference-supplier.mjs', import.meta.url),
   'js-lite': new URL('./reference-supplier-lite.mjs', import.meta.url),
   floor: new URL('./floor-supplier.mjs', import.meta.url),
