@@ -119,24 +119,8 @@ pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<IdToken> {
 }
 
 fn status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str) -> Error {
-  let rpc = json.and_then(|j| j.get("error")).filter(|e| e.is_object());
-  let field = |k: &str| rpc.and_then(|e| e.get(k)).and_then(Value::as_str).map(|s| ep.scrub(s));
-  let (rpc_status, message) = (field("status"), field("message"));
-  let detail = match (&rpc_status, &message) {
-    (Some(s), Some(m)) => format!("{s}: {m}"),
-    (Some(s), None) => s.clone(),
-    (None, Some(m)) => m.clone(),
-    (None, None) => text.to_string(),
-  };
-  let mut err = Error::http_status(ErrorKind::ImpersonationFailed, status, ep.status_message(status, &detail))
-    .with_remote(rpc_status.clone(), message.clone());
-  let email = impersonation::service_account_email(&ep.url.replace(ID_TOKEN_SUFFIX, ACCESS_TOKEN_SUFFIX))
-    .map(str::to_string)
-    .unwrap_or_else(|| "the service account".to_string());
-  if let Some(h) = impersonation::hint(status, rpc_status.as_deref().unwrap_or_default(), message.as_deref().unwrap_or_default(), &email) {
-    err = err.with_hint(h);
-  }
-  err
+  let email = impersonation::service_account_email(&ep.url.replace(ID_TOKEN_SUFFIX, ACCESS_TOKEN_SUFFIX)).map(str::to_string);
+  impersonation::iam_status_error(ep, status, json, text, email.as_deref().unwrap_or("the service account"))
 }
 
 /// The `exp` claim of a JWT (`header.payload.signature`, base64url), without checking the signature.

@@ -84,6 +84,13 @@ pub fn parse_response(ep: &Endpoint<'_>, resp: &Response) -> Result<Impersonated
 }
 
 fn status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str) -> Error {
+  iam_status_error(ep, status, json, text, service_account_email(ep.url).unwrap_or("the service account"))
+}
+
+/// A non-2xx answer of an IAM Credentials method (`generateAccessToken`, `generateIdToken`):
+/// `IMPERSONATION_FAILED` with Google's RPC `status` and `message` (scrubbed), and a hint naming
+/// `email` for the causes we know.
+pub fn iam_status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str, email: &str) -> Error {
   let rpc = json.and_then(|j| j.get("error")).filter(|e| e.is_object());
   let field = |k: &str| rpc.and_then(|e| e.get(k)).and_then(Value::as_str).map(|s| ep.scrub(s));
   let (rpc_status, message) = (field("status"), field("message"));
@@ -95,7 +102,6 @@ fn status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str
   };
   let mut err = Error::http_status(ErrorKind::ImpersonationFailed, status, ep.status_message(status, &detail))
     .with_remote(rpc_status.clone(), message.clone());
-  let email = service_account_email(ep.url).unwrap_or("the service account");
   if let Some(h) = hint(status, rpc_status.as_deref().unwrap_or_default(), message.as_deref().unwrap_or_default(), email) {
     err = err.with_hint(h);
   }
