@@ -137,6 +137,7 @@ function memosFor(native) {
 const FOREVER = Infinity
 
 let trustHandedOver = false
+let warnedProfileOverEnv = false
 
 /**
  * Hand Node's trusted certificates to the native HTTPS client, once per thread (src/http/trust.rs):
@@ -209,6 +210,13 @@ class ContainerAwsCredentialsSupplier {
   constructor(options) {
     this.#native = construct(() => new binding.ContainerAwsCredentialsSupplier(options))
     if (this.#native.mayUseHttps) handOverTrust()
+    if (this.#native.profileOverridesEnvKeys && !warnedProfileOverEnv) {
+      warnedProfileOverEnv = true
+      process.emitWarning(
+        'Both AWS_PROFILE and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are set: the AWS_PROFILE profile is used and the keys are ignored, as the AWS SDK for JavaScript does. Unset one of them.',
+        { code: 'AWS_WIF_SUPPLIER_PROFILE_OVER_ENV_KEYS' },
+      )
+    }
   }
 
   getAwsRegion(context) {

@@ -398,3 +398,34 @@ describe('credential_process profiles (our own link)', () => {
     assertProfileError(await supplierFor('proc-fails'), 'proc-fails', 'CREDENTIALS_ENDPOINT_ERROR')
   })
 })
+
+describe('AWS_PROFILE beside environment keys (the JavaScript chain, not aws-config)', () => {
+  test('the profile is used, the keys are ignored, and a process warning says so once', TEST_TIMEOUT, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aws-wif-profile-over-env-'))
+    try {
+      writeFileSync(join(dir, 'credentials'), '[dev]\naws_access_key_id = AKIAPROFILEOVERENV01\naws_secret_access_key = profile/over/env/secret\n')
+      const script = join(dir, 'child.cjs')
+      writeFileSync(
+        script,
+        `const warnings = []
+        process.on('warning', (w) => warnings.push(w.code))
+        const { ContainerAwsCredentialsSupplier } = require(${JSON.stringify(here('../index.js'))})
+        Promise.all([new ContainerAwsCredentialsSupplier().getAwsSecurityCredentials(), new ContainerAwsCredentialsSupplier().getAwsSecurityCredentials()])
+          .then(([c]) => setImmediate(() => console.log(JSON.stringify({ accessKeyId: c.accessKeyId, warnings }))))`,
+      )
+      const env = hermeticEnv({
+        AWS_PROFILE: 'dev',
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+        AWS_CONFIG_FILE: join(dir, 'no-config'),
+        AWS_ACCESS_KEY_ID: 'AKIAENVIRONMENTKEY01',
+        AWS_SECRET_ACCESS_KEY: 'environment/secret',
+        AWS_REGION: 'us-east-1',
+      })
+      const run = await runNode(script, { env })
+      assert.equal(run.code, 0, run.stderr)
+      assert.deepEqual(run.result, { accessKeyId: 'AKIAPROFILEOVERENV01', warnings: ['AWS_WIF_SUPPLIER_PROFILE_OVER_ENV_KEYS'] })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -21,6 +21,11 @@ fn profile_overrides(ctx: &Context) -> bool {
   ctx.env.get(super::profile_file::ENV_PROFILE).is_some()
 }
 
+/// Keys are set but skipped because `AWS_PROFILE` is set (worth a warning, as the JS SDK gives).
+pub fn skipped_for_profile(ctx: &Context) -> bool {
+  profile_overrides(ctx) && ctx.env.get("AWS_ACCESS_KEY_ID").is_some()
+}
+
 pub fn describe(ctx: &Context) -> Description {
   let set = evidence(ctx, &VARS);
   if set.is_empty() {

@@ -121,6 +121,13 @@ impl ContainerAwsCredentialsSupplier {
     self.core.chain().may_use_https()
   }
 
+  /// Whether `AWS_PROFILE` makes the chain skip environment keys that are set too (the JavaScript
+  /// SDK's chain does the same, with a warning). Internal: the package's JavaScript warns once.
+  #[napi(getter, skip_typescript)]
+  pub fn profile_overrides_env_keys(&self) -> bool {
+    crate::aws::env_keys::skipped_for_profile(self.core.chain().context())
+  }
+
   /// Credentials plus the instant until which they may be reused. Internal: the package's
   /// JavaScript wrapper builds `getAwsSecurityCredentials()` on it.
   #[napi]
