@@ -135,6 +135,45 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     assert.equal(request.signedBy, 'sa')
   })
 
+  // @google-cloud/storage 8 needs google-auth-library 11: it is in the Node 22 stack only.
+  const storageModule = (() => {
+    if (!process.env.WIF_TEST_DEPS_DIR) return null
+    try {
+      return createRequire(join(process.env.WIF_TEST_DEPS_DIR, '..', 'package.json'))('@google-cloud/storage')
+    } catch {
+      return null
+    }
+  })()
+  test("@google-cloud/storage getSignedUrl() (v4) through authClient(): signed by signBlob as the service account", { ...TEST_TIMEOUT, skip: !storageModule && '@google-cloud/storage 8 is installed in the Node 22 / google-auth-library 11 stack (__test__/gal11) only' }, async () => {
+    const { fetcher, authClient } = setup()
+    const storage = new storageModule.Storage({ projectId: 'my-project', authClient, apiEndpoint: em.url })
+    // Safety net: should anything in Storage or google-auth-library ignore signingEndpoint, gaxios
+    // sends it to a dead proxy on loopback instead of resolving a Google host name.
+    const saved = { HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY }
+    Object.assign(process.env, { HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1,localhost' })
+    let url
+    try {
+      ;[url] = await storage.bucket('reports').file('2026/daily.csv').getSignedUrl({
+        version: 'v4',
+        action: 'read',
+        expires: Date.now() + 600_000,
+        signingEndpoint: `${em.url}/v1/projects/-/serviceAccounts/`,
+      })
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+    const signed = new URL(url)
+    assert.equal(signed.pathname, '/reports/2026/daily.csv')
+    assert.match(signed.searchParams.get('X-Goog-Credential'), new RegExp(`^${SA.replace(/[.@]/g, '\\$&')}/\\d{8}/auto/storage/goog4_request$`))
+    const [request] = only('iamSignBlob')
+    assert.equal(request.path, `/v1/projects/-/serviceAccounts/${SA}:signBlob`)
+    assert.equal(bearer(request), (await fetcher.getAccessToken()).token, "the service account's own token")
+    const payload = Buffer.from(JSON.parse(request.body).payload, 'base64')
+    assert.match(payload.toString(), /^GOOG4-RSA-SHA256\n/)
+    assert.equal(signed.searchParams.get('X-Goog-Signature'), Buffer.from(emulatorSignature(em, payload), 'base64').toString('hex'))
+  })
+
   test('raw authClient.request({ url }), promise and callback', TEST_TIMEOUT, async () => {
     const { fetcher, authClient } = setup({ quotaProjectId: 'qp' })
     const res = await rawQuery(authClient)
