@@ -206,6 +206,13 @@ fn map_error(e: &CredentialsError, link: &str) -> Error {
       .not_retryable()
       .with_hint("sign in again with `aws sso login` for this profile");
   }
+  // aws-config's SSO provider: no cached token at all (`aws sso login` was never run for this
+  // session, or the cache was cleared). Not worth a retry: the user must sign in.
+  if text.contains("/sso/cache/") && (text.contains("failed to read") || text.contains("No such file")) {
+    return Error::new(ErrorKind::CredentialsNotFound, format!("{link}: {text}"))
+      .not_retryable()
+      .with_hint("sign in with `aws sso login` for this profile (no cached SSO token was found)");
+  }
   // aws-config's login provider (`aws login` sessions): the session is over, or its refresh was
   // refused by AWS Sign-In (AccessDeniedException: expired, password changed, no permission).
   if text.contains("cached Login token is expired")
@@ -264,6 +271,11 @@ mod tests {
         "aws sso login",
       ),
       ("service error: unhandled error (ForbiddenException): No access", "CREDENTIALS_ENDPOINT_ERROR", "aws sso login"),
+      (
+        "an error occurred while loading an access token: failed to read `/home/.aws/sso/cache/dace00.json`: No such file or directory (os error 2)",
+        "CREDENTIALS_NOT_FOUND",
+        "aws sso login",
+      ),
       (
         "failed to refresh cached Login token: Your session has expired. Please reauthenticate.: AccessDeniedException: expired",
         "CREDENTIALS_EXPIRED",
