@@ -37,12 +37,21 @@ pub struct Chain {
   /// aws-config's configuration for those links (its HTTPS client loads the trust store), built on
   /// first use and kept for the life of the chain.
   sdk: once_cell::sync::OnceCell<aws_config::provider_config::ProviderConfig>,
+  /// [`Self::may_use_https`], decided once per chain (it reads the profile files): suppliers of
+  /// one configuration share the chain, and each construction asks.
+  may_use_https: once_cell::sync::OnceCell<bool>,
 }
 
 impl Chain {
   pub fn new(ctx: Context, region_hint: Option<&str>) -> Self {
     let sts_region = super::region::sts_region(&ctx, region_hint);
-    Chain { imds: Imds::from_env(&ctx), ctx, sts_region, sdk: once_cell::sync::OnceCell::new() }
+    Chain {
+      imds: Imds::from_env(&ctx),
+      ctx,
+      sts_region,
+      sdk: once_cell::sync::OnceCell::new(),
+      may_use_https: once_cell::sync::OnceCell::new(),
+    }
   }
 
   pub fn context(&self) -> &Context {
@@ -83,6 +92,10 @@ impl Chain {
   /// Whether loading may use HTTPS (and so the trust store): every link but environment keys,
   /// plain-http container endpoints and IMDS may call AWS STS or an https endpoint.
   pub fn may_use_https(&self) -> bool {
+    *self.may_use_https.get_or_init(|| self.decide_https())
+  }
+
+  fn decide_https(&self) -> bool {
     let s = self.selected();
     match (s.configured, s.link) {
       (false, _) | (true, env_keys::LINK) | (true, imds::LINK) => false,

@@ -32,7 +32,7 @@ use super::credentials::AwsCredentials;
 
 use super::link::{evidence, Description};
 pub use super::profile_file::paths;
-use super::profile_file::{profile_name, property, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
+use super::profile_file::{profile_name, Profiles, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
 
 pub const LINK: &str = "profile";
 
@@ -55,19 +55,12 @@ pub const CREDENTIAL_KEYS: [(&str, &str); 10] = [
 pub fn describe(ctx: &Context) -> Description {
   let name = profile_name(ctx).to_string();
   let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
-  let mut kind = None;
-  for (key, what) in CREDENTIAL_KEYS {
-    match property(ctx, key) {
-      Ok(Some(_)) => {
-        kind = Some(what);
-        break;
-      }
-      Ok(None) => {}
-      Err(e) => {
-        return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
-      }
+  let kind = match Profiles::load(ctx) {
+    Ok(p) => CREDENTIAL_KEYS.iter().find(|(key, _)| p.get(key).is_some()).map(|(_, what)| *what),
+    Err(e) => {
+      return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
     }
-  }
+  };
   match (kind, ctx.env.get(ENV_PROFILE).is_some()) {
     (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
     (None, true) => Description::configured(

@@ -127,22 +127,37 @@ fn strip_comment(v: &str) -> &str {
   v
 }
 
+/// The selected profile's sections, read once: the credentials file and the config file.
+pub struct Profiles {
+  profile: String,
+  credentials: Option<String>,
+  config: Option<String>,
+}
+
+impl Profiles {
+  /// Read both files. Unreadable files are errors; missing ones are skipped.
+  pub fn load(ctx: &Context) -> Result<Profiles> {
+    let (config, credentials) = paths(ctx);
+    let read_opt = |p: Option<PathBuf>| -> Result<Option<String>> {
+      match p {
+        Some(p) => read(ctx, &p),
+        None => Ok(None),
+      }
+    };
+    Ok(Profiles { profile: profile_name(ctx).to_string(), credentials: read_opt(credentials)?, config: read_opt(config)? })
+  }
+
+  /// The selected profile's `key`, from the credentials file, else the config file.
+  pub fn get(&self, key: &str) -> Option<String> {
+    let from = |text: &Option<String>, config_file: bool| text.as_deref().and_then(|t| property_in(t, &self.profile, key, config_file));
+    from(&self.credentials, false).or_else(|| from(&self.config, true))
+  }
+}
+
 /// The selected profile's `key`, from the credentials file, else the config file. Unreadable
 /// files are errors; missing ones are skipped.
 pub fn property(ctx: &Context, key: &str) -> Result<Option<String>> {
-  let (config, credentials) = paths(ctx);
-  let profile = profile_name(ctx);
-  if let Some(p) = credentials {
-    if let Some(v) = read(ctx, &p)?.and_then(|t| property_in(&t, profile, key, false)) {
-      return Ok(Some(v));
-    }
-  }
-  if let Some(p) = config {
-    if let Some(v) = read(ctx, &p)?.and_then(|t| property_in(&t, profile, key, true)) {
-      return Ok(Some(v));
-    }
-  }
-  Ok(None)
+  Ok(Profiles::load(ctx)?.get(key))
 }
 
 #[cfg(test)]
