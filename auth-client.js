@@ -53,6 +53,23 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
   const classCache = new WeakMap()
   const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
 
+  let headersLoaded = false
+
+  /**
+   * `source.token()`, started before Node's first use of `Headers`: Node loads `Headers` (undici)
+   * lazily, about 10 ms of synchronous work, which the first request of a process needs. Loading it
+   * after the native fetch has started lets the two overlap (the fetch runs on the native threads);
+   * afterwards this is just `source.token()`.
+   */
+  function tokenOverlappingHeadersLoad(source) {
+    const pending = source.token()
+    if (!headersLoaded) {
+      headersLoaded = true
+      void new Headers()
+    }
+    return pending
+  }
+
   /** Whether a request body is a stream (never replayed, as google-auth-library does not). */
   function isStream(data) {
     const { Readable } = require('node:stream')
@@ -69,9 +86,6 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       throw configInvalid('authClient() and idTokenClient() need google-auth-library 10 or later', 'upgrade google-auth-library, or use ContainerAwsCredentialsSupplier with its AwsClient')
     }
     const Base = typeof gal.BaseExternalAccountClient === 'function' ? gal.BaseExternalAccountClient : AuthClient
-    // Node loads `Headers` (undici) lazily, about 10 ms on first use: pay that when the first client
-    // is built rather than in its first request.
-    void new Headers()
 
     /**
      * `Headers` with `authorization: Bearer <token>` (and `x-goog-user-project: <quota>` when given),
@@ -94,9 +108,9 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
      * drop that token (only if it is still the cached one) and retry once with a fresh one, unless the
      * body is a stream.
      */
-    async function send(client, source, opts, quota) {
+    async function send(client, current, source, opts, quota) {
       for (let retried = false; ; retried = true) {
-        const { token } = await source.token()
+        const { token } = await current()
         opts.headers = mergeHeaders(opts.headers)
         client.addUserProjectAndAuthHeaders(opts.headers, headersFrom(source, token, quota))
         try {
@@ -120,6 +134,9 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
     /** Access tokens from the native fetcher: an instance of the application's google-auth-library client. */
     class AccessClient extends Base {
       #source
+      /** The last token this client handed out (announced by a 'tokens' event). */
+      #seen = null
+      #credentials = {}
 
       constructor(info, source) {
         super({
@@ -133,15 +150,41 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
           scopes: info.scopes,
         })
         this.#source = source
+        // google-auth-library's `credentials`, kept off the enumerable properties so that no
+        // inspection of the object (Object.values, a logger's serializer) shows the token.
+        Object.defineProperty(this, 'credentials', {
+          configurable: true,
+          enumerable: false,
+          get: () => this.#credentials,
+          set: (value) => {
+            this.#credentials = value
+          },
+        })
+      }
+
+      /**
+       * The token to use now. A token this client has not handed out before is announced as
+       * google-auth-library's external-account clients do: kept in `credentials` and emitted as a
+       * 'tokens' event (`{ access_token, expiry_date, token_type: 'Bearer', refresh_token: null,
+       * id_token: null }`), once per client and token.
+       */
+      async #currentToken() {
+        const t = await tokenOverlappingHeadersLoad(this.#source)
+        if (t.token !== this.#seen) {
+          this.#seen = t.token
+          this.#credentials = { ...this.#credentials, access_token: t.token, expiry_date: t.expiresAt }
+          this.emit('tokens', { refresh_token: null, expiry_date: t.expiresAt, access_token: t.token, token_type: 'Bearer', id_token: null })
+        }
+        return t
       }
 
       async getAccessToken() {
-        const { token } = await this.#source.token()
+        const { token } = await this.#currentToken()
         return { token, res: null }
       }
 
       async getRequestHeaders() {
-        const { token } = await this.#source.token()
+        const { token } = await this.#currentToken()
         return headersFrom(this.#source, token, this.quotaProjectId || undefined)
       }
 
@@ -150,12 +193,12 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       }
 
       requestAsync(opts) {
-        return send(this, this.#source, opts, this.quotaProjectId || undefined)
+        return send(this, () => this.#currentToken(), this.#source, opts, this.quotaProjectId || undefined)
       }
 
       /** google-auth-library's own refresh path, answered by the native fetcher. */
       async refreshAccessTokenAsync() {
-        const t = await this.#source.token()
+        const t = await this.#currentToken()
         return { access_token: t.token, expiry_date: t.expiresAt, res: null }
       }
 
@@ -190,7 +233,7 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       }
 
       async getRequestHeaders() {
-        const { token } = await this.#source.token()
+        const { token } = await tokenOverlappingHeadersLoad(this.#source)
         return headersFrom(this.#source, token, undefined)
       }
 
@@ -207,7 +250,7 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       }
 
       requestAsync(opts) {
-        return send(this, this.#source, opts, undefined)
+        return send(this, () => tokenOverlappingHeadersLoad(this.#source), this.#source, opts, undefined)
       }
 
       toJSON() {

@@ -200,6 +200,46 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     assert.deepEqual(exchanges(), [2, 2], 'exactly one fresh exchange')
   })
 
+  test("a new token is announced as google-auth-library's AwsClient does: a 'tokens' event and credentials, never enumerable", TEST_TIMEOUT, async () => {
+    // The oracle: the event google-auth-library's own AwsClient emits for a token it fetched.
+    const { ContainerAwsCredentialsSupplier } = createRequire(import.meta.url)('../index.js')
+    freshEnv()
+    const galClient = new gal.AwsClient({
+      audience: DEFAULT_CONFIG.audience,
+      subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
+      token_url: `${em.url}/v1/token`,
+      service_account_impersonation_url: impersonationUrl(em.url, SA),
+      aws_security_credentials_supplier: new ContainerAwsCredentialsSupplier(),
+    })
+    const galEvents = []
+    galClient.on('tokens', (t) => galEvents.push(t))
+    await galClient.getAccessToken()
+    assert.equal(galEvents.length, 1)
+
+    const { fetcher, authClient } = setup()
+    const events = []
+    authClient.on('tokens', (t) => events.push(t))
+    await authClient.getRequestHeaders()
+    await authClient.getRequestHeaders()
+    await rawQuery(authClient)
+    const first = await fetcher.getAccessToken()
+    assert.deepEqual(events, [{ refresh_token: null, expiry_date: first.expiresAt, access_token: first.token, token_type: 'Bearer', id_token: null }], 'once per token')
+    assert.deepEqual(Object.keys(events[0]).sort(), Object.keys(galEvents[0]).sort(), "the fields of google-auth-library's event")
+    assert.equal(authClient.credentials.access_token, first.token)
+    assert.equal(authClient.credentials.expiry_date, first.expiresAt)
+
+    revoke(first.token)
+    assert.equal((await rawQuery(authClient)).status, 200)
+    const second = await fetcher.getAccessToken()
+    assert.notEqual(second.token, first.token)
+    assert.deepEqual(events.map((e) => e.access_token), [first.token, second.token], 'the fresh token of the 401 retry is announced')
+    assert.equal(authClient.credentials.access_token, second.token)
+    assert.ok(!Object.keys(authClient).includes('credentials'))
+    for (const text of [inspect(authClient, { showHidden: true, depth: 10 }), JSON.stringify(authClient), inspect(Object.values(authClient), { depth: 4 }), JSON.stringify({ ...authClient })]) {
+      assert.ok(!text.includes(second.token), `the token shows in ${text}`)
+    }
+  })
+
   test('two requests rejected with the same token: one fresh exchange, not two', TEST_TIMEOUT, async () => {
     const { authClient } = setup()
     await rawQuery(authClient)
@@ -242,21 +282,24 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
   const windowOptions = { serviceAccountImpersonation: { tokenLifetimeSeconds: 600 }, refreshMarginSeconds: 599, refreshJitterSeconds: 0 }
 
   /** Wait (bounded) until the fetcher's token is inside its refresh window. */
-  async function intoTheWindow(fetcher) {
+  async function intoTheWindow(fetcher, slackMs = 20) {
     const { expiresAt } = await fetcher.getAccessToken()
-    await pollUntil(() => Date.now() > expiresAt - 599_000 + 20, { timeoutMs: 5000, intervalMs: 20, what: 'the refresh window' })
+    await pollUntil(() => Date.now() > expiresAt - 599_000 + slackMs, { timeoutMs: 5000, intervalMs: 20, what: 'the refresh window' })
   }
 
   test('inside the refresh window, 100 requests complete while the delayed STS answer is still pending', TEST_TIMEOUT, async () => {
+    // The federated token is due too, so that the refresh goes through STS (else it needs only IAM).
+    em.config = { ...em.config, stsTokenTtlSeconds: 600 }
     const { fetcher, authClient } = setup(windowOptions)
     await rawQuery(authClient)
     const first = bearer(only('bigquery')[0])
-    await intoTheWindow(fetcher)
+    // expireTime has whole seconds, so the federated token (issued just before) is due up to 1 s later.
+    await intoTheWindow(fetcher, 1_020)
     em.fault('sts', { delayMs: 500 })
     const results = await Promise.all(Array.from({ length: 100 }, () => rawQuery(authClient)))
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]))
     const refresh = only('sts')[1]
-    assert.ok(refresh, 'a refresh started')
+    assert.ok(refresh, `a refresh started: ${JSON.stringify(em.requests.map((r) => [r.route, r.status]))}`)
     assert.equal(refresh.status, undefined, 'all 100 requests completed before STS answered')
     assert.ok(only('bigquery').slice(1).every((r) => bearer(r) === first), 'all with the still-valid token')
     await pollUntil(async () => (await authClient.getAccessToken()).token !== first, { what: 'the refreshed token' })
@@ -299,13 +342,13 @@ describe('invalidate()', () => {
     const access = await fetcher.getAccessToken()
     const id = await twin.getIdToken(audience)
     assert.equal((await authClient.getAccessToken()).token, access.token)
-    assert.deepEqual([...exchanges(), em.count('iamIdToken')], [2, 1, 1])
+    assert.deepEqual([...exchanges(), em.count('iamIdToken')], [1, 1, 1], 'the access and the ID token on one federated token')
     twin.invalidate()
     const fresh = await fetcher.getAccessToken()
     assert.notEqual(fresh.token, access.token, 'the memo of another object of the configuration was dropped too')
     assert.equal((await authClient.getAccessToken()).token, fresh.token)
     assert.notEqual((await fetcher.getIdToken(audience)).token, id.token)
-    assert.deepEqual([...exchanges(), em.count('iamIdToken')], [4, 2, 2])
+    assert.deepEqual([...exchanges(), em.count('iamIdToken')], [2, 2, 2], 'the federated token was dropped too')
   })
 })
 
@@ -336,6 +379,25 @@ describe('ID tokens', () => {
     assert.equal(verifyJwt(em.idTokenKey, withEmail.token).email, SA)
     await fetcher.getIdToken(runUrl('b'))
     assert.equal(em.count('iamIdToken'), 3)
+    assert.equal(em.count('sts'), 1, 'every ID token of the configuration on one federated token')
+  })
+
+  test('access and ID tokens of one configuration share one STS exchange: BigQuery and a Cloud Run call', TEST_TIMEOUT, async () => {
+    const { fetcher, authClient } = setup()
+    const [[rows], res] = await Promise.all([
+      bigQuery(authClient).query({ query: QUERY, location: 'US' }),
+      fetcher.idTokenClient(runUrl('a'), { googleAuthLibrary: gal }).request({ url: runUrl('a') }),
+    ])
+    assert.deepEqual(rows.map((r) => r.principal), [SA])
+    assert.equal(res.status, 200)
+    assert.deepEqual([em.count('sts'), em.count('iam'), em.count('iamIdToken')], [1, 1, 1])
+    const bearers = [...only('iam'), ...only('iamIdToken')].map(bearer)
+    assert.equal(new Set(bearers).size, 1, 'both IAM calls carried the same federated token')
+    // IAM rejecting that federated token: it is dropped, and the next ID token exchanges afresh.
+    em.fault('iamIdToken', { status: 401 })
+    assertFetcherError(await rejection(fetcher.getIdToken(runUrl('b'))), 'IMPERSONATION_FAILED')
+    await fetcher.getIdToken(runUrl('b'))
+    assert.equal(em.count('sts'), 2)
   })
 
   test('without serviceAccountImpersonationUrl: CONFIG_INVALID with a hint; a non-string audience too', TEST_TIMEOUT, async () => {

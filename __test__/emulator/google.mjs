@@ -116,10 +116,11 @@ async function exchange(em, form) {
   }
   const principal = federatedPrincipal(em.config.audience, verdict.arn)
   const scopes = form.get('scope').split(/\s+/)
-  const { token } = issueGoogleToken(em, { kind: 'sts', principal, scopes, lifetimeSeconds: STS_TOKEN_TTL_SECONDS })
+  const lifetimeSeconds = em.config.stsTokenTtlSeconds ?? STS_TOKEN_TTL_SECONDS
+  const { token } = issueGoogleToken(em, { kind: 'sts', principal, scopes, lifetimeSeconds })
   return {
     verdict: { ...verdict, principal },
-    reply: json(200, { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: STS_TOKEN_TTL_SECONDS }),
+    reply: json(200, { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: lifetimeSeconds }),
   }
 }
 

@@ -51,6 +51,7 @@ export const DEFAULT_CONFIG = Object.freeze({
   serviceAccount: 'wif-demo@my-project.iam.gserviceaccount.com',
   allowedPrincipals: null, // null = any; else caller ARN prefixes STS accepts (attribute condition)
   clockSkewMs: 0, // added to the emulator's clock (em.now())
+  stsTokenTtlSeconds: 3600, // expires_in of the federated tokens STS issues
 })
 
 const ROUTES = [...awsRoutes, ...googleRoutes]

@@ -25,6 +25,15 @@
 //! include_email) in a [`Cache`] of their own with the same policy, at most
 //! [`MAX_ID_TOKEN_AUDIENCES`] per configuration (least recently used evicted).
 //!
+//! The federated token (steps 1–4) of a configuration with impersonation is cached too, in a
+//! [`Cache`] of its own with the same policy, until `expires_in` (the STS default is 1 hour): the
+//! access token and every ID token of the configuration call IAM Credentials with it, so they share
+//! one STS exchange per federated-token lifetime (STS quotas are per project). A failed IAM call
+//! drops the federated token it used (if it is still the cached one), and so does an API's
+//! rejection of the access token ([`FetcherCore::invalidate_token`]): the next fetch exchanges
+//! afresh, as it would without this cache. Without impersonation the STS token is the access token
+//! and is cached as such.
+//!
 //! [`FetcherCore::shared`] keeps one core per configuration for the process, under a typed key
 //! (`FetcherKey`: no secret in clear) in a registry bounded by [`MAX_SHARED_FETCHERS`] (entries no
 //! one holds are evicted beyond it).
@@ -74,6 +83,8 @@ struct Steps {
   config: Arc<FetcherConfig>,
   supplier: Arc<SupplierCore>,
   timeout: Duration,
+  /// The federated token for the IAM calls, shared by the access token and the ID tokens.
+  federated: Arc<Cache<AccessToken>>,
 }
 
 impl Steps {
@@ -107,8 +118,8 @@ impl Steps {
     })
   }
 
-  async fn impersonate(&self, url: &str, sts: &StsToken, deadline: Deadline) -> Result<ImpersonatedToken> {
-    let req = ImpersonationRequest { url, sts_token: &sts.access_token, scopes: &self.config.scopes, lifetime: self.config.token_lifetime };
+  async fn impersonate(&self, url: &str, sts_token: &Secret, deadline: Deadline) -> Result<ImpersonatedToken> {
+    let req = ImpersonationRequest { url, sts_token, scopes: &self.config.scopes, lifetime: self.config.token_lifetime };
     impersonation::generate_access_token(&self.supplier.chain().context().http, &req, deadline).await
   }
 
@@ -116,32 +127,54 @@ impl Steps {
     AccessToken { token: sts.access_token, expires_at: self.now() + sts.expires_in.unwrap_or(ASSUMED_LIFETIME) }
   }
 
-  /// Region, credentials, subject token and STS exchange: the federated token and the deadline
-  /// left for the calls that use it. One fetch under one bound: the region, the AWS credentials and
-  /// the Google calls together take at most `timeout` (the region and credentials come from shared
-  /// caches, whose loads may go on for other callers; this fetch stops waiting at its deadline).
-  async fn federated(&self) -> Result<(StsToken, Deadline)> {
-    let deadline = Deadline::after(self.timeout);
+  /// Region, credentials, subject token and STS exchange: the federated token. One fetch under one
+  /// bound: the region, the AWS credentials and the Google calls together finish by `deadline` (the
+  /// region and credentials come from shared caches, whose loads may go on for other callers; this
+  /// fetch stops waiting at its deadline).
+  async fn federated(&self, deadline: Deadline) -> Result<StsToken> {
     let region = within(deadline, "the AWS region", self.supplier.region()).await?.region;
     let creds = within(deadline, "the AWS credentials", self.supplier.credentials()).await?.value;
     let signed = self.sign(&creds, &region)?;
-    let sts = self.sts(&signed, &creds, &region, deadline).await?;
-    Ok((sts, deadline))
+    self.sts(&signed, &creds, &region, deadline).await
+  }
+
+  /// The federated token for an IAM call, from the configuration's federated-token cache (one
+  /// exchange shared by the access token and the ID tokens). The load runs under the deadline of
+  /// the fetch that starts it; a fetch that joins it started later, so its own deadline is later.
+  async fn federated_cached(&self, deadline: Deadline) -> Result<Secret> {
+    let steps = self.clone();
+    let load = move || async move {
+      let token = steps.sts_token(steps.federated(deadline).await?);
+      let exp = token.expires_at;
+      Ok((token, Some(exp)))
+    };
+    Ok(self.federated.get(load).await?.value.token)
+  }
+
+  /// An IAM call failed with `token`: drop it if it is still the cached federated token, so the
+  /// next fetch exchanges afresh (the token may be what IAM rejected).
+  fn drop_federated(&self, token: &Secret) {
+    if self.federated.peek().is_some_and(|e| e.value.token == *token) {
+      self.federated.invalidate();
+    }
   }
 
   /// An ID token for `audience` from `generateIdToken` (`url`), with the federated token as bearer.
   async fn fetch_id_token(self, url: String, audience: String, include_email: bool) -> Result<IdToken> {
-    let (sts, deadline) = self.federated().await?;
-    let req = IdTokenRequest { url: &url, sts_token: &sts.access_token, audience: &audience, include_email };
-    id_token::generate_id_token(&self.supplier.chain().context().http, &req, deadline).await
+    let deadline = Deadline::after(self.timeout);
+    let sts_token = self.federated_cached(deadline).await?;
+    let req = IdTokenRequest { url: &url, sts_token: &sts_token, audience: &audience, include_email };
+    let token = id_token::generate_id_token(&self.supplier.chain().context().http, &req, deadline).await;
+    token.inspect_err(|_| self.drop_federated(&sts_token))
   }
 
   async fn fetch(self) -> Result<AccessToken> {
-    let (sts, deadline) = self.federated().await?;
+    let deadline = Deadline::after(self.timeout);
     match &self.config.service_account_impersonation_url {
-      None => Ok(self.sts_token(sts)),
+      None => Ok(self.sts_token(self.federated(deadline).await?)),
       Some(url) => {
-        let t = self.impersonate(url, &sts, deadline).await?;
+        let sts_token = self.federated_cached(deadline).await?;
+        let t = self.impersonate(url, &sts_token, deadline).await.inspect_err(|_| self.drop_federated(&sts_token))?;
         Ok(AccessToken { token: t.access_token, expires_at: t.expire_time })
       }
     }
@@ -193,6 +226,8 @@ pub struct FetcherCore {
   supplier: Arc<SupplierCore>,
   /// Never in background mode: background is a per-call choice ([`Refresh`]).
   cache: Arc<Cache<AccessToken>>,
+  /// The federated token, with impersonation (see the module doc).
+  federated: Arc<Cache<AccessToken>>,
   /// The last token the cache handed out, so that a [`Refresh::Background`] caller can be served
   /// inside the refresh window (the cache itself answers only with values usable now).
   last: Mutex<Option<Entry<AccessToken>>>,
@@ -368,7 +403,8 @@ impl FetcherCore {
       id: IDS.fetch_add(1, Ordering::Relaxed),
       config: Arc::new(config),
       supplier,
-      cache: Cache::new(policy, clock),
+      cache: Cache::new(policy, clock.clone()),
+      federated: Cache::new(policy, clock),
       last: Mutex::new(None),
       refreshing: Arc::new(AtomicBool::new(false)),
       id_tokens: Mutex::new(IdTokenCaches::default()),
@@ -431,6 +467,7 @@ impl FetcherCore {
   /// after the caller learnt they were revoked). A fetch in flight still lands.
   pub fn invalidate(&self) {
     self.cache.invalidate();
+    self.federated.invalidate();
     *lock(&self.last) = None;
     let caches = std::mem::take(&mut lock(&self.id_tokens).entries);
     for (cache, _) in caches.values() {
@@ -439,7 +476,10 @@ impl FetcherCore {
   }
 
   /// Forget the cached access token only if it is `token` (an API rejected it): a token that a
-  /// refresh already replaced stays. Returns whether it was dropped.
+  /// refresh already replaced stays. The federated token goes with it, so the fresh access token
+  /// comes from a fresh exchange, as after any rejection in google-auth-library (a rejection is
+  /// rare; a second failure because the federated token was revoked too would not be). Returns
+  /// whether it was dropped.
   pub fn invalidate_token(&self, token: &str) -> bool {
     let mut last = lock(&self.last);
     let rejected = match self.cache.peek() {
@@ -448,13 +488,14 @@ impl FetcherCore {
     };
     if rejected {
       self.cache.invalidate();
+      self.federated.invalidate();
       *last = None;
     }
     rejected
   }
 
   fn steps(&self) -> Steps {
-    Steps { config: self.config.clone(), supplier: self.supplier.clone(), timeout: self.timeout }
+    Steps { config: self.config.clone(), supplier: self.supplier.clone(), timeout: self.timeout, federated: self.federated.clone() }
   }
 
   /// The access token, from the cache or from one shared fetch ([`Refresh::Wait`]).
@@ -700,7 +741,7 @@ async fn run_steps(steps: &Steps, report: &mut Report) -> Option<()> {
     None => report.push(STEP_IMPERSONATION, StepStatus::Skipped, "not configured: the STS token is the access token".into(), None),
     Some(url) => {
       let email = impersonation::service_account_email(url).unwrap_or(url).to_string();
-      report.record(STEP_IMPERSONATION, steps.impersonate(url, &sts, deadline).await, |t| {
+      report.record(STEP_IMPERSONATION, steps.impersonate(url, &sts.access_token, deadline).await, |t| {
         format!("{email}: token expires {}", format_rfc3339(t.expire_time))
       })?;
     }
@@ -1062,6 +1103,82 @@ mod tests {
     assert_eq!(fetcher.id_token_cache_count(), MAX_ID_TOKEN_AUDIENCES, "bounded");
     assert!(fetcher.peek_id_token("https://same.example", false).is_none(), "the least recently used was evicted");
     assert!(fetcher.peek_id_token(&format!("https://svc-{}.example", MAX_ID_TOKEN_AUDIENCES + 9), false).is_some());
+  }
+
+  /// STS answering MARKER-STS-TOKEN-<n>, generateAccessToken, and generateIdToken (which fails its
+  /// first call with a 401 when `id_fails_first`), each IAM call recording its bearer.
+  async fn sharing_server(id_fails_first: bool) -> TestServer {
+    TestServer::start(move |r: &Recorded, n| match r.path.as_str() {
+      "/creds" => reply(200, CREDS),
+      "/v1/token" => reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))),
+      IAM_PATH => reply(200, &iam_ok()),
+      ID_PATH if id_fails_first && n == 0 => reply(401, r#"{"error":{"code":401,"status":"UNAUTHENTICATED","message":"bad token"}}"#),
+      ID_PATH => {
+        let claims = format!(r#"{{"aud":"x","n":{n},"exp":{}}}"#, START + 3600);
+        reply(200, &format!(r#"{{"token":"{}"}}"#, crate::google::id_token::test_jwt(&claims)))
+      }
+      _ => reply(404, "{}"),
+    })
+    .await
+  }
+
+  fn bearers(server: &TestServer) -> Vec<String> {
+    server
+      .requests()
+      .iter()
+      .filter(|r| r.path == IAM_PATH || r.path == ID_PATH)
+      .map(|r| r.header("authorization").unwrap_or("").to_string())
+      .collect()
+  }
+
+  #[tokio::test]
+  async fn access_and_id_tokens_share_one_federated_token_per_its_lifetime() {
+    let server = sharing_server(false).await;
+    let (fetcher, clock) = setup(&server, true, Some("us-east-2"), Policy::default());
+    let fetcher = Arc::new(fetcher);
+    let (a, b, c) =
+      tokio::join!(fetcher.access_token(), fetcher.id_token("https://a.example", false), fetcher.id_token("https://b.example", true));
+    let (_, _, _) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(
+      (server.count("/v1/token"), server.count(IAM_PATH), server.count(ID_PATH)),
+      (1, 1, 2),
+      "one STS exchange for three IAM calls"
+    );
+    assert_eq!(bearers(&server), ["Bearer MARKER-STS-TOKEN-0"; 3]);
+    fetcher.id_token("https://c.example", false).await.unwrap();
+    assert_eq!(server.count("/v1/token"), 1, "a new audience later in the hour reuses it");
+    // Inside the federated token's refresh window (55 min of 60), the next IAM call exchanges again.
+    clock.advance(Duration::from_secs(3301));
+    fetcher.access_token().await.unwrap();
+    fetcher.id_token("https://a.example", false).await.unwrap();
+    assert_eq!(server.count("/v1/token"), 2);
+    assert_eq!(bearers(&server)[4..], ["Bearer MARKER-STS-TOKEN-1"; 2]);
+    // invalidate() drops it with every other token of the configuration.
+    fetcher.invalidate();
+    fetcher.id_token("https://a.example", false).await.unwrap();
+    assert_eq!(server.count("/v1/token"), 3);
+    assert!(!format!("{fetcher:?}").contains("MARKER"));
+  }
+
+  #[tokio::test]
+  async fn a_failed_iam_call_drops_the_federated_token_it_used() {
+    let server = sharing_server(true).await;
+    let (fetcher, _) = setup(&server, true, Some("us-east-2"), Policy::default());
+    let e = fetcher.id_token("https://a.example", false).await.unwrap_err();
+    assert_eq!(e.code(), "IMPERSONATION_FAILED", "{e}");
+    fetcher.id_token("https://a.example", false).await.unwrap();
+    assert_eq!(bearers(&server), ["Bearer MARKER-STS-TOKEN-0", "Bearer MARKER-STS-TOKEN-1"], "the retry exchanged afresh");
+    fetcher.access_token().await.unwrap();
+    assert_eq!(server.count("/v1/token"), 2, "and the fresh one is shared");
+  }
+
+  #[tokio::test]
+  async fn without_impersonation_no_federated_token_is_kept_apart() {
+    let server = sharing_server(false).await;
+    let (fetcher, _) = setup(&server, false, Some("us-east-2"), Policy::default());
+    fetcher.access_token().await.unwrap();
+    fetcher.invalidate_token("MARKER-STS-TOKEN-0");
+    assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-1", "the access token is the STS token");
   }
 
   #[tokio::test]
