@@ -53,20 +53,30 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
   const classCache = new WeakMap()
   const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
 
+  // Node loads `Headers` (undici) lazily: 10-15 ms of synchronous work, which the first request of
+  // a process needs. It is paid when the event loop is next idle after the first client is built,
+  // so that a client built at start-up and used later never waits for it; and if a request comes
+  // first, after that request's native fetch has started, so that the two overlap (the fetch runs
+  // on the native threads).
   let headersLoaded = false
+  let headersLoadScheduled = false
 
-  /**
-   * `source.token()`, started before Node's first use of `Headers`: Node loads `Headers` (undici)
-   * lazily, about 10 ms of synchronous work, which the first request of a process needs. Loading it
-   * after the native fetch has started lets the two overlap (the fetch runs on the native threads);
-   * afterwards this is just `source.token()`.
-   */
+  function loadHeaders() {
+    if (headersLoaded) return
+    headersLoaded = true
+    void new Headers()
+  }
+
+  function scheduleHeadersLoad() {
+    if (headersLoaded || headersLoadScheduled) return
+    headersLoadScheduled = true
+    setImmediate(loadHeaders).unref()
+  }
+
+  /** `source.token()`, then (the first time) the load of `Headers` while the fetch runs. */
   function tokenOverlappingHeadersLoad(source) {
     const pending = source.token()
-    if (!headersLoaded) {
-      headersLoaded = true
-      void new Headers()
-    }
+    loadHeaders()
     return pending
   }
 
@@ -136,7 +146,6 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       #source
       /** The last token this client handed out (announced by a 'tokens' event). */
       #seen = null
-      #credentials = {}
 
       constructor(info, source) {
         super({
@@ -150,41 +159,35 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
           scopes: info.scopes,
         })
         this.#source = source
+        scheduleHeadersLoad()
         // google-auth-library's `credentials`, kept off the enumerable properties so that no
         // inspection of the object (Object.values, a logger's serializer) shows the token.
-        Object.defineProperty(this, 'credentials', {
-          configurable: true,
-          enumerable: false,
-          get: () => this.#credentials,
-          set: (value) => {
-            this.#credentials = value
-          },
-        })
+        Object.defineProperty(this, 'credentials', { enumerable: false })
       }
 
       /**
-       * The token to use now. A token this client has not handed out before is announced as
-       * google-auth-library's external-account clients do: kept in `credentials` and emitted as a
-       * 'tokens' event (`{ access_token, expiry_date, token_type: 'Bearer', refresh_token: null,
-       * id_token: null }`), once per client and token.
+       * `t`, the token about to be handed out. A token this client has not handed out before is
+       * announced as google-auth-library's external-account clients do: kept in `credentials` and
+       * emitted as a 'tokens' event (`{ access_token, expiry_date, token_type: 'Bearer',
+       * refresh_token: null, id_token: null }`), once per client and token. (Synchronous, so that
+       * the cached path costs no extra promise.)
        */
-      async #currentToken() {
-        const t = await tokenOverlappingHeadersLoad(this.#source)
+      #handOut(t) {
         if (t.token !== this.#seen) {
           this.#seen = t.token
-          this.#credentials = { ...this.#credentials, access_token: t.token, expiry_date: t.expiresAt }
+          this.credentials = { ...this.credentials, access_token: t.token, expiry_date: t.expiresAt }
           this.emit('tokens', { refresh_token: null, expiry_date: t.expiresAt, access_token: t.token, token_type: 'Bearer', id_token: null })
         }
         return t
       }
 
       async getAccessToken() {
-        const { token } = await this.#currentToken()
+        const { token } = this.#handOut(await tokenOverlappingHeadersLoad(this.#source))
         return { token, res: null }
       }
 
       async getRequestHeaders() {
-        const { token } = await this.#currentToken()
+        const { token } = this.#handOut(await tokenOverlappingHeadersLoad(this.#source))
         return headersFrom(this.#source, token, this.quotaProjectId || undefined)
       }
 
@@ -193,12 +196,12 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       }
 
       requestAsync(opts) {
-        return send(this, () => this.#currentToken(), this.#source, opts, this.quotaProjectId || undefined)
+        return send(this, () => tokenOverlappingHeadersLoad(this.#source).then((t) => this.#handOut(t)), this.#source, opts, this.quotaProjectId || undefined)
       }
 
       /** google-auth-library's own refresh path, answered by the native fetcher. */
       async refreshAccessTokenAsync() {
-        const t = await this.#currentToken()
+        const t = this.#handOut(await tokenOverlappingHeadersLoad(this.#source))
         return { access_token: t.token, expiry_date: t.expiresAt, res: null }
       }
 
@@ -223,6 +226,7 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       constructor(info, audience, source) {
         super({ universe_domain: info.universeDomain })
         this.#source = source
+        scheduleHeadersLoad()
         this.targetAudience = audience
       }
 

@@ -137,7 +137,8 @@ export declare class GoogleTokenFetcher {
    * An OpenID Connect ID token of the impersonated service account for `audience` (the URL of a
    * Cloud Run service, or an IAP OAuth client id), from IAM Credentials `generateIdToken`.
    * Cached process-wide per audience and `includeEmail` (at most 64 per configuration), refreshed
-   * before its `exp`, one fetch shared by concurrent callers. Rejects with `CONFIG_INVALID` when the
+   * before its `exp`, one fetch shared by concurrent callers; the access token and the ID tokens of
+   * the configuration share one federated STS token. Rejects with `CONFIG_INVALID` when the
    * fetcher has no `serviceAccountImpersonationUrl` (ID tokens need a service account), else with the
    * codes of `getAccessToken()`.
    */
@@ -155,7 +156,9 @@ export declare class GoogleTokenFetcher {
    * client: `getRequestHeaders()` returns what that version returns (a `Headers` object), tokens,
    * quota project and universe domain come from this fetcher, and `GoogleAuth.getCredentials()`
    * names the service account. `request()` drops the token a 401 rejected (only that token) and
-   * retries once with a fresh one, never with a streamed body.
+   * retries once with a fresh one, never with a streamed body. Each new token it hands out is
+   * announced as google-auth-library does: a `'tokens'` event (`{ access_token, expiry_date,
+   * token_type: 'Bearer', refresh_token: null, id_token: null }`) and `credentials` (not enumerable).
    * @throws {Error} `CONFIG_INVALID` when google-auth-library cannot be found or is older than 10.
    */
   authClient(): GoogleAuthLibraryAuthClient

@@ -282,19 +282,19 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
   const windowOptions = { serviceAccountImpersonation: { tokenLifetimeSeconds: 600 }, refreshMarginSeconds: 599, refreshJitterSeconds: 0 }
 
   /** Wait (bounded) until the fetcher's token is inside its refresh window. */
-  async function intoTheWindow(fetcher, slackMs = 20) {
+  async function intoTheWindow(fetcher) {
     const { expiresAt } = await fetcher.getAccessToken()
-    await pollUntil(() => Date.now() > expiresAt - 599_000 + slackMs, { timeoutMs: 5000, intervalMs: 20, what: 'the refresh window' })
+    await pollUntil(() => Date.now() > expiresAt - 599_000 + 20, { timeoutMs: 5000, intervalMs: 20, what: 'the refresh window' })
   }
 
   test('inside the refresh window, 100 requests complete while the delayed STS answer is still pending', TEST_TIMEOUT, async () => {
-    // The federated token is due too, so that the refresh goes through STS (else it needs only IAM).
-    em.config = { ...em.config, stsTokenTtlSeconds: 600 }
+    // The federated token is due too, so that the refresh goes through STS (else it needs only IAM);
+    // an expireTime in whole seconds would make the access token due up to 1 s before it.
+    em.config = { ...em.config, stsTokenTtlSeconds: 600, expireTimeMillis: true }
     const { fetcher, authClient } = setup(windowOptions)
     await rawQuery(authClient)
     const first = bearer(only('bigquery')[0])
-    // expireTime has whole seconds, so the federated token (issued just before) is due up to 1 s later.
-    await intoTheWindow(fetcher, 1_020)
+    await intoTheWindow(fetcher)
     em.fault('sts', { delayMs: 500 })
     const results = await Promise.all(Array.from({ length: 100 }, () => rawQuery(authClient)))
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set([200]))

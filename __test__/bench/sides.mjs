@@ -9,6 +9,8 @@
 //   js-lite  ./reference-supplier-lite.mjs → the sample without @aws-sdk/client-sts (region from AWS_REGION)
 //   floor    ./floor-supplier.mjs          → a zero-cost supplier (credentials fetched by the parent)
 //   native   require('aws-wif-supplier')  → GoogleTokenFetcher.authClient(): no AwsClient, no JS STS/IAM
+//   token-floor  google-auth-library's OAuth2Client holding a Google token issued beforehand
+//                (BENCH_STATIC_GOOGLE_TOKEN): no exchange at all, the floor of every authClient path
 //
 // Both modules are loaded with a dynamic import(), so the loading mechanism costs both sides the same.
 // Every child process gets its configuration through the environment (see bench.mjs `probeEnv`):
@@ -23,7 +25,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 export const SIDES = Object.freeze(['ours', 'js'])
-export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor', 'native'])
+export const APP_SIDES = Object.freeze([...SIDES, 'js-lite', 'floor', 'native', 'token-floor'])
 
 const ENTRY = {
   // What an ES module importer of the package gets (package.json exports: import → index.mjs).
@@ -33,6 +35,7 @@ const ENTRY = {
   floor: new URL('./floor-supplier.mjs', import.meta.url),
 }
 ENTRY.native = ENTRY.ours
+ENTRY['token-floor'] = ENTRY.floor
 
 export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
 

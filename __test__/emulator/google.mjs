@@ -154,7 +154,8 @@ function generateAccessToken(ctx) {
   }
   ctx.entry.impersonatedBy = caller.principal
   const { token, expiresAt } = issueGoogleToken(em, { kind: 'sa', principal: email, scopes: body.scope, lifetimeSeconds })
-  return json(200, { accessToken: token, expireTime: rfc3339(expiresAt) })
+  // protobuf's JSON Timestamp: whole seconds, or with the milliseconds when configured.
+  return json(200, { accessToken: token, expireTime: em.config.expireTimeMillis ? new Date(expiresAt).toISOString() : rfc3339(expiresAt) })
 }
 
 // ---------------------------------------------------------------------------------------------

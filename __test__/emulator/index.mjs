@@ -52,6 +52,7 @@ export const DEFAULT_CONFIG = Object.freeze({
   allowedPrincipals: null, // null = any; else caller ARN prefixes STS accepts (attribute condition)
   clockSkewMs: 0, // added to the emulator's clock (em.now())
   stsTokenTtlSeconds: 3600, // expires_in of the federated tokens STS issues
+  expireTimeMillis: false, // generateAccessToken's expireTime with milliseconds (else whole seconds)
 })
 
 const ROUTES = [...awsRoutes, ...googleRoutes]

@@ -17,6 +17,11 @@ export async function use(): Promise<string> {
   const token: string | null | undefined = (await authClient.getAccessToken()).token
   const res = await authClient.request<{ rows: unknown[] }>({ url: 'https://bigquery.googleapis.com/bigquery/v2/projects/p/queries', method: 'POST' })
   const rows: unknown[] = res.data.rows
+  authClient.on('tokens', (t) => {
+    const access: string | null | undefined = t.access_token
+    const expiry: number | null | undefined = t.expiry_date
+  })
+  const expiryDate: number | null | undefined = authClient.credentials.expiry_date
   const id: GoogleIdToken = await fetcher.getIdToken('https://svc-abc-uc.a.run.app', { includeEmail: true })
   const expires: number = id.expiresAt
   const run: AuthClient = fetcher.idTokenClient('https://svc-abc-uc.a.run.app', { googleAuthLibrary: gal, includeEmail: true })

@@ -314,7 +314,7 @@ impl GoogleTokenFetcher {
     }
     if refresh == Refresh::Background {
       // Inside the refresh window: answer with the valid token at once, here on the JS thread
-      // (`refreshAt` is now, so the JS memo asks again next time), and start one refresh behind
+      // (`refreshAt` is BACKGROUND_RECHECK away, so the JS memo asks again soon), and start one refresh behind
       // it. Nothing waits on that refresh's promise: it resolves with nothing, its outcome lands in
       // the cache (a failure keeps the valid token served, the next attempt backs off).
       if let Some((e, due)) = self.core.peek_background() {

@@ -192,6 +192,10 @@ async fn within<T>(deadline: Deadline, what: &str, fut: impl std::future::Future
   }
 }
 
+/// Inside the refresh window, how long a [`Refresh::Background`] caller may reuse the still-valid
+/// token before asking again (the refresh runs behind it meanwhile).
+pub const BACKGROUND_RECHECK: Duration = Duration::from_millis(100);
+
 /// At most this many ID-token audiences (× `includeEmail`) are cached per configuration.
 pub const MAX_ID_TOKEN_AUDIENCES: usize = 64;
 /// Beyond this many configurations, [`FetcherCore::shared`] evicts the ones nobody holds.
@@ -452,15 +456,18 @@ impl FetcherCore {
   }
 
   /// A cached token for a [`Refresh::Background`] caller, without I/O: usable now, or still valid
-  /// inside the refresh window (then `refresh_at` is now, and a refresh is due:
-  /// [`FetcherCore::refresh_behind`]). The `bool` says whether a refresh is due.
+  /// inside the refresh window (then a refresh is due: [`FetcherCore::refresh_behind`], and
+  /// `refresh_at` is [`BACKGROUND_RECHECK`] from now, or the expiry if sooner: callers that reuse
+  /// it until then pick up the refreshed token at most that late, and meanwhile ask nobody). The
+  /// `bool` says whether a refresh is due.
   pub fn peek_background(&self) -> Option<(Entry<AccessToken>, bool)> {
     if let Some(e) = self.cache.peek() {
       return Some((e, false));
     }
     let now = self.now();
     let last = lock(&self.last).clone().filter(|e| now < e.value.expires_at)?;
-    Some((Entry { refresh_at: now, ..last }, true))
+    let refresh_at = (now + BACKGROUND_RECHECK).min(last.value.expires_at);
+    Some((Entry { refresh_at, ..last }, true))
   }
 
   /// Forget every cached token of this configuration: the access token and the ID tokens (e.g.
@@ -950,7 +957,7 @@ mod tests {
     clock.advance(Duration::from_secs(3400));
     let served = fetcher.access_token_with(Refresh::Background).await.unwrap();
     assert_eq!(served.value.token.expose(), "MARKER-STS-TOKEN-0", "answered at once");
-    assert_eq!(served.refresh_at, clock.now(), "reuse it no longer than now");
+    assert_eq!(served.refresh_at, clock.now() + BACKGROUND_RECHECK, "reuse it only briefly");
     wait_for(|| fetcher.peek().is_some_and(|e| e.value.token.expose() == "MARKER-STS-TOKEN-1")).await;
     assert_eq!(server.count("/v1/token"), 2, "one refresh");
   }
