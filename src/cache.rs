@@ -56,6 +56,8 @@ pub struct Entry<T> {
 }
 
 type Shared<T> = Option<Result<Entry<T>>>;
+type LoadFuture<T> = std::pin::Pin<Box<dyn Future<Output = Result<(T, Option<SystemTime>)>> + Send>>;
+type Loader<T> = Box<dyn FnOnce() -> LoadFuture<T> + Send>;
 
 struct State<T> {
   current: Option<Entry<T>>,
@@ -156,11 +158,19 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
   /// A load that ends without settling (its task dropped: a runtime shut down under it) must
   /// never leave the cache stuck: the slot is cleared when its task goes away ([`InflightGuard`]),
   /// and a waiter that sees the load abandoned starts a fresh one with its own `load`.
+  ///
+  /// Generic over the loader only in this thin wrapper: the loader is boxed, so the loop and its
+  /// two task spawns below are compiled once per value type, not once per call site (the `.node`
+  /// size is bounded).
   pub async fn get<F, Fut>(self: &Arc<Self>, load: F) -> Result<Entry<T>>
   where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(T, Option<SystemTime>)>> + Send + 'static,
   {
+    self.get_boxed(Box::new(move || Box::pin(load()) as LoadFuture<T>)).await
+  }
+
+  async fn get_boxed(self: &Arc<Self>, load: Loader<T>) -> Result<Entry<T>> {
     let mut load = Some(load);
     loop {
       let mut rx = {

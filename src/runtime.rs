@@ -66,6 +66,16 @@ where
   F: Future<Output = Result<T>> + Send + 'static,
   D: FnOnce(Result<T>) + Send + 'static,
 {
+  spawn_boxed(Box::pin(fut), Box::new(done))
+}
+
+/// [`spawn`] with the future and the callback boxed: its two tasks are compiled once per output
+/// type rather than once per call site (the `.node` size is bounded).
+#[allow(clippy::type_complexity)]
+fn spawn_boxed<T: Send + 'static>(
+  fut: std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send>>,
+  done: Box<dyn FnOnce(Result<T>) + Send>,
+) -> Result<()> {
   let handle = handle()?;
   let inner = handle.clone();
   handle.spawn(async move {
