@@ -21,7 +21,8 @@
 //                 the slowest request of that window against the median of the whole run, and the
 //                 slowest of the whole run for comparison
 //                 (ours: authClient() with background refresh; js: AwsClient, eagerRefreshThresholdMillis 599 s)
-//                 (BENCH_DETAIL=1 adds the five slowest requests with their index)
+//                 (BENCH_DETAIL=1 adds the five slowest requests with their index, and the six
+//                 slowest of the window with their start in ms after the token was due)
 //   worker-exchanges  8 worker_threads, each with its own client (ours: authClient(); js: AwsClient +
 //                 reference supplier), each getting a token; the parent counts STS + IAM requests
 //   cached        ns/op of warm calls, both sides in this one process, interleaved rep by rep
@@ -142,6 +143,7 @@ async function refresh(side) {
   for (let i = 0; i < REFRESH_WARMUP; i++) await client.request({ url, method: 'POST', data: { query: QUERY } })
   const latencies = []
   const window = []
+  const trace = []
   let refreshedAt = null
   const start = performance.now()
   const startWall = Date.now()
@@ -155,6 +157,7 @@ async function refresh(side) {
     if (startedAt < dueAt - 100 || (refreshedAt !== null && startedAt > refreshedAt + 100)) continue
     windowFrom ??= latencies.length - 1
     window.push(ms)
+    if (process.env.BENCH_DETAIL) trace.push([startedAt - dueAt, Math.round(ms * 100) / 100])
     // Read without asking for a token (asking would refresh google-auth-library's client outside the timing).
     if (refreshedAt === null && client.credentials.access_token !== first) refreshedAt = Date.now()
   }
@@ -162,7 +165,7 @@ async function refresh(side) {
   const sorted = [...latencies].sort((a, b) => a - b)
   const median = sorted[sorted.length >> 1]
   const windowMax = Math.max(...window)
-  const detail = process.env.BENCH_DETAIL ? { slowest: latencies.map((ms, i) => [i, Math.round(ms)]).sort((a, b) => b[1] - a[1]).slice(0, 5), dueIn: dueAt - startWall, refreshedIn: refreshedAt - startWall, windowFrom: windowFrom } : {}
+  const detail = process.env.BENCH_DETAIL ? { slowest: latencies.map((ms, i) => [i, Math.round(ms)]).sort((a, b) => b[1] - a[1]).slice(0, 5), dueIn: dueAt - startWall, refreshedIn: refreshedAt - startWall, windowFrom: windowFrom, windowSlowest: trace.sort((a, b) => b[1] - a[1]).slice(0, 6), refreshedAfterDue: refreshedAt - dueAt } : {}
   return {
     requests: latencies.length,
     windowRequests: window.length,
