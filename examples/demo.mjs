@@ -97,6 +97,7 @@ try {
   console.log('    HTTP', status, JSON.stringify(data))
   const idToken = await fetcher.getIdToken(serviceUrl, { includeEmail: true })
   console.log('    ID token    :', mask(idToken.token), ' expires', new Date(idToken.expiresAt).toISOString())
+  console.log('    exchanges so far: STS', em.count('sts'), ' generateIdToken', em.count('iamIdToken'), '(the ID token reused the federated token of step 5)')
 
   step(8, 'what the emulator saw')
   const counts = new Map()
