@@ -64,7 +64,11 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
   function loadHeaders() {
     if (headersLoaded) return
     headersLoaded = true
-    void new Headers()
+    // Never throw from here (it also runs as an immediate, where a throw would end the process):
+    // where `Headers` is missing, the request that needs it reports that itself.
+    try {
+      void new Headers()
+    } catch {}
   }
 
   function scheduleHeadersLoad() {
