@@ -278,6 +278,29 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     assert.equal(em.count('container'), 1)
   })
 
+  test('4 worker_threads, each calling its own Cloud Run service and BigQuery: 1 STS exchange in all', { timeout: 60_000 }, async () => {
+    freshEnv()
+    em.fault('sts', { delayMs: 200 }) // the first exchange is still in flight when the other workers ask
+    const body = `
+      const { GoogleTokenFetcher } = require(workerData.index)
+      const { BigQuery } = require(workerData.bigquery)
+      const { threadId } = require('node:worker_threads')
+      const fetcher = new GoogleTokenFetcher(workerData.options)
+      const gal = require(workerData.gal)
+      const bigquery = new BigQuery({ projectId: 'my-project', location: 'US', authClient: fetcher.authClient({ googleAuthLibrary: gal }), apiEndpoint: workerData.url })
+      const service = workerData.url + '/run/worker-' + threadId
+      const run = fetcher.idTokenClient(service, { googleAuthLibrary: gal })
+      return async () => {
+        const [[rows], res] = await Promise.all([bigquery.query({ query: workerData.query, location: 'US' }), run.request({ url: service })])
+        return [rows[0].principal, res.status]
+      }
+    `
+    const results = await inWorkers(4, body, { index: here('../index.js'), bigquery: stackPaths.bigquery, gal: stackPaths.googleAuthLibrary, options: options(), url: em.url, query: QUERY })
+    assert.deepEqual(results, Array(4).fill([SA, 200]))
+    assert.deepEqual([em.count('sts'), em.count('iam'), em.count('iamIdToken'), em.count('cloudRun')], [1, 1, 4, 4], 'one federated token for the access token and four ID tokens')
+    assert.equal(em.count('container'), 1)
+  })
+
   // A 600 s token with a 599 s margin and no jitter is due for refresh 1 s after it was issued.
   const windowOptions = { serviceAccountImpersonation: { tokenLifetimeSeconds: 600 }, refreshMarginSeconds: 599, refreshJitterSeconds: 0 }
 
