@@ -182,13 +182,14 @@ async function measure(em, runner) {
   const workerExchanges = await interleaved('8 worker_threads: STS + IAM exchanges', RUNS.workers, bySide('worker-exchanges'))
   // The federated token is due with the access token, so that both sides' refresh goes through STS.
   em.setAlways('sts', { delayMs: 500 })
-  em.config = { ...em.config, stsTokenTtlSeconds: 600, expireTimeMillis: true }
+  const config = em.config
+  em.config = { ...config, stsTokenTtlSeconds: 600, expireTimeMillis: true }
   let refresh
   try {
     refresh = await interleaved('requests across a token refresh, STS delayed 500 ms', RUNS.refresh, bySide('refresh'))
   } finally {
     em.setAlways('sts', null)
-    em.config = { ...em.config, stsTokenTtlSeconds: 3600, expireTimeMillis: false }
+    em.config = config
   }
   log('cached calls (100 000 sequential awaits per rep, both sides in one process, interleaved)')
   const cached = await runner.probe('cached', 'both')

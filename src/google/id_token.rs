@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Http, Method, Request, Response};
+use crate::http::{Deadline, Http, Response};
 use crate::redact::Secret;
 
 use super::endpoint::Endpoint;
@@ -96,11 +96,7 @@ pub fn request_body(audience: &str, include_email: bool) -> String {
 pub async fn generate_id_token(http: &Http, req: &IdTokenRequest<'_>, deadline: Deadline) -> Result<IdToken> {
   let secrets = [req.sts_token];
   let ep = Endpoint { name: "IAM Credentials generateIdToken", url: req.url, kind: ErrorKind::ImpersonationFailed, secrets: &secrets };
-  let http_req = Request::new(Method::Post, req.url)
-    .header("content-type", "application/json")
-    .header("accept", "application/json")
-    .sensitive_header("authorization", format!("Bearer {}", req.sts_token.expose()))
-    .body(request_body(req.audience, req.include_email));
+  let http_req = impersonation::iam_request(req.url, req.sts_token, request_body(req.audience, req.include_email));
   let resp = ep.send(http, &http_req, deadline).await?;
   parse_response(&ep, &resp)
 }

@@ -57,14 +57,19 @@ pub fn service_account_email(url: &str) -> Option<&str> {
   (!email.is_empty() && !email.contains([':', '/'])).then_some(email)
 }
 
+/// An IAM Credentials call: `POST url` with a JSON `body` and the federated token as bearer.
+pub fn iam_request(url: &str, sts_token: &Secret, body: String) -> Request {
+  Request::new(Method::Post, url)
+    .header("content-type", "application/json")
+    .header("accept", "application/json")
+    .sensitive_header("authorization", format!("Bearer {}", sts_token.expose()))
+    .body(body)
+}
+
 pub async fn generate_access_token(http: &Http, req: &ImpersonationRequest<'_>, deadline: Deadline) -> Result<ImpersonatedToken> {
   let secrets = [req.sts_token];
   let ep = Endpoint { name: "IAM Credentials generateAccessToken", url: req.url, kind: ErrorKind::ImpersonationFailed, secrets: &secrets };
-  let http_req = Request::new(Method::Post, req.url)
-    .header("content-type", "application/json")
-    .header("accept", "application/json")
-    .sensitive_header("authorization", format!("Bearer {}", req.sts_token.expose()))
-    .body(request_body(req.scopes, req.lifetime));
+  let http_req = iam_request(req.url, req.sts_token, request_body(req.scopes, req.lifetime));
   let resp = ep.send(http, &http_req, deadline).await?;
   parse_response(&ep, &resp)
 }
