@@ -10,7 +10,7 @@
 // Run: node --test __test__/environments.test.mjs
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
@@ -227,6 +227,102 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.ok(aws.length >= 1)
       for (const r of aws) assert.deepEqual([r.status, r.verdict.reason], [403, 'signature-mismatch'])
       assert.equal(em.count('sts'), 0, 'no subject token may be sent')
+    })
+  })
+
+  // A laptop profile whose role chain starts from a credential_process helper (aws-vault, granted,
+  // saml2aws...): the command's credentials sign the first AssumeRole (src/aws/assume_role.rs),
+  // as the JavaScript SDK's ini provider does; aws-config alone refuses such a chain.
+  describe('role_arn + source_profile chain ending in credential_process (each AssumeRole SigV4-signed)', () => {
+    const OUTER = 'arn:aws:iam::123456789012:role/outer-role'
+    const INNER = 'arn:aws:iam::123456789012:role/inner-role'
+    const base = { accessKeyId: 'ASIAPROCESSBASE00001', secretAccessKey: 'process/base/secret/key/EXAMPLE00000000000', token: 'process-base-session-token' }
+    const helper = (name, body) => {
+      const path = tempFile(name, `#!/bin/sh\n${body}\n`)
+      chmodSync(path, 0o755)
+      return path
+    }
+    const printsBase = () =>
+      helper(
+        'cred-helper.sh',
+        `echo '${JSON.stringify({ Version: 1, AccessKeyId: base.accessKeyId, SecretAccessKey: base.secretAccessKey, SessionToken: base.token, Expiration: '2099-01-01T00:00:00Z' })}'`,
+      )
+    const chainVars = (config) => ({
+      AWS_CONFIG_FILE: tempFile('chain-config', config),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
+      AWS_PROFILE: 'app',
+      AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts`,
+      AWS_REGION: 'eu-west-1',
+    })
+    const registerBase = () => em.registerAwsKey({ ...base, arn: 'arn:aws:sts::123456789012:assumed-role/helper-role/laptop' })
+
+    test('one role: the credentials the command prints sign AssumeRole, the role credentials complete the flow', TEST_TIMEOUT, async () => {
+      registerBase()
+      const config = `[profile app]\nrole_arn = ${OUTER}\nsource_profile = base\nrole_session_name = laptop-session\n\n[profile base]\ncredential_process = ${printsBase()}\n`
+      const result = await runScenario(chainVars(config), { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      const aws = only(log(), 'awsSts')
+      assert.equal(aws.length, 1, 'AssumeRole exactly once')
+      assert.deepEqual([aws[0].status, aws[0].awsStsForm.Action, aws[0].awsStsForm.RoleArn, aws[0].awsStsForm.RoleSessionName], [200, 'AssumeRole', OUTER, 'laptop-session'])
+      assert.deepEqual([aws[0].verdict.ok, aws[0].verdict.reason, aws[0].verdict.accessKeyId], [true, 'ok', base.accessKeyId])
+      assert.equal(aws[0].verdict.region, 'eu-west-1')
+      assert.equal(em.issued.get(result.credentials.accessKeyId)?.source, 'assume-role')
+      const sts = assertGoogleSide(log(), { region: 'eu-west-1', accessKeyId: result.credentials.accessKeyId })
+      assert.equal(sts.verdict.arn, 'arn:aws:sts::123456789012:assumed-role/outer-role/laptop-session')
+    })
+
+    test('two roles: inner (with external_id) then outer, each signed by the credentials before it', TEST_TIMEOUT, async () => {
+      registerBase()
+      const config = [
+        `[profile app]\nrole_arn = ${OUTER}\nsource_profile = mid\n`,
+        `[profile mid]\nrole_arn = ${INNER}\nsource_profile = base\nexternal_id = partner-external-id\n`,
+        `[profile base]\ncredential_process = ${printsBase()}\n`,
+      ].join('\n')
+      const result = await runScenario(chainVars(config), { emulatorUrl: em.url })
+      assertFlowOk(result.flow)
+      const aws = only(log(), 'awsSts')
+      assert.equal(aws.length, 2, JSON.stringify(aws.map((r) => r.awsStsForm)))
+      assert.deepEqual([aws[0].awsStsForm.RoleArn, aws[0].awsStsForm.ExternalId, aws[0].verdict.accessKeyId], [INNER, 'partner-external-id', base.accessKeyId])
+      assert.equal(aws[1].awsStsForm.RoleArn, OUTER)
+      assert.equal(aws[1].awsStsForm.ExternalId, undefined)
+      assert.match(aws[1].awsStsForm.RoleSessionName, /^assume-role-from-profile-\d+$/)
+      for (const r of aws) assert.deepEqual([r.status, r.verdict.ok, r.verdict.reason], [200, true, 'ok'])
+      const innerKey = aws[1].verdict.accessKeyId
+      assert.notEqual(innerKey, base.accessKeyId)
+      assert.match(em.issued.get(innerKey)?.arn ?? '', /assumed-role\/inner-role\//, 'the outer role is assumed with the credentials of the inner role')
+      assert.match(em.issued.get(result.credentials.accessKeyId)?.arn ?? '', /assumed-role\/outer-role\//)
+      assertGoogleSide(log(), { region: 'eu-west-1', accessKeyId: result.credentials.accessKeyId })
+    })
+
+    test('AssumeRole refused (a key AWS STS does not know): a coded error naming the profile, no secret in it', TEST_TIMEOUT, async () => {
+      const unknown = helper(
+        'cred-helper-unknown.sh',
+        `echo '${JSON.stringify({ Version: 1, AccessKeyId: 'ASIAUNKNOWNTOSTS0001', SecretAccessKey: 'MARKER-PROCESS-SECRET', SessionToken: 'MARKER-PROCESS-TOKEN' })}'`,
+      )
+      const config = `[profile app]\nrole_arn = ${OUTER}\nsource_profile = base\n\n[profile base]\ncredential_process = ${unknown}\n`
+      const result = await runScenario(chainVars(config), { emulatorUrl: em.url })
+      const error = result.credentials.error
+      assert.ok(error, 'expected an error')
+      assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
+      assert.match(error.message, /^profile app: /)
+      assert.ok(!JSON.stringify(result).includes('MARKER-PROCESS'), 'a secret the command printed shows in the result')
+      const aws = only(log(), 'awsSts')
+      assert.ok(aws.length >= 1)
+      for (const r of aws) assert.deepEqual([r.status, r.awsStsForm.Action, r.verdict.accessKeyId], [403, 'AssumeRole', 'ASIAUNKNOWNTOSTS0001'])
+      assert.equal(em.count('sts'), 0, 'no subject token may be sent')
+    })
+
+    test('a failing command: a coded error naming its profile, no AssumeRole and no subject token sent', TEST_TIMEOUT, async () => {
+      const fails = helper('cred-helper-fails.sh', 'echo MARKER-HELPER-STDERR >&2\nexit 3')
+      const config = `[profile app]\nrole_arn = ${OUTER}\nsource_profile = base\n\n[profile base]\ncredential_process = ${fails}\n`
+      const result = await runScenario(chainVars(config), { emulatorUrl: em.url })
+      const error = result.credentials.error
+      assert.ok(error, 'expected an error')
+      assert.equal(error.code, 'CREDENTIALS_ENDPOINT_ERROR', error.message)
+      assert.match(error.message, /profile base: credential_process exited with status 3/)
+      assert.ok(!JSON.stringify(result).includes('MARKER-HELPER'), 'the stderr of the command must not show')
+      assert.equal(only(log(), 'awsSts').length, 0)
+      assert.equal(em.count('sts'), 0)
     })
   })
 

@@ -1,5 +1,6 @@
 //! AWS side: where credentials and the region come from.
 
+pub mod assume_role;
 pub mod chain;
 pub mod container;
 pub mod credentials;

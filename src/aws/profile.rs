@@ -6,8 +6,9 @@
 //! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys,
 //! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work.
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
-//! run by [`super::process`] instead; aws-config's own process provider is not compiled in, so a
-//! `credential_process` reached through `source_profile` is refused (`CONFIG_INVALID`). SSO
+//! run by [`super::process`] instead (aws-config's own process provider is not compiled in), and
+//! so is a role chain (`role_arn` + `source_profile`) that ends in one: the command gives the base
+//! credentials and [`super::assume_role`] assumes the roles. SSO
 //! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
 //! provider (its `sso` feature) on our HTTP client; it reads the cached token from
 //! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
@@ -76,7 +77,13 @@ pub fn describe(ctx: &Context) -> Description {
 }
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
-pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+/// `sts_region` is where a role chain on a `credential_process` base calls AWS STS.
+pub async fn load<'a>(
+  ctx: &Context,
+  sdk: impl FnOnce() -> &'a ProviderConfig,
+  sts_region: &str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
   // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
   // required, so a missing ~/.aws/config next to an existing ~/.aws/credentials would fail the link.
   if !describe(ctx).configured {
@@ -92,9 +99,15 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
   };
   let (config, credentials) = (existing(config)?, existing(credentials)?);
   let profile = ctx.env.get(ENV_PROFILE).map(str::trim);
-  // `credential_process` profiles are run by our own link (src/aws/process.rs), not aws-config's.
-  if let Some(p) = super::process::selected(ctx, config.as_deref(), credentials.as_deref(), profile.unwrap_or("default")).await {
-    return super::process::load(ctx, &p, deadline).await.map(Some);
+  // `credential_process` profiles are run by our own link (src/aws/process.rs), not aws-config's;
+  // so are the roles of a chain that ends in one (src/aws/assume_role.rs).
+  let selected = profile.unwrap_or("default");
+  if let Some(p) = super::process::selected(ctx, config.as_deref(), credentials.as_deref(), selected).await {
+    let base = super::process::load(ctx, &p, deadline).await?;
+    if p.roles.is_empty() {
+      return Ok(Some(base));
+    }
+    return super::assume_role::assume_chain(ctx, sts_region, selected, base, &p.roles, deadline).await.map(Some);
   }
   let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
   if let Some(p) = config {
@@ -132,12 +145,15 @@ mod tests {
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds = load(&c, || &sdk, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let creds = load(&c, || &sdk, "us-east-1", Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
+    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", Deadline::after(Duration::from_secs(5)))
+      .await
+      .unwrap()
+      .is_none());
     std::fs::remove_dir_all(&dir).unwrap();
   }
 }

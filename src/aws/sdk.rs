@@ -52,23 +52,62 @@ use super::credentials::AwsCredentials;
 /// `use_fips_endpoint` / `use_dualstack_endpoint` (aws-config's `ProviderConfig` reads neither by
 /// itself: without this they would be off).
 pub fn provider_config(ctx: &Context, region: &str) -> ProviderConfig {
-  let flag = |var: &str, key: &str| -> Option<bool> {
-    let raw = ctx.env.get(var).map(str::to_string).or_else(|| super::profile_file::property(ctx, key).ok().flatten())?;
-    match raw.trim().to_ascii_lowercase().as_str() {
-      "true" => Some(true),
-      "false" => Some(false),
-      _ => None,
-    }
-  };
   ProviderConfig::without_region()
     .with_http_client(SharedHttpClient::new(SdkHttp(ctx.http.clone())))
     .with_region(Some(Region::new(region.to_string())))
-    .with_use_fips(flag(ENV_USE_FIPS, "use_fips_endpoint"))
-    .with_use_dual_stack(flag(ENV_USE_DUAL_STACK, "use_dualstack_endpoint"))
+    .with_use_fips(flag(ctx, ENV_USE_FIPS, "use_fips_endpoint"))
+    .with_use_dual_stack(flag(ctx, ENV_USE_DUAL_STACK, "use_dualstack_endpoint"))
+}
+
+/// An `SdkConfig` for the aws-config providers that take one instead of a `ProviderConfig`
+/// (`sts::AssumeRoleProvider`, see [`super::assume_role`]): the same HTTP client, region and
+/// FIPS / dual-stack selection as [`provider_config`], aws-config's standard retry, and the AWS
+/// STS endpoint override of [`sts_endpoint_override`], read from the context.
+pub fn sdk_config(ctx: &Context, region: &str) -> aws_config::SdkConfig {
+  let mut builder = aws_config::SdkConfig::builder()
+    .http_client(SharedHttpClient::new(SdkHttp(ctx.http.clone())))
+    .region(Region::new(region.to_string()))
+    .time_source(aws_types::sdk_config::SharedTimeSource::default())
+    .retry_config(aws_types::sdk_config::RetryConfig::standard())
+    .behavior_version(aws_config::BehaviorVersion::latest())
+    .use_fips(flag(ctx, ENV_USE_FIPS, "use_fips_endpoint").unwrap_or(false))
+    .use_dual_stack(flag(ctx, ENV_USE_DUAL_STACK, "use_dualstack_endpoint").unwrap_or(false));
+  if let Some(url) = sts_endpoint_override(ctx) {
+    builder = builder.endpoint_url(url);
+  }
+  builder.build()
+}
+
+/// The AWS STS endpoint a user configured, in the AWS SDKs' order: `AWS_ENDPOINT_URL_STS`, then
+/// `AWS_ENDPOINT_URL`, then the selected profile's `endpoint_url`; none when
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true. (A profile's `services` section is not read.)
+pub fn sts_endpoint_override(ctx: &Context) -> Option<String> {
+  if flag(ctx, ENV_IGNORE_ENDPOINT_URLS, "ignore_configured_endpoint_urls") == Some(true) {
+    return None;
+  }
+  [ENV_ENDPOINT_URL_STS, ENV_ENDPOINT_URL]
+    .iter()
+    .find_map(|v| ctx.env.get(v).map(|s| s.trim().to_string()))
+    .or_else(|| super::profile_file::property(ctx, "endpoint_url").ok().flatten().map(|s| s.trim().to_string()))
+    .filter(|s| !s.is_empty())
+}
+
+/// A boolean setting: the variable, else the selected profile's key; `None` when neither is
+/// `true` / `false`.
+fn flag(ctx: &Context, var: &str, key: &str) -> Option<bool> {
+  let raw = ctx.env.get(var).map(str::to_string).or_else(|| super::profile_file::property(ctx, key).ok().flatten())?;
+  match raw.trim().to_ascii_lowercase().as_str() {
+    "true" => Some(true),
+    "false" => Some(false),
+    _ => None,
+  }
 }
 
 pub const ENV_USE_FIPS: &str = "AWS_USE_FIPS_ENDPOINT";
 pub const ENV_USE_DUAL_STACK: &str = "AWS_USE_DUALSTACK_ENDPOINT";
+pub const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
+pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+pub const ENV_IGNORE_ENDPOINT_URLS: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 
 /// aws-config's HTTP client: smithy requests sent through [`crate::http::execute`] on the
 /// context's [`Http`] (its trust and proxy decision). The connection pool lives in the

@@ -1,0 +1,149 @@
+//! AWS STS `AssumeRole` for the role chains aws-config cannot run itself: `role_arn` +
+//! `source_profile` profiles whose chain ends in a `credential_process` profile (part of the
+//! profile link; [`super::process`] finds the chain and runs the command).
+//!
+//! Spec: AWS STS `AssumeRole` (`Action=AssumeRole`, `Version=2011-06-15`, `RoleArn`,
+//! `RoleSessionName`, `ExternalId` when the profile has `external_id`), a form POST signed with
+//! SigV4 (service `sts`) by the credentials of the hop before it. This is what the JavaScript SDK's
+//! ini provider does for such a chain (`@aws-sdk/credential-provider-ini`, which
+//! `fromNodeProviderChain()` users replace), and what aws-config does for every other base.
+//!
+//! * **Calls**: one per role, innermost first: the command's credentials assume the role of the
+//!   profile that names it as `source_profile`, those credentials the next role, up to the selected
+//!   profile. Sent by the AWS STS client aws-config's own profile chains use (`aws-sdk-sts`, called
+//!   the same way) on our HTTP client ([`super::sdk::SdkHttp`]: trust, proxy, attempt bounds) with
+//!   aws-config's standard retry (3 attempts); the whole chain runs within the chain's
+//!   [`Deadline`].
+//! * **Session name**: the profile's `role_session_name`, else
+//!   `assume-role-from-profile-<unix millis>` ([`DEFAULT_SESSION_PREFIX`], aws-config's default for
+//!   profile role chains, so that both kinds of chain name their sessions alike).
+//! * **Region and endpoint**: the chain's AWS STS region; the endpoint from the context
+//!   ([`super::sdk::sts_endpoint_override`]: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the
+//!   profile's `endpoint_url`), else the regional endpoint (FIPS / dual-stack as for aws-config's
+//!   chains).
+//! * **Not sent**: `duration_seconds` and MFA (`mfa_serial`), as in aws-config's profile chains
+//!   (1 hour sessions; MFA needs a terminal).
+//! * **Errors** name the selected profile; AWS STS refusals map as for aws-config's chains
+//!   ([`super::sdk::provide_named`]).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+
+use crate::env::Context;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Deadline;
+
+use super::credentials::AwsCredentials;
+
+/// The session name prefix when a profile has no `role_session_name`.
+pub const DEFAULT_SESSION_PREFIX: &str = "assume-role-from-profile";
+
+/// One role of a profile chain: the profile that has `role_arn`, and what it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleHop {
+  pub profile: String,
+  pub role_arn: String,
+  pub external_id: Option<String>,
+  pub session_name: Option<String>,
+}
+
+/// The session name of a hop: its `role_session_name`, else the default at `now`.
+pub fn session_name(hop: &RoleHop, now: SystemTime) -> String {
+  hop.session_name.clone().unwrap_or_else(|| {
+    let millis = now.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("{DEFAULT_SESSION_PREFIX}-{millis}")
+  })
+}
+
+/// Assume `roles` (innermost first) starting from `base`, within `deadline`. `selected` is the
+/// profile the user selected, named in errors.
+pub async fn assume_chain(
+  ctx: &Context,
+  sts_region: &str,
+  selected: &str,
+  base: AwsCredentials,
+  roles: &[RoleHop],
+  deadline: Deadline,
+) -> Result<AwsCredentials> {
+  let label = format!("profile {selected}");
+  let chain = Chain {
+    conf: super::sdk::sdk_config(ctx, sts_region),
+    base: Credentials::new(
+      base.access_key_id,
+      base.secret_access_key.expose(),
+      base.session_token.as_ref().map(|t| t.expose().to_string()),
+      base.expiration,
+      super::process::SOURCE,
+    ),
+    roles: roles.iter().map(|hop| (hop.clone(), session_name(hop, ctx.clock.now()))).collect(),
+  };
+  match super::sdk::provide_named(&chain, super::profile::LINK, &label, deadline).await? {
+    Some(creds) => Ok(creds),
+    None => Err(Error::new(ErrorKind::CredentialsNotFound, format!("{label}: AWS STS AssumeRole returned no credentials"))),
+  }
+}
+
+/// The chain as one aws-config provider, so that [`super::sdk::provide_named`] bounds it and maps
+/// its errors as for aws-config's own chains.
+#[derive(Debug)]
+struct Chain {
+  conf: aws_config::SdkConfig,
+  base: Credentials,
+  /// Each hop with its session name.
+  roles: Vec<(RoleHop, String)>,
+}
+
+impl Chain {
+  async fn assume(&self) -> std::result::Result<Credentials, CredentialsError> {
+    let mut creds = self.base.clone();
+    for (hop, session) in &self.roles {
+      let conf = self.conf.to_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build();
+      let out = aws_sdk_sts::Client::new(&conf)
+        .assume_role()
+        .role_arn(&hop.role_arn)
+        .set_external_id(hop.external_id.clone())
+        .role_session_name(session)
+        .send()
+        .await
+        .map_err(CredentialsError::provider_error)?;
+      let Some(c) = out.credentials else {
+        return Err(CredentialsError::unhandled(format!("AWS STS AssumeRole for {} returned no credentials", hop.role_arn)));
+      };
+      creds = Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        SystemTime::try_from(c.expiration).ok(),
+        "AssumeRole",
+      );
+    }
+    Ok(creds)
+  }
+}
+
+impl ProvideCredentials for Chain {
+  fn provide_credentials<'a>(&'a self) -> ProvideFuture<'a>
+  where
+    Self: 'a,
+  {
+    ProvideFuture::new(self.assume())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn the_session_name_is_the_profiles_or_the_default() {
+    let mut hop = RoleHop { profile: "app".into(), role_arn: "arn:aws:iam::1:role/r".into(), external_id: None, session_name: None };
+    let now = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+    assert_eq!(session_name(&hop, now), "assume-role-from-profile-1700000000123");
+    hop.session_name = Some("mine".into());
+    assert_eq!(session_name(&hop, now), "mine");
+  }
+}
