@@ -41,3 +41,15 @@ test('importing starts no thread; the first call starts at most 2 runtime worker
   assert.equal(r.afterImport - r.before, 0, `threads at import: ${JSON.stringify(r)}`)
   assert.ok(r.afterCall - r.before <= 2, `threads after the first call: ${JSON.stringify(r)}`)
 })
+
+test('EKS IRSA configured only in the env of a worker reaches AWS STS at the AWS_ENDPOINT_URL_STS of that env', { timeout: 40_000 }, async () => {
+  const r = await run('irsa-env')
+  assert.deepEqual(r.osEnv, [], 'the OS environment must not configure IRSA or an AWS STS endpoint')
+  assert.equal(r.worker.error, undefined, JSON.stringify(r.worker.error))
+  assert.equal(r.worker.region, 'eu-central-1')
+  assert.equal(r.issuedBy, 'web-identity')
+  assert.deepEqual(r.sts, [
+    { action: 'AssumeRoleWithWebIdentity', role: 'arn:aws:iam::123456789012:role/worker-irsa-role', session: 'worker-session', token: 'worker-projected-sa-jwt' },
+  ])
+  assert.equal(r.proxied, 0, 'nothing may head for the regional AWS STS host')
+})

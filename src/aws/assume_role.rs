@@ -110,16 +110,7 @@ impl Chain {
         .send()
         .await
         .map_err(CredentialsError::provider_error)?;
-      let Some(c) = out.credentials else {
-        return Err(CredentialsError::unhandled(format!("AWS STS AssumeRole for {} returned no credentials", hop.role_arn)));
-      };
-      creds = Credentials::new(
-        c.access_key_id,
-        c.secret_access_key,
-        Some(c.session_token),
-        SystemTime::try_from(c.expiration).ok(),
-        "AssumeRole",
-      );
+      creds = into_credentials(out.credentials, out.assumed_role_user, "AssumeRole")?;
     }
     Ok(creds)
   }
@@ -132,6 +123,30 @@ impl ProvideCredentials for Chain {
   {
     ProvideFuture::new(self.assume())
   }
+}
+
+/// The credentials of an AWS STS answer, with the account of the assumed role's ARN
+/// (`arn:aws:sts::<account>:assumed-role/...`), as aws-config's `sts::util::into_credentials`.
+pub fn into_credentials(
+  credentials: Option<aws_sdk_sts::types::Credentials>,
+  user: Option<aws_sdk_sts::types::AssumedRoleUser>,
+  provider: &'static str,
+) -> std::result::Result<Credentials, CredentialsError> {
+  let Some(c) = credentials else {
+    return Err(CredentialsError::unhandled("AWS STS returned no credentials"));
+  };
+  let expiry =
+    SystemTime::try_from(c.expiration).map_err(|_| CredentialsError::unhandled("AWS STS returned an Expiration out of range"))?;
+  let mut builder = Credentials::builder()
+    .access_key_id(c.access_key_id)
+    .secret_access_key(c.secret_access_key)
+    .session_token(c.session_token)
+    .expiry(expiry)
+    .provider_name(provider);
+  if let Some(account) = user.as_ref().and_then(|u| u.arn.split(':').nth(4)).filter(|a| !a.is_empty()) {
+    builder = builder.account_id(account);
+  }
+  Ok(builder.build())
 }
 
 #[cfg(test)]

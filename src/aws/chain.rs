@@ -127,7 +127,7 @@ impl Chain {
     match link {
       Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
       Link::Profile => profile::load(ctx, || self.sdk(), &self.sts_region, deadline).await,
-      Link::WebIdentity => web_identity::load(ctx, || self.sdk(), deadline).await,
+      Link::WebIdentity => web_identity::load(ctx, &self.sts_region, deadline).await,
       Link::Container => container::load(ctx, deadline).await,
       Link::Imds => match &self.imds {
         None => Ok(None),

@@ -1,4 +1,6 @@
-//! Glue to aws-config's own providers (the profile and web-identity links of the chain).
+//! Glue to aws-config's own providers (the profile link of the chain), and the `SdkConfig` the
+//! AWS STS calls we make ourselves use ([`sdk_config`]: web identity, role chains on a
+//! `credential_process`), whose endpoint comes from the context.
 //!
 //! aws-config's `ProviderConfig` cannot be given our environment snapshot (its `with_env` is
 //! crate-private). What it does accept comes from the snapshot of the constructing thread: the
@@ -17,7 +19,7 @@
 //!
 //! aws-config is built without default features, plus `sso` and `credentials-login`: no aws-lc C build, no
 //! `credential_process` (ours: [`super::process`]), and no HTTP client of its own. The client it is
-//! given ([`SdkHttp`], used for AWS STS by the web-identity and assume-role providers, and for the
+//! given ([`SdkHttp`], used for AWS STS by the assume-role provider and by our own STS calls, and for the
 //! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, and for AWS
 //! Sign-In `CreateOAuth2Token` by the login provider, whose clients are all built from the same
 //! `ProviderConfig`) is an adapter onto [`crate::http`]: the
@@ -289,6 +291,29 @@ mod tests {
     {
       aws_credential_types::provider::future::ProvideCredentials::new(async { panic!("expect failed in a dependency") })
     }
+  }
+
+  #[test]
+  fn the_sts_endpoint_override_comes_from_the_context_in_the_sdks_order() {
+    use crate::env::{EnvSnapshot, ManualClock, OsFs};
+    let dir = std::env::temp_dir().join(format!("aws-wif-sdk-endpoint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, "[default]\nendpoint_url = http://127.0.0.1:3/profile\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let ctx = |vars: &[(&str, &str)]| {
+      let mut all = vec![("AWS_CONFIG_FILE", config.as_str())];
+      all.extend_from_slice(vars);
+      Context::new(EnvSnapshot::from_pairs(all), std::sync::Arc::new(OsFs), std::sync::Arc::new(ManualClock::at_epoch_secs(1)))
+    };
+    let sts = ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1/sts");
+    let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:2/all");
+    assert_eq!(sts_endpoint_override(&ctx(&[sts, all])).as_deref(), Some("http://127.0.0.1:1/sts"));
+    assert_eq!(sts_endpoint_override(&ctx(&[all])).as_deref(), Some("http://127.0.0.1:2/all"));
+    assert_eq!(sts_endpoint_override(&ctx(&[])).as_deref(), Some("http://127.0.0.1:3/profile"));
+    assert_eq!(sts_endpoint_override(&ctx(&[sts, ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")])), None);
+    assert_eq!(sdk_config(&ctx(&[sts]), "eu-west-1").endpoint_url(), Some("http://127.0.0.1:1/sts"));
+    std::fs::remove_dir_all(&dir).unwrap();
   }
 
   #[tokio::test]

@@ -1,17 +1,25 @@
-//! Web identity token (third link): EKS IRSA, through aws-config's
-//! `WebIdentityTokenCredentialsProvider`.
+//! Web identity token (third link): EKS IRSA, AWS STS `AssumeRoleWithWebIdentity`.
 //!
 //! Needs `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`; `AWS_ROLE_SESSION_NAME` is optional
 //! (default `aws-wif-supplier-<epoch millis>`). The token file is read on every fetch (Kubernetes
-//! rotates it). aws-config calls AWS STS `AssumeRoleWithWebIdentity` (unsigned, HTTPS), at the
-//! endpoint `AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` if set, else the regional STS endpoint.
+//! rotates it); one that cannot be read, or is not UTF-8, is `CONFIG_INVALID` and nothing is sent.
+//!
+//! Spec: AWS STS `AssumeRoleWithWebIdentity` (`Action=AssumeRoleWithWebIdentity`,
+//! `Version=2011-06-15`, `RoleArn`, `RoleSessionName`, `WebIdentityToken`; unsigned, HTTPS), sent
+//! by the AWS STS client aws-config's own web-identity provider uses, called the same way, on our
+//! HTTP client with aws-config's standard retry. The endpoint comes from the context
+//! ([`super::sdk::sts_endpoint_override`]: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's
+//! `endpoint_url`), else the regional endpoint of the chain's AWS STS region. Unlike aws-config's
+//! provider (which reads the endpoint variables from the OS environment), a worker thread started
+//! with its own `env` gets its own endpoint, as it does with the JavaScript SDK.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use aws_config::provider_config::ProviderConfig;
-use aws_config::web_identity_token::{StaticConfiguration, WebIdentityTokenCredentialsProvider};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
+use aws_credential_types::provider::ProvideCredentials;
 
-use crate::env::{epoch_millis, Context};
+use crate::env::{epoch_millis, Context, Fs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
@@ -42,8 +50,8 @@ pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 
-/// `sdk` gives aws-config's configuration; it is only asked for when the link is configured.
-pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+/// `sts_region`: where AWS STS is called (the chain's region).
+pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let (file, role) = match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
     (None, None) => return Ok(None),
     (Some(f), Some(r)) => (f, r),
@@ -55,9 +63,54 @@ pub async fn load<'a>(ctx: &Context, sdk: impl FnOnce() -> &'a ProviderConfig, d
     .get(ENV_SESSION_NAME)
     .map(str::to_string)
     .unwrap_or_else(|| format!("aws-wif-supplier-{}", epoch_millis(ctx.clock.now()) as u64));
-  let provider = WebIdentityTokenCredentialsProvider::builder()
-    .configure(sdk())
-    .static_configuration(StaticConfiguration { web_identity_token_file: PathBuf::from(file), role_arn: role.to_string(), session_name })
-    .build();
+  let token = read_token(ctx.fs.as_ref(), Path::new(file))?;
+  let provider = WebIdentity {
+    conf: super::sdk::sdk_config(ctx, sts_region),
+    token: crate::redact::Secret::new(token),
+    role_arn: role.to_string(),
+    session_name,
+  };
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
+}
+
+/// The token, read now (it may have been rotated since the last fetch).
+fn read_token(fs: &dyn Fs, path: &Path) -> Result<String> {
+  let shown = PathBuf::from(path);
+  let bytes =
+    fs.read(path).map_err(|e| Error::new(ErrorKind::ConfigInvalid, format!("cannot read {ENV_TOKEN_FILE} ({}): {e}", shown.display())))?;
+  String::from_utf8(bytes)
+    .map_err(|_| Error::new(ErrorKind::ConfigInvalid, format!("{ENV_TOKEN_FILE} ({}) is not UTF-8 text", shown.display())))
+}
+
+/// One `AssumeRoleWithWebIdentity` call as an aws-config provider, so that
+/// [`super::sdk::provide`] bounds it and maps AWS STS errors as for aws-config's providers.
+#[derive(Debug)]
+struct WebIdentity {
+  conf: aws_config::SdkConfig,
+  token: crate::redact::Secret,
+  role_arn: String,
+  session_name: String,
+}
+
+impl WebIdentity {
+  async fn assume(&self) -> std::result::Result<aws_credential_types::Credentials, CredentialsError> {
+    let out = aws_sdk_sts::Client::new(&self.conf)
+      .assume_role_with_web_identity()
+      .role_arn(&self.role_arn)
+      .role_session_name(&self.session_name)
+      .web_identity_token(self.token.expose())
+      .send()
+      .await
+      .map_err(CredentialsError::provider_error)?;
+    super::assume_role::into_credentials(out.credentials, out.assumed_role_user, "WebIdentityToken")
+  }
+}
+
+impl ProvideCredentials for WebIdentity {
+  fn provide_credentials<'a>(&'a self) -> ProvideFuture<'a>
+  where
+    Self: 'a,
+  {
+    ProvideFuture::new(self.assume())
+  }
 }
