@@ -154,7 +154,16 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(em.count('sts'), 0, 'no subject token may be sent')
     })
 
-    // aws-config's STS client is given the crate's own HTTP layer (src/aws/sdk.rs): the same body
+    test('a token file that is missing: CONFIG_INVALID naming the variable, nothing sent, no fall-through', TEST_TIMEOUT, async () => {
+      const result = await runScenario(irsaVars(join(dir, 'no-such-token')), { emulatorUrl: em.url })
+      const error = result.credentials.error
+      assert.ok(error, 'expected an error')
+      assert.equal(error.code, 'CONFIG_INVALID', error.message)
+      assert.match(error.message, /AWS_WEB_IDENTITY_TOKEN_FILE/)
+      assert.deepEqual([em.count('awsSts'), em.count('container'), em.count('sts')], [0, 0, 0])
+    })
+
+    // The AWS STS client (aws-sdk-sts) is given the crate's own HTTP layer (src/aws/sdk.rs): the same body
     // cap and timeouts as every other request, with aws-config's retries on top.
     test('an AWS STS answer over 64 KiB is refused, not parsed', TEST_TIMEOUT, async () => {
       em.config.webIdentityToken = 'projected-sa-jwt-EXAMPLE'
