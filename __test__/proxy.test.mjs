@@ -153,7 +153,7 @@ describe('proxies, end to end in a private network namespace', { skip }, () => {
       assert.deepEqual([r.gal.emulator.sts, r.gal.emulator.iam], [1, 1])
     })
 
-    test("IRSA: aws-config's AssumeRoleWithWebIdentity goes through the proxy", () => {
+    test('IRSA: AssumeRoleWithWebIdentity goes through the proxy', () => {
       assert.equal(r.irsa.ok, true, JSON.stringify(r.irsa))
       assert.equal(r.irsa.error, undefined, JSON.stringify(r.irsa.error))
       assert.equal(r.irsa.issued, true)
