@@ -57,7 +57,10 @@ pub fn describe(ctx: &Context) -> Description {
   let name = profile_name(ctx).to_string();
   let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
   let kind = match Profiles::load(ctx) {
-    Ok(p) => CREDENTIAL_KEYS.iter().find(|(key, _)| p.get(key).is_some()).map(|(_, what)| *what),
+    Ok(p) => kind_of(&p, &name).map(|what| match what {
+      "assume role" => format!("assume role{}", role_chain(&p, &name)),
+      other => other.to_string(),
+    }),
     Err(e) => {
       return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
     }
@@ -73,6 +76,56 @@ pub fn describe(ctx: &Context) -> Description {
     (None, false) => {
       Description::skipped(LINK, format!("profile: no shared config or credentials file with credentials for profile {name}"))
     }
+  }
+}
+
+/// What kind of credential source profile `name` is, by the first of [`CREDENTIAL_KEYS`] it has.
+fn kind_of(p: &Profiles, name: &str) -> Option<&'static str> {
+  CREDENTIAL_KEYS.iter().find(|(key, _)| p.get_in(name, key).is_some()).map(|(_, what)| *what)
+}
+
+/// The most `source_profile` hops [`role_chain`] follows.
+const MAX_SHOWN_HOPS: usize = 10;
+
+/// For `doctor`: where a role chain starting at `name` gets its first credentials, e.g.
+/// ` via profiles mid, base (credential_process)`. Reads the files only; resolving the chain is
+/// the loader's job (aws-config's, or [`super::process`] for a `credential_process` base).
+fn role_chain(p: &Profiles, name: &str) -> String {
+  let mut via: Vec<String> = Vec::new();
+  let mut current = name.to_string();
+  let base = loop {
+    if let Some(source) = p.get_in(&current, "credential_source") {
+      break format!("credential_source {source}");
+    }
+    let Some(next) = p.get_in(&current, "source_profile") else {
+      break "no source_profile or credential_source".to_string();
+    };
+    if next == current {
+      break "its own keys".to_string();
+    }
+    if next == name || via.contains(&next) {
+      via.push(next);
+      break "a source_profile loop".to_string();
+    }
+    via.push(next.clone());
+    if via.len() > MAX_SHOWN_HOPS {
+      break "more hops than shown".to_string();
+    }
+    // Static keys end a chain after its first profile (aws-config and the JavaScript SDK agree).
+    if p.get_in(&next, "aws_access_key_id").is_some() && p.get_in(&next, "aws_secret_access_key").is_some() {
+      break "static keys".to_string();
+    }
+    match kind_of(p, &next) {
+      Some("assume role") if p.get_in(&next, "web_identity_token_file").is_none() => current = next,
+      Some("assume role") => break "web identity".to_string(),
+      Some(what) => break what.to_string(),
+      None => break "no credentials found for it".to_string(),
+    }
+  };
+  match via.as_slice() {
+    [] => format!(" ({base})"),
+    [one] => format!(" via profile {one} ({base})"),
+    many => format!(" via profiles {} ({base})", many.join(", ")),
   }
 }
 
@@ -134,6 +187,45 @@ mod tests {
 
   fn ctx(vars: &[(&str, &str)]) -> Context {
     Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)))
+  }
+
+  #[test]
+  fn describe_names_where_a_role_chain_starts() {
+    let dir = std::env::temp_dir().join(format!("aws-wif-profile-describe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+      &config,
+      "[profile app]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = mid\n\
+       [profile mid]\nrole_arn = arn:aws:iam::1:role/m\nsource_profile = base\n\
+       [profile base]\ncredential_process = helper --secret MARKER\n\
+       [profile one]\nrole_arn = arn:aws:iam::1:role/o\nsource_profile = keys\n\
+       [profile keys]\nrole_arn = arn:aws:iam::1:role/k\nsource_profile = x\naws_access_key_id = AKID\naws_secret_access_key = MARKER\n\
+       [profile ecs]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = EcsContainer\n\
+       [profile loop]\nrole_arn = arn:aws:iam::1:role/l\nsource_profile = loop2\n\
+       [profile loop2]\nrole_arn = arn:aws:iam::1:role/l2\nsource_profile = loop\n\
+       [profile lost]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = nowhere\n",
+    )
+    .unwrap();
+    let missing = dir.join("none");
+    for (profile, detail) in [
+      ("app", "profile app: assume role via profiles mid, base (credential_process)"),
+      ("one", "profile one: assume role via profile keys (static keys)"),
+      ("ecs", "profile ecs: assume role (credential_source EcsContainer)"),
+      ("loop", "profile loop: assume role via profiles loop2, loop (a source_profile loop)"),
+      ("lost", "profile lost: assume role via profile nowhere (no credentials found for it)"),
+    ] {
+      let c = ctx(&[
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()),
+        ("AWS_PROFILE", profile),
+      ]);
+      let d = describe(&c);
+      assert!(d.configured);
+      assert_eq!(d.detail, detail);
+      assert!(!d.detail.contains("MARKER"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
   }
 
   #[tokio::test]

@@ -149,7 +149,12 @@ impl Profiles {
 
   /// The selected profile's `key`, from the credentials file, else the config file.
   pub fn get(&self, key: &str) -> Option<String> {
-    let from = |text: &Option<String>, config_file: bool| text.as_deref().and_then(|t| property_in(t, &self.profile, key, config_file));
+    self.get_in(&self.profile, key)
+  }
+
+  /// Profile `name`'s `key`, from the credentials file, else the config file.
+  pub fn get_in(&self, name: &str, key: &str) -> Option<String> {
+    let from = |text: &Option<String>, config_file: bool| text.as_deref().and_then(|t| property_in(t, name, key, config_file));
     from(&self.credentials, false).or_else(|| from(&self.config, true))
   }
 }
