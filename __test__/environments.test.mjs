@@ -280,11 +280,11 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(sts.verdict.arn, 'arn:aws:sts::123456789012:assumed-role/outer-role/laptop-session')
     })
 
-    test('two roles: inner (with external_id) then outer, each signed by the credentials before it', TEST_TIMEOUT, async () => {
+    test('two roles: inner (with external_id and duration_seconds) then outer, each signed by the credentials before it', TEST_TIMEOUT, async () => {
       registerBase()
       const config = [
         `[profile app]\nrole_arn = ${OUTER}\nsource_profile = mid\n`,
-        `[profile mid]\nrole_arn = ${INNER}\nsource_profile = base\nexternal_id = partner-external-id\n`,
+        `[profile mid]\nrole_arn = ${INNER}\nsource_profile = base\nexternal_id = partner-external-id\nduration_seconds = 7200\n`,
         `[profile base]\ncredential_process = ${printsBase()}\n`,
       ].join('\n')
       const result = await runScenario(chainVars(config), { emulatorUrl: em.url })
@@ -293,7 +293,9 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(aws.length, 2, JSON.stringify(aws.map((r) => r.awsStsForm)))
       assert.deepEqual([aws[0].awsStsForm.RoleArn, aws[0].awsStsForm.ExternalId, aws[0].verdict.accessKeyId], [INNER, 'partner-external-id', base.accessKeyId])
       assert.equal(aws[1].awsStsForm.RoleArn, OUTER)
+      assert.equal(aws[0].awsStsForm.DurationSeconds, '7200', 'duration_seconds of the profile, as the JavaScript SDK sends it')
       assert.equal(aws[1].awsStsForm.ExternalId, undefined)
+      assert.equal(aws[1].awsStsForm.DurationSeconds, undefined)
       assert.match(aws[1].awsStsForm.RoleSessionName, /^assume-role-from-profile-\d+$/)
       for (const r of aws) assert.deepEqual([r.status, r.verdict.ok, r.verdict.reason], [200, true, 'ok'])
       const innerKey = aws[1].verdict.accessKeyId

@@ -21,8 +21,9 @@
 //!   ([`super::sdk::sts_endpoint_override`]: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the
 //!   profile's `endpoint_url`), else the regional endpoint (FIPS / dual-stack as for aws-config's
 //!   chains).
-//! * **Not sent**: `duration_seconds` and MFA (`mfa_serial`), as in aws-config's profile chains
-//!   (1 hour sessions; MFA needs a terminal).
+//! * **Session length**: the profile's `duration_seconds` as `DurationSeconds`, as the JavaScript
+//!   SDK sends it ([`duration_seconds`]); without it AWS STS gives 1 hour.
+//! * **Not sent**: MFA (`mfa_serial`; a code needs a terminal), as in aws-config's profile chains.
 //! * **Errors** name the selected profile; AWS STS refusals map as for aws-config's chains
 //!   ([`super::sdk::provide_named`]).
 
@@ -49,7 +50,33 @@ pub struct RoleHop {
   pub role_arn: String,
   pub external_id: Option<String>,
   pub session_name: Option<String>,
+  /// The profile's `duration_seconds`, as written (checked by [`duration_seconds`]).
+  pub duration_seconds: Option<String>,
 }
+
+/// The session length a hop asks for: its `duration_seconds` when set (the JavaScript SDK sends
+/// it; AWS STS takes 900 to 43200 s, capped by the role's maximum), else none (AWS STS: 1 hour).
+/// Anything but a whole number in that range is `CONFIG_INVALID` naming the profile.
+pub fn duration_seconds(hop: &RoleHop) -> Result<Option<i32>> {
+  let Some(raw) = hop.duration_seconds.as_deref() else { return Ok(None) };
+  match raw.trim().parse::<i32>() {
+    Ok(n) if (MIN_DURATION_SECONDS..=MAX_DURATION_SECONDS).contains(&n) => Ok(Some(n)),
+    _ => Err(
+      Error::new(
+        ErrorKind::ConfigInvalid,
+        format!(
+          "profile {}: duration_seconds {raw:?} is not a whole number of seconds from {MIN_DURATION_SECONDS} to {MAX_DURATION_SECONDS}",
+          hop.profile
+        ),
+      )
+      .not_retryable(),
+    ),
+  }
+}
+
+/// The session lengths AWS STS `AssumeRole` accepts.
+pub const MIN_DURATION_SECONDS: i32 = 900;
+pub const MAX_DURATION_SECONDS: i32 = 43_200;
 
 /// The session name of a hop: its `role_session_name`, else the default at `now`.
 pub fn session_name(hop: &RoleHop, now: SystemTime) -> String {
@@ -79,7 +106,7 @@ pub async fn assume_chain(
       base.expiration,
       super::process::SOURCE,
     ),
-    roles: roles.iter().map(|hop| (hop.clone(), session_name(hop, ctx.clock.now()))).collect(),
+    roles: roles.iter().map(|hop| Ok((hop.clone(), session_name(hop, ctx.clock.now()), duration_seconds(hop)?))).collect::<Result<_>>()?,
   };
   match super::sdk::provide_named(&chain, super::profile::LINK, &label, deadline).await? {
     Some(creds) => Ok(creds),
@@ -93,20 +120,21 @@ pub async fn assume_chain(
 struct Chain {
   conf: aws_config::SdkConfig,
   base: Credentials,
-  /// Each hop with its session name.
-  roles: Vec<(RoleHop, String)>,
+  /// Each hop with its session name and session length.
+  roles: Vec<(RoleHop, String, Option<i32>)>,
 }
 
 impl Chain {
   async fn assume(&self) -> std::result::Result<Credentials, CredentialsError> {
     let mut creds = self.base.clone();
-    for (hop, session) in &self.roles {
+    for (hop, session, duration) in &self.roles {
       let conf = self.conf.to_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build();
       let out = aws_sdk_sts::Client::new(&conf)
         .assume_role()
         .role_arn(&hop.role_arn)
         .set_external_id(hop.external_id.clone())
         .role_session_name(session)
+        .set_duration_seconds(*duration)
         .send()
         .await
         .map_err(CredentialsError::provider_error)?;
@@ -155,10 +183,35 @@ mod tests {
 
   #[test]
   fn the_session_name_is_the_profiles_or_the_default() {
-    let mut hop = RoleHop { profile: "app".into(), role_arn: "arn:aws:iam::1:role/r".into(), external_id: None, session_name: None };
+    let mut hop = RoleHop {
+      profile: "app".into(),
+      role_arn: "arn:aws:iam::1:role/r".into(),
+      external_id: None,
+      session_name: None,
+      duration_seconds: None,
+    };
     let now = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
     assert_eq!(session_name(&hop, now), "assume-role-from-profile-1700000000123");
     hop.session_name = Some("mine".into());
     assert_eq!(session_name(&hop, now), "mine");
+  }
+
+  #[test]
+  fn duration_seconds_is_sent_when_set_and_checked() {
+    let hop = |d: Option<&str>| RoleHop {
+      profile: "app".into(),
+      role_arn: "arn:aws:iam::1:role/r".into(),
+      external_id: None,
+      session_name: None,
+      duration_seconds: d.map(str::to_string),
+    };
+    assert_eq!(duration_seconds(&hop(None)).unwrap(), None);
+    assert_eq!(duration_seconds(&hop(Some("43200"))).unwrap(), Some(43_200));
+    assert_eq!(duration_seconds(&hop(Some(" 900 "))).unwrap(), Some(900));
+    for bad in ["899", "43201", "1h", "", "-1"] {
+      let e = duration_seconds(&hop(Some(bad))).unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
+      assert!(e.message().starts_with("profile app: duration_seconds"), "{e}");
+    }
   }
 }

@@ -133,6 +133,7 @@ pub async fn selected(ctx: &Context, config: Option<&Path>, credentials: Option<
             role_arn: role_arn.to_string(),
             external_id: p.get("external_id").map(str::to_string),
             session_name: p.get("role_session_name").map(str::to_string),
+            duration_seconds: p.get("duration_seconds").map(str::to_string),
           });
           name = source;
           continue;
@@ -550,7 +551,7 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
     let p = chain_of(
       &d,
       "[profile app]\nrole_arn = arn:aws:iam::1:role/outer\nsource_profile = mid\nrole_session_name = s\n\
-       [profile mid]\nrole_arn = arn:aws:iam::1:role/inner\nsource_profile = base\nexternal_id = ext-1\n\
+       [profile mid]\nrole_arn = arn:aws:iam::1:role/inner\nsource_profile = base\nexternal_id = ext-1\nduration_seconds = 7200\n\
        [profile base]\ncredential_process = helper --password MARKER\nregion = us-west-2\n",
     )
     .await
@@ -559,6 +560,7 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
     let hops: Vec<_> =
       p.roles.iter().map(|r| (r.profile.as_str(), r.role_arn.as_str(), r.external_id.as_deref(), r.session_name.as_deref())).collect();
     assert_eq!(hops, [("mid", "arn:aws:iam::1:role/inner", Some("ext-1"), None), ("app", "arn:aws:iam::1:role/outer", None, Some("s"))]);
+    assert_eq!(p.roles.iter().map(|r| r.duration_seconds.as_deref()).collect::<Vec<_>>(), [Some("7200"), None]);
     assert!(!format!("{p:?}").contains("MARKER"));
   }
 
