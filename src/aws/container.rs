@@ -126,12 +126,12 @@ async fn resolve_with_tokio(host: String) -> std::io::Result<Vec<IpAddr>> {
 /// The `Authorization` value, read fresh on every fetch.
 pub fn auth_token(ctx: &Context) -> Result<Option<Secret>> {
   let raw = if let Some(path) = ctx.env.get(ENV_AUTH_TOKEN_FILE) {
-    let bytes = ctx.fs.read(std::path::Path::new(path)).map_err(|e| {
-      Error::new(ErrorKind::ConfigInvalid, format!("cannot read {ENV_AUTH_TOKEN_FILE} ({path}): {e}"))
-        .with_hint("on EKS, check that the Pod Identity token volume is mounted")
-    })?;
-    String::from_utf8(bytes)
-      .map_err(|_| Error::new(ErrorKind::ConfigInvalid, format!("{ENV_AUTH_TOKEN_FILE} ({path}) is not UTF-8 text")))?
+    super::credentials::read_token_file(
+      ctx,
+      ENV_AUTH_TOKEN_FILE,
+      path,
+      Some("on EKS, check that the Pod Identity token volume is mounted"),
+    )?
   } else if let Some(token) = ctx.env.get(ENV_AUTH_TOKEN) {
     token.to_string()
   } else {

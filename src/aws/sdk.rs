@@ -54,27 +54,29 @@ use super::credentials::AwsCredentials;
 /// `use_fips_endpoint` / `use_dualstack_endpoint` (aws-config's `ProviderConfig` reads neither by
 /// itself: without this they would be off).
 pub fn provider_config(ctx: &Context, region: &str) -> ProviderConfig {
+  let settings = Settings::new(ctx);
   ProviderConfig::without_region()
     .with_http_client(SharedHttpClient::new(SdkHttp(ctx.http.clone())))
     .with_region(Some(Region::new(region.to_string())))
-    .with_use_fips(flag(ctx, ENV_USE_FIPS, "use_fips_endpoint"))
-    .with_use_dual_stack(flag(ctx, ENV_USE_DUAL_STACK, "use_dualstack_endpoint"))
+    .with_use_fips(settings.flag(ENV_USE_FIPS, "use_fips_endpoint"))
+    .with_use_dual_stack(settings.flag(ENV_USE_DUAL_STACK, "use_dualstack_endpoint"))
 }
 
-/// An `SdkConfig` for the aws-config providers that take one instead of a `ProviderConfig`
-/// (`sts::AssumeRoleProvider`, see [`super::assume_role`]): the same HTTP client, region and
-/// FIPS / dual-stack selection as [`provider_config`], aws-config's standard retry, and the AWS
-/// STS endpoint override of [`sts_endpoint_override`], read from the context.
+/// An `SdkConfig` for the AWS STS calls this crate sends itself with `aws-sdk-sts`
+/// ([`super::assume_role`], [`super::web_identity`]): the same HTTP client, region and FIPS /
+/// dual-stack selection as [`provider_config`], aws-config's standard retry, and the AWS STS
+/// endpoint override of [`sts_endpoint_override`], read from the context.
 pub fn sdk_config(ctx: &Context, region: &str) -> aws_config::SdkConfig {
+  let settings = Settings::new(ctx);
   let mut builder = aws_config::SdkConfig::builder()
     .http_client(SharedHttpClient::new(SdkHttp(ctx.http.clone())))
     .region(Region::new(region.to_string()))
     .time_source(aws_types::sdk_config::SharedTimeSource::default())
     .retry_config(aws_types::sdk_config::RetryConfig::standard())
     .behavior_version(aws_config::BehaviorVersion::latest())
-    .use_fips(flag(ctx, ENV_USE_FIPS, "use_fips_endpoint").unwrap_or(false))
-    .use_dual_stack(flag(ctx, ENV_USE_DUAL_STACK, "use_dualstack_endpoint").unwrap_or(false));
-  if let Some(url) = sts_endpoint_override(ctx) {
+    .use_fips(settings.flag(ENV_USE_FIPS, "use_fips_endpoint").unwrap_or(false))
+    .use_dual_stack(settings.flag(ENV_USE_DUAL_STACK, "use_dualstack_endpoint").unwrap_or(false));
+  if let Some(url) = settings.sts_endpoint_override() {
     builder = builder.endpoint_url(url);
   }
   builder.build()
@@ -84,24 +86,51 @@ pub fn sdk_config(ctx: &Context, region: &str) -> aws_config::SdkConfig {
 /// `AWS_ENDPOINT_URL`, then the selected profile's `endpoint_url`; none when
 /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true. (A profile's `services` section is not read.)
 pub fn sts_endpoint_override(ctx: &Context) -> Option<String> {
-  if flag(ctx, ENV_IGNORE_ENDPOINT_URLS, "ignore_configured_endpoint_urls") == Some(true) {
-    return None;
-  }
-  [ENV_ENDPOINT_URL_STS, ENV_ENDPOINT_URL]
-    .iter()
-    .find_map(|v| ctx.env.get(v).map(|s| s.trim().to_string()))
-    .or_else(|| super::profile_file::property(ctx, "endpoint_url").ok().flatten().map(|s| s.trim().to_string()))
-    .filter(|s| !s.is_empty())
+  Settings::new(ctx).sts_endpoint_override()
 }
 
-/// A boolean setting: the variable, else the selected profile's key; `None` when neither is
-/// `true` / `false`.
-fn flag(ctx: &Context, var: &str, key: &str) -> Option<bool> {
-  let raw = ctx.env.get(var).map(str::to_string).or_else(|| super::profile_file::property(ctx, key).ok().flatten())?;
-  match raw.trim().to_ascii_lowercase().as_str() {
-    "true" => Some(true),
-    "false" => Some(false),
-    _ => None,
+/// Settings read from the context's variables, else the selected profile; the profile files are
+/// read at most once, and only when a variable is not set.
+struct Settings<'a> {
+  ctx: &'a Context,
+  profiles: once_cell::unsync::OnceCell<Option<super::profile_file::Profiles>>,
+}
+
+impl<'a> Settings<'a> {
+  fn new(ctx: &'a Context) -> Self {
+    Settings { ctx, profiles: once_cell::unsync::OnceCell::new() }
+  }
+
+  /// The selected profile's `key` (unreadable files count as unset).
+  fn profile(&self, key: &str) -> Option<String> {
+    self.profiles.get_or_init(|| super::profile_file::Profiles::load(self.ctx).ok()).as_ref().and_then(|p| p.get(key))
+  }
+
+  /// The variable `var`, else the selected profile's `key`.
+  fn get(&self, var: &str, key: &str) -> Option<String> {
+    self.ctx.env.get(var).map(str::to_string).or_else(|| self.profile(key))
+  }
+
+  /// A boolean setting; `None` when it is neither `true` nor `false`.
+  fn flag(&self, var: &str, key: &str) -> Option<bool> {
+    match self.get(var, key)?.trim().to_ascii_lowercase().as_str() {
+      "true" => Some(true),
+      "false" => Some(false),
+      _ => None,
+    }
+  }
+
+  fn sts_endpoint_override(&self) -> Option<String> {
+    if self.flag(ENV_IGNORE_ENDPOINT_URLS, "ignore_configured_endpoint_urls") == Some(true) {
+      return None;
+    }
+    [ENV_ENDPOINT_URL_STS, ENV_ENDPOINT_URL]
+      .iter()
+      .find_map(|v| self.ctx.env.get(v))
+      .map(str::to_string)
+      .or_else(|| self.profile("endpoint_url"))
+      .map(|s| s.trim().to_string())
+      .filter(|s| !s.is_empty())
   }
 }
 

@@ -13,13 +13,11 @@
 //! provider (which reads the endpoint variables from the OS environment), a worker thread started
 //! with its own `env` gets its own endpoint, as it does with the JavaScript SDK.
 
-use std::path::{Path, PathBuf};
-
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
 use aws_credential_types::provider::ProvideCredentials;
 
-use crate::env::{epoch_millis, Context, Fs};
+use crate::env::{epoch_millis, Context};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
@@ -63,7 +61,7 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
     .get(ENV_SESSION_NAME)
     .map(str::to_string)
     .unwrap_or_else(|| format!("aws-wif-supplier-{}", epoch_millis(ctx.clock.now()) as u64));
-  let token = read_token(ctx.fs.as_ref(), Path::new(file))?;
+  let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None)?;
   let provider = WebIdentity {
     conf: super::sdk::sdk_config(ctx, sts_region),
     token: crate::redact::Secret::new(token),
@@ -71,15 +69,6 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
     session_name,
   };
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
-}
-
-/// The token, read now (it may have been rotated since the last fetch).
-fn read_token(fs: &dyn Fs, path: &Path) -> Result<String> {
-  let shown = PathBuf::from(path);
-  let bytes =
-    fs.read(path).map_err(|e| Error::new(ErrorKind::ConfigInvalid, format!("cannot read {ENV_TOKEN_FILE} ({}): {e}", shown.display())))?;
-  String::from_utf8(bytes)
-    .map_err(|_| Error::new(ErrorKind::ConfigInvalid, format!("{ENV_TOKEN_FILE} ({}) is not UTF-8 text", shown.display())))
 }
 
 /// One `AssumeRoleWithWebIdentity` call as an aws-config provider, so that
