@@ -25,6 +25,7 @@ const TEST_TIMEOUT = { timeout: 45_000 }
 const SA = DEFAULT_CONFIG.serviceAccount
 const EXPECTED_ROWS = [{ greeting: GREETING, principal: SA, n: 42 }]
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/irsa-role'
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
 
 let dir
 before(() => {
@@ -295,8 +296,8 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(aws[1].awsStsForm.RoleArn, OUTER)
       assert.equal(aws[0].awsStsForm.DurationSeconds, '7200', 'duration_seconds of the profile, as the JavaScript SDK sends it')
       assert.equal(aws[1].awsStsForm.ExternalId, undefined)
-      assert.equal(aws[1].awsStsForm.DurationSeconds, undefined)
-      assert.match(aws[1].awsStsForm.RoleSessionName, /^assume-role-from-profile-\d+$/)
+      assert.equal(aws[1].awsStsForm.DurationSeconds, '3600', 'the JavaScript SDK\'s default')
+      assert.match(aws[1].awsStsForm.RoleSessionName, /^aws-sdk-js-\d+$/, 'the JavaScript SDK\'s default session name')
       for (const r of aws) assert.deepEqual([r.status, r.verdict.ok, r.verdict.reason], [200, true, 'ok'])
       const innerKey = aws[1].verdict.accessKeyId
       assert.notEqual(innerKey, base.accessKeyId)
@@ -333,6 +334,116 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.match(error.message, /profile base: credential_process exited with status 3/)
       assert.ok(!JSON.stringify(result).includes('MARKER-HELPER'), 'the stderr of the command must not show')
       assert.equal(only(log(), 'awsSts').length, 0)
+      assert.equal(em.count('sts'), 0)
+    })
+  })
+
+  // Profile role chains (role_arn + source_profile) are the package's own (src/aws/assume_role.rs)
+  // whatever their base. Their spec is the stack this package replaces: each case runs the JavaScript
+  // reference supplier (fromNodeProviderChain()) and ours in the same environment against the same
+  // emulator, which verifies every AssumeRole signature, and compares what each sent to AWS STS:
+  // the forms (session names without their timestamps), the region of each signature and the key
+  // that signed it.
+  describe('profile role chains: the AWS STS requests of the JavaScript SDK, side by side', { skip: NODE_MAJOR < 20 && 'the JavaScript SDK needs Node 20' }, () => {
+    const base = { accessKeyId: 'AKIACHAINBASE0000001', secretAccessKey: 'chain/base/secret/key/EXAMPLE000000000000' }
+    const helperBase = { accessKeyId: 'ASIACHAINHELPER00001', secretAccessKey: 'chain/helper/secret/EXAMPLE00000000000000', token: 'chain-helper-token' }
+    const R = (name) => `arn:aws:iam::123456789012:role/${name}`
+
+    /** Run one side in a child; returns {outcome, sts: the AWS STS requests it made}. */
+    async function side(name, vars) {
+      em.reset()
+      em.registerAwsKey({ ...base, arn: 'arn:aws:iam::123456789012:user/chain-base' })
+      em.registerAwsKey({ ...helperBase, arn: 'arn:aws:sts::123456789012:assumed-role/helper-role/laptop' })
+      const env = hermeticEnv({ AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts`, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'), AWS_PROFILE: 'app', ...vars, CHAIN_SIDE: name })
+      const run = await runNode(here('fixtures/chain-child.mjs'), { env, timeoutMs: 30_000 })
+      assert.equal(run.code, 0, run.stderr)
+      assert.ok(run.result, `${name}: no JSON result\n${run.stdout}\n${run.stderr}`)
+      const sts = only(log(), 'awsSts').map((r) => ({
+        status: r.status,
+        form: { ...r.awsStsForm, ...(r.awsStsForm.RoleSessionName && { RoleSessionName: r.awsStsForm.RoleSessionName.replace(/\d{13}$/, '<ms>') }), ...(r.awsStsForm.WebIdentityToken && { WebIdentityToken: '<token>' }) },
+        region: r.verdict?.region,
+        signedBy: r.verdict?.accessKeyId,
+        verified: r.verdict?.ok,
+      }))
+      if (run.result.ok) run.result.arn = em.issued.get(run.result.accessKeyId)?.arn
+      return { outcome: run.result, sts }
+    }
+
+    /** Both sides; asserts they made the same AWS STS requests and both succeeded; returns ours. */
+    async function sameAsReference(vars) {
+      const reference = await side('reference', vars)
+      const native = await side('native', vars)
+      assert.equal(reference.outcome.ok, true, `the reference failed: ${reference.outcome.message}`)
+      assert.equal(native.outcome.ok, true, `ours failed: ${native.outcome.code} ${native.outcome.message}`)
+      // An AssumeRole signed by an issued key names that key, which differs per run: compare who issued it.
+      const signer = (s) => s.signedBy && (em.issued.get(s.signedBy)?.arn ?? s.signedBy).replace(/\d{13}$/, '<ms>')
+      const shape = (r) => r.sts.map((s) => ({ ...s, signedBy: signer(s) }))
+      assert.deepEqual(shape(native), shape(reference))
+      const arn = (side) => side.outcome.arn?.replace(/\d{13}$/, '<ms>')
+      assert.equal(arn(native), arn(reference), 'the same role and session at the end of the chain')
+      for (const s of native.sts) assert.deepEqual([s.status, s.verified ?? true], [200, true])
+      return native
+    }
+
+    const config = (text) => ({ AWS_CONFIG_FILE: tempFile('chain-js-config', text) })
+
+    test('static keys base: the role profile\'s region (ahead of AWS_REGION), duration_seconds, external_id, session name', TEST_TIMEOUT, async () => {
+      const ours = await sameAsReference({
+        ...config(`[profile app]\nrole_arn = ${R('app-role')}\nsource_profile = base\nregion = ap-southeast-2\nduration_seconds = 1800\nexternal_id = ext-42\nrole_session_name = laptop\n\n[profile base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`),
+        AWS_REGION: 'eu-west-1',
+      })
+      assert.equal(ours.sts.length, 1)
+      assert.deepEqual(ours.sts[0].form, { Action: 'AssumeRole', Version: '2011-06-15', RoleArn: R('app-role'), RoleSessionName: 'laptop', ExternalId: 'ext-42', DurationSeconds: '1800' })
+      assert.deepEqual([ours.sts[0].region, ours.sts[0].signedBy], ['ap-southeast-2', base.accessKeyId])
+    })
+
+    test('two hops from keys in the credentials file, defaults: session aws-sdk-js-<ms>, 3600 s, AWS_REGION', TEST_TIMEOUT, async () => {
+      const ours = await sameAsReference({
+        ...config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = mid\n\n[profile mid]\nrole_arn = ${R('inner')}\nsource_profile = base\n`),
+        AWS_SHARED_CREDENTIALS_FILE: tempFile('chain-js-credentials', `[base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`),
+        AWS_REGION: 'sa-east-1',
+      })
+      assert.deepEqual(ours.sts.map((s) => [s.form.RoleArn, s.form.RoleSessionName, s.form.DurationSeconds, s.region]), [
+        [R('inner'), 'aws-sdk-js-<ms>', '3600', 'sa-east-1'],
+        [R('outer'), 'aws-sdk-js-<ms>', '3600', 'sa-east-1'],
+      ])
+    })
+
+    test('a profile that is its own source_profile signs with its own keys', TEST_TIMEOUT, async () => {
+      const ours = await sameAsReference(config(`[profile app]\nrole_arn = ${R('self-role')}\nsource_profile = app\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`))
+      assert.deepEqual(ours.sts.map((s) => [s.form.RoleArn, s.signedBy, s.region]), [[R('self-role'), base.accessKeyId, 'us-east-1']])
+    })
+
+    test('credential_process base with the role profile\'s region', TEST_TIMEOUT, async () => {
+      const helper = tempFile('chain-js-helper.sh', `#!/bin/sh\necho '${JSON.stringify({ Version: 1, AccessKeyId: helperBase.accessKeyId, SecretAccessKey: helperBase.secretAccessKey, SessionToken: helperBase.token, Expiration: '2099-01-01T00:00:00Z' })}'\n`)
+      chmodSync(helper, 0o755)
+      const ours = await sameAsReference({
+        ...config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = base\nregion = ca-central-1\n\n[profile base]\ncredential_process = ${helper}\n`),
+        AWS_REGION: 'eu-west-1',
+      })
+      assert.deepEqual(ours.sts.map((s) => [s.signedBy, s.region]), [[helperBase.accessKeyId, 'ca-central-1']])
+    })
+
+    test('web identity base: AssumeRoleWithWebIdentity, then AssumeRole with its credentials', TEST_TIMEOUT, async () => {
+      const token = tempFile('chain-js-web-token', 'eyJhbGciOiJSUzI1NiJ9.chain-web-identity.EXAMPLE')
+      const ours = await sameAsReference({
+        ...config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = base\n\n[profile base]\nrole_arn = ${ROLE_ARN}\nweb_identity_token_file = ${token}\nrole_session_name = irsa-session\n`),
+        AWS_REGION: 'eu-central-1',
+      })
+      assert.deepEqual(ours.sts.map((s) => s.form.Action), ['AssumeRoleWithWebIdentity', 'AssumeRole'])
+      assert.equal(em.issued.get(ours.sts[1].signedBy)?.source, 'web-identity', 'signed by the web identity credentials')
+    })
+
+    test('mfa_serial on a hop: both refuse before sending anything (ours: CONFIG_INVALID naming the profile)', TEST_TIMEOUT, async () => {
+      const vars = config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = mid\n\n[profile mid]\nrole_arn = ${R('inner')}\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/dev\n\n[profile base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`)
+      const reference = await side('reference', vars)
+      assert.equal(reference.outcome.ok, false)
+      assert.match(reference.outcome.message, /requires multi-factor authentication/)
+      assert.deepEqual(reference.sts, [])
+      const native = await side('native', vars)
+      assert.deepEqual([native.outcome.ok, native.outcome.code], [false, 'CONFIG_INVALID'])
+      assert.match(native.outcome.message, /^profile mid requires multi-factor authentication \(mfa_serial\)/)
+      assert.deepEqual(native.sts, [])
       assert.equal(em.count('sts'), 0)
     })
   })

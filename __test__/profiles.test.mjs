@@ -18,7 +18,7 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { hermeticEnv, makeProcessHermetic } from './emulator/index.mjs'
+import { hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { CREDENTIAL_CODES, here, pollUntil, runNode } from './support.mjs'
 
 makeProcessHermetic()
@@ -221,6 +221,16 @@ before(async () => {
       '[profile proc-fails]',
       `credential_process = ${fails}`,
       '',
+      '[profile sso-role]',
+      `role_arn = arn:aws:iam::${ACCOUNT}:role/from-sso`,
+      'source_profile = sso-dev',
+      'role_session_name = sso-chain',
+      '',
+      '[profile login-role]',
+      `role_arn = arn:aws:iam::${ACCOUNT}:role/from-login`,
+      'source_profile = login-dev',
+      'role_session_name = login-chain',
+      '',
     ].join('\n'),
   )
   cacheToken('dev', 'MARKER-SSO-TOKEN-session', FUTURE, 'https://d-session.awsapps.com/start')
@@ -397,6 +407,34 @@ describe('credential_process profiles (our own link)', () => {
   test('a command that exits 1 is a coded error naming the profile, without its stderr', TEST_TIMEOUT, async () => {
     assertProfileError(await supplierFor('proc-fails'), 'proc-fails', 'CREDENTIALS_ENDPOINT_ERROR')
   })
+})
+
+// A role chain whose base is an SSO or `aws login` profile: aws-config loads the base profile, and
+// its credentials sign our AWS STS AssumeRole (src/aws/assume_role.rs), which the emulator verifies.
+describe('role chains on an SSO or aws login base', () => {
+  let em
+  before(async () => {
+    em = await startEmulator()
+  })
+  after(() => em?.close())
+
+  for (const [profile, key, role] of [
+    ['sso-role', { accessKeyId: 'ASIASSOSESSIONEXAMPLE', secretAccessKey: 'MARKER-SSO-SECRET-ASIASSOSESSIONEXAMPLE', token: 'MARKER-SSO-SESSION-ASIASSOSESSIONEXAMPLE' }, 'from-sso'],
+    ['login-role', { accessKeyId: 'ASIALOGINCACHED', secretAccessKey: 'MARKER-LOGIN-SECRET-ASIALOGINCACHED', token: 'MARKER-LOGIN-SESSION-ASIALOGINCACHED' }, 'from-login'],
+  ]) {
+    test(`${profile}: the base profile's credentials sign AssumeRole, the role's credentials come back`, TEST_TIMEOUT, async () => {
+      em.reset()
+      em.registerAwsKey({ ...key, arn: `arn:aws:sts::${ACCOUNT}:assumed-role/Reader/base` })
+      const r = await supplierFor(profile, { AWS_ENDPOINT_URL_STS: `${em.url}/aws-sts` })
+      assert.equal(r.ok, true, JSON.stringify(r))
+      const sts = em.requests.filter((q) => q.route === 'awsSts')
+      assert.equal(sts.length, 1)
+      const form = Object.fromEntries(new URLSearchParams(sts[0].body))
+      assert.deepEqual([form.Action, form.RoleArn, form.RoleSessionName, form.DurationSeconds], ['AssumeRole', `arn:aws:iam::${ACCOUNT}:role/${role}`, role.replace('from-', '') + '-chain', '3600'])
+      assert.deepEqual([sts[0].status, sts[0].verdict.ok, sts[0].verdict.accessKeyId, sts[0].verdict.region], [200, true, key.accessKeyId, 'us-east-1'])
+      assert.match(em.issued.get(r.creds.accessKeyId)?.arn ?? '', new RegExp(`assumed-role/${role}/`))
+    })
+  }
 })
 
 describe('AWS_PROFILE beside environment keys (the JavaScript chain, not aws-config)', () => {

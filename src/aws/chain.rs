@@ -34,6 +34,9 @@ pub struct Chain {
   imds: Option<Imds>,
   /// Region for AWS STS calls made by the profile and web-identity links.
   sts_region: String,
+  /// The `region` option, for the region of a profile role chain
+  /// ([`super::region::role_chain_sts_region`]).
+  region_option: Option<String>,
   /// aws-config's configuration for those links (its HTTPS client loads the trust store), built on
   /// first use and kept for the life of the chain.
   sdk: once_cell::sync::OnceCell<aws_config::provider_config::ProviderConfig>,
@@ -49,6 +52,7 @@ impl Chain {
       imds: Imds::from_env(&ctx),
       ctx,
       sts_region,
+      region_option: region_hint.map(str::to_string),
       sdk: once_cell::sync::OnceCell::new(),
       may_use_https: once_cell::sync::OnceCell::new(),
     }
@@ -126,7 +130,7 @@ impl Chain {
     let ctx = &self.ctx;
     match link {
       Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
-      Link::Profile => profile::load(ctx, || self.sdk(), &self.sts_region, deadline).await,
+      Link::Profile => profile::load(ctx, || self.sdk(), self.region_option.as_deref(), deadline).await,
       Link::WebIdentity => web_identity::load(ctx, &self.sts_region, deadline).await,
       Link::Container => container::load(ctx, deadline).await,
       Link::Imds => match &self.imds {

@@ -13,12 +13,8 @@
 //!   ini provider tries before it ([`TRIED_BEFORE`]: `role_arn`, `aws_access_key_id`,
 //!   `web_identity_token_file`). The JavaScript SDK tries `credential_process` before SSO and
 //!   `login_session`, so a profile that has both runs the command (aws-config would use SSO).
-//! * **Reached through `source_profile`**: when the selected profile is a role chain (`role_arn` +
-//!   `source_profile`, followed as aws-config's profile resolver follows it: static keys end the
-//!   chain after the first profile, a loop or a `credential_source` leaves it to aws-config) that
-//!   ends in such a `credential_process` profile, the command gives the base credentials and
-//!   [`super::assume_role`] assumes each role of the chain with them, innermost first
-//!   ([`ProcessProfile::roles`]), as the JavaScript SDK's ini provider does.
+//! * **Reached through `source_profile`**: the base of a role chain ([`super::assume_role`]
+//!   walks the chain; the command's credentials sign the first `AssumeRole`).
 //! * **How it runs**: as the JavaScript SDK's `child_process.exec` runs it, through a shell:
 //!   `/bin/sh -c <command>` on Unix (aws-config 1.13 also uses `sh -c`), `cmd.exe /d /s /c
 //!   "<command>"` on Windows. Quotes, variables and pipes are the shell's. On Unix the command is the
@@ -43,7 +39,6 @@
 //!   Version, missing or malformed fields), `CREDENTIALS_EXPIRED`, `TIMEOUT`.
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -69,91 +64,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// [`AwsCredentials::source`] of credentials from a command.
 pub const SOURCE: &str = "credential_process";
 
-/// The profile whose command gives the base credentials, and the roles to assume with them.
-/// `Debug` never shows the command.
-#[derive(Clone)]
-pub struct ProcessProfile {
-  /// The profile that has the `credential_process`.
-  pub profile: String,
-  command: String,
-  /// The roles of the chain from the selected profile to [`Self::profile`], innermost (assumed
-  /// first, with the command's credentials) first; empty when the selected profile runs the
-  /// command itself.
-  pub roles: Vec<super::assume_role::RoleHop>,
-}
-
-impl std::fmt::Debug for ProcessProfile {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.debug_struct("ProcessProfile").field("profile", &self.profile).field("roles", &self.roles).finish_non_exhaustive()
-  }
-}
-
-/// The command this link runs for the selected profile, directly or at the end of its role chain
-/// (see the module docs). `None` when a profile of the chain does not exist, the chain loops or
-/// ends anywhere but in a `credential_process` profile without a key that comes before it, or the
-/// files do not parse: aws-config then loads the profile, or reports the problem.
-pub async fn selected(ctx: &Context, config: Option<&Path>, credentials: Option<&Path>, profile: &str) -> Option<ProcessProfile> {
-  #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
-  use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
-  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
-  let mut contents = std::collections::HashMap::new();
-  for (kind, path) in [(ProfileFileKind::Config, config), (ProfileFileKind::Credentials, credentials)] {
-    let Some(path) = path else { continue };
-    let Ok(bytes) = ctx.fs.read(path) else { continue };
-    contents.insert(path.to_string_lossy().into_owned(), bytes);
-    files = files.with_file(kind, path);
-  }
-  if contents.is_empty() {
-    return None;
-  }
-  let fs = aws_types::os_shim_internal::Fs::from_map(contents);
-  let env = aws_types::os_shim_internal::Env::from(
-    ctx.env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>(),
-  );
-  let set = aws_config::profile::load(&fs, &env, &files.build(), Some(profile.to_string().into())).await.ok()?;
-  let mut name = profile;
-  let mut visited: Vec<&str> = Vec::new();
-  let mut roles = Vec::new();
-  loop {
-    let p = set.get_profile(name)?;
-    if visited.contains(&name) {
-      return None;
-    }
-    visited.push(name);
-    // After the first profile, static keys end the chain (aws-config and the JavaScript SDK agree).
-    if visited.len() > 1 && p.get("aws_access_key_id").is_some() && p.get("aws_secret_access_key").is_some() {
-      return None;
-    }
-    // `role_arn` beside `web_identity_token_file` is a web-identity profile, not a hop.
-    if let (Some(role_arn), None) = (p.get("role_arn"), p.get("web_identity_token_file")) {
-      match (p.get("source_profile"), p.get("credential_source")) {
-        (Some(source), None) if source != name => {
-          roles.push(super::assume_role::RoleHop {
-            profile: name.to_string(),
-            role_arn: role_arn.to_string(),
-            external_id: p.get("external_id").map(str::to_string),
-            session_name: p.get("role_session_name").map(str::to_string),
-            duration_seconds: p.get("duration_seconds").map(str::to_string),
-          });
-          name = source;
-          continue;
-        }
-        _ => return None,
-      }
-    }
-    let command = p.get(KEY)?;
-    if TRIED_BEFORE.iter().any(|k| p.get(k).is_some()) {
-      return None;
-    }
-    roles.reverse();
-    return Some(ProcessProfile { profile: name.to_string(), command: command.to_string(), roles });
-  }
-}
-
-/// Run the profile's command and read its credentials, within `deadline`.
-pub async fn load(ctx: &Context, p: &ProcessProfile, deadline: Deadline) -> Result<AwsCredentials> {
-  let origin = format!("profile {}: {KEY}", p.profile);
-  if p.command.trim().is_empty() {
+/// Run `command`, the `credential_process` of `profile`, and read its credentials, within
+/// `deadline`. The command is never shown.
+pub async fn load(ctx: &Context, profile: &str, command: &str, deadline: Deadline) -> Result<AwsCredentials> {
+  let origin = format!("profile {profile}: {KEY}");
+  if command.trim().is_empty() {
     return Err(Error::new(ErrorKind::ConfigInvalid, format!("{origin} is empty")));
   }
   let bound = deadline.remaining();
@@ -162,7 +77,7 @@ pub async fn load(ctx: &Context, p: &ProcessProfile, deadline: Deadline) -> Resu
   }
   let cancel = Arc::new(AtomicBool::new(false));
   let _cancel_on_drop = CancelOnDrop(cancel.clone());
-  let command = p.command.clone();
+  let command = command.to_string();
   let outcome = tokio::task::spawn_blocking(move || run(&command, deadline, &cancel))
     .await
     .map_err(|_| Error::new(ErrorKind::Internal, format!("{origin}: the thread that ran the command failed")))?;
@@ -189,7 +104,7 @@ pub async fn load(ctx: &Context, p: &ProcessProfile, deadline: Deadline) -> Resu
       });
     }
   };
-  parse_output(&stdout, &p.profile, ctx.clock.now())
+  parse_output(&stdout, profile, ctx.clock.now())
 }
 
 /// Parse what a command printed (see the module docs for the shape).
@@ -387,7 +302,7 @@ mod tests {
 
   async fn load_profile(c: &Context, secs: u64) -> Result<Option<AwsCredentials>> {
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    crate::aws::profile::load(c, || &sdk, "us-east-1", Deadline::after(Duration::from_secs(secs))).await
+    crate::aws::profile::load(c, || &sdk, None, Deadline::after(Duration::from_secs(secs))).await
   }
 
   fn assert_clean(e: &Error) {
@@ -525,7 +440,7 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
       let d = dir("before");
       let c = setup(&d, "exit 1", extra);
       let (config, credentials) = crate::aws::profile::paths(&c);
-      assert!(selected(&c, config.as_deref(), credentials.as_deref(), "proc").await.is_none(), "{extra}");
+      assert!(crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await.is_none(), "{extra}");
     }
     let d = dir("sso-too");
     let c = setup(
@@ -534,52 +449,6 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
       "sso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = r\n",
     );
     assert_eq!(load_profile(&c, 5).await.unwrap().unwrap().source, SOURCE, "the JavaScript SDK runs the command before SSO");
-  }
-
-  /// `selected` for profile `app` of a config file with `text`.
-  async fn chain_of(d: &Dir, text: &str) -> Option<ProcessProfile> {
-    let config = d.0.join("config");
-    std::fs::write(&config, text).unwrap();
-    let vars = [("AWS_CONFIG_FILE", config.to_str().unwrap().to_string()), ("AWS_PROFILE", "app".to_string())];
-    let c = Context::new(EnvSnapshot::from_pairs(vars), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(NOW)));
-    selected(&c, Some(&config), None, "app").await
-  }
-
-  #[tokio::test]
-  async fn a_role_chain_that_ends_in_a_command_is_ours_innermost_role_first() {
-    let d = dir("chain");
-    let p = chain_of(
-      &d,
-      "[profile app]\nrole_arn = arn:aws:iam::1:role/outer\nsource_profile = mid\nrole_session_name = s\n\
-       [profile mid]\nrole_arn = arn:aws:iam::1:role/inner\nsource_profile = base\nexternal_id = ext-1\nduration_seconds = 7200\n\
-       [profile base]\ncredential_process = helper --password MARKER\nregion = us-west-2\n",
-    )
-    .await
-    .expect("a chain on a credential_process base");
-    assert_eq!(p.profile, "base");
-    let hops: Vec<_> =
-      p.roles.iter().map(|r| (r.profile.as_str(), r.role_arn.as_str(), r.external_id.as_deref(), r.session_name.as_deref())).collect();
-    assert_eq!(hops, [("mid", "arn:aws:iam::1:role/inner", Some("ext-1"), None), ("app", "arn:aws:iam::1:role/outer", None, Some("s"))]);
-    assert_eq!(p.roles.iter().map(|r| r.duration_seconds.as_deref()).collect::<Vec<_>>(), [Some("7200"), None]);
-    assert!(!format!("{p:?}").contains("MARKER"));
-  }
-
-  #[tokio::test]
-  async fn other_chains_stay_with_aws_config() {
-    let base = "[profile base]\ncredential_process = helper\n";
-    for (why, text) in [
-      ("static keys end the chain first", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n[profile base]\ncredential_process = helper\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_string()),
-      ("credential_source", format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Environment\n{base}")),
-      ("both sources", format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\ncredential_source = Environment\n{base}")),
-      ("a loop", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = mid\n[profile mid]\nrole_arn = arn:aws:iam::1:role/m\nsource_profile = app\n".to_string()),
-      ("self reference", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = app\ncredential_process = helper\n".to_string()),
-      ("a missing source", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = nowhere\n".to_string()),
-      ("a web identity base", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n[profile base]\nrole_arn = arn:aws:iam::1:role/w\nweb_identity_token_file = /t\ncredential_process = helper\n".to_string()),
-      ("an SSO base", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n[profile base]\nsso_session = s\nsso_account_id = 1\nsso_role_name = r\n".to_string()),
-    ] {
-      let d = dir("aws-config-chain");
-      assert!(chain_of(&d, &text).await.is_none(), "{why}");
-    }
   }
 
   #[tokio::test]
@@ -591,11 +460,5 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
     let e = load_profile(&c, 5).await.unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
     assert!(e.message().contains("profile proc"), "{e}");
-  }
-
-  #[test]
-  fn debug_hides_the_command() {
-    let p = ProcessProfile { profile: "p".into(), command: "helper --password MARKER".into(), roles: Vec::new() };
-    assert!(!format!("{p:?}").contains("MARKER"));
   }
 }

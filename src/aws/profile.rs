@@ -4,11 +4,12 @@
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
 //! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys,
-//! `role_arn` + `source_profile`, `credential_source` and `web_identity_token_file` profiles work.
+//! `credential_source` role chains and `web_identity_token_file` profiles are aws-config's.
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
-//! run by [`super::process`] instead (aws-config's own process provider is not compiled in), and
-//! so is a role chain (`role_arn` + `source_profile`) that ends in one: the command gives the base
-//! credentials and [`super::assume_role`] assumes the roles. SSO
+//! run by [`super::process`] instead (aws-config's own process provider is not compiled in).
+//! `role_arn` + `source_profile` chains are ours whatever their base ([`super::assume_role`]:
+//! the JavaScript SDK's requests, region and `mfa_serial` refusal); a base that is neither static
+//! keys nor a command is loaded by aws-config as a profile of its own. SSO
 //! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
 //! provider (its `sso` feature) on our HTTP client; it reads the cached token from
 //! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
@@ -25,8 +26,10 @@ use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 
+use super::assume_role::Base;
+
 use crate::env::Context;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
@@ -130,11 +133,12 @@ fn role_chain(p: &Profiles, name: &str) -> String {
 }
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
-/// `sts_region` is where a role chain on a `credential_process` base calls AWS STS.
+/// `region_option` is the chain's `region` option, which comes first for a role chain's AWS STS
+/// region ([`super::region::role_chain_sts_region`]).
 pub async fn load<'a>(
   ctx: &Context,
   sdk: impl FnOnce() -> &'a ProviderConfig,
-  sts_region: &str,
+  region_option: Option<&str>,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
   // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
@@ -151,31 +155,57 @@ pub async fn load<'a>(
     }
   };
   let (config, credentials) = (existing(config)?, existing(credentials)?);
-  let profile = ctx.env.get(ENV_PROFILE).map(str::trim);
-  // `credential_process` profiles are run by our own link (src/aws/process.rs), not aws-config's;
-  // so are the roles of a chain that ends in one (src/aws/assume_role.rs).
-  let selected = profile.unwrap_or("default");
-  if let Some(p) = super::process::selected(ctx, config.as_deref(), credentials.as_deref(), selected).await {
-    let base = super::process::load(ctx, &p, deadline).await?;
-    if p.roles.is_empty() {
-      return Ok(Some(base));
+  let selected = ctx.env.get(ENV_PROFILE).map(str::trim).unwrap_or("default");
+  let label = format!("profile {selected}");
+  let files = || {
+    let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
+    if let Some(p) = &config {
+      files = files.with_file(ProfileFileKind::Config, p);
     }
-    return super::assume_role::assume_chain(ctx, sts_region, selected, base, &p.roles, deadline).await.map(Some);
+    if let Some(p) = &credentials {
+      files = files.with_file(ProfileFileKind::Credentials, p);
+    }
+    files.build()
+  };
+  // `credential_process` profiles and `source_profile` role chains are ours (src/aws/process.rs,
+  // src/aws/assume_role.rs); everything else is aws-config's.
+  let Some(plan) = super::assume_role::plan(ctx, config.as_deref(), credentials.as_deref(), selected).await else {
+    // A `credential_source` role chain: its AWS STS region as for ours.
+    let role_config;
+    let conf = if role_profile(ctx) {
+      role_config = super::sdk::provider_config(ctx, &super::region::role_chain_sts_region(ctx, region_option));
+      &role_config
+    } else {
+      sdk()
+    };
+    let provider = ProfileFileCredentialsProvider::builder().configure(conf).profile_files(files()).profile_name(selected).build();
+    return super::sdk::provide_named(&provider, LINK, &label, deadline).await;
+  };
+  super::assume_role::check_mfa(&plan.roles)?;
+  let base = match &plan.base {
+    Base::Process { profile, command } => super::process::load(ctx, profile, command, deadline).await?,
+    Base::StaticKeys { credentials, .. } => credentials.clone(),
+    Base::Profile { profile } => {
+      let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(profile).build();
+      let base_label = format!("{label} (its source profile {profile})");
+      match super::sdk::provide_named(&provider, LINK, &base_label, deadline).await? {
+        Some(c) => c,
+        None => return Err(Error::new(ErrorKind::CredentialsNotFound, format!("{base_label}: no credentials"))),
+      }
+    }
+  };
+  if plan.roles.is_empty() {
+    return Ok(Some(base));
   }
-  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
-  if let Some(p) = config {
-    files = files.with_file(ProfileFileKind::Config, p);
-  }
-  if let Some(p) = credentials {
-    files = files.with_file(ProfileFileKind::Credentials, p);
-  }
-  let provider = ProfileFileCredentialsProvider::builder()
-    .configure(sdk())
-    .profile_files(files.build())
-    .profile_name(profile.unwrap_or("default"))
-    .build();
-  let label = format!("profile {}", profile.unwrap_or("default"));
-  super::sdk::provide_named(&provider, "profile", &label, deadline).await
+  let region = super::region::role_chain_sts_region(ctx, region_option);
+  super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
+}
+
+/// Whether the selected profile is a role profile (`role_arn` with `source_profile` or
+/// `credential_source`, as the JavaScript SDK's `isAssumeRoleProfile`).
+fn role_profile(ctx: &Context) -> bool {
+  let Ok(p) = super::profile_file::Profiles::load(ctx) else { return false };
+  p.get("role_arn").is_some() && (p.get("source_profile").is_some() || p.get("credential_source").is_some())
 }
 
 #[cfg(test)]
@@ -237,15 +267,12 @@ mod tests {
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds = load(&c, || &sdk, "us-east-1", Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let creds = load(&c, || &sdk, None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", Deadline::after(Duration::from_secs(5)))
-      .await
-      .unwrap()
-      .is_none());
+    assert!(load(&none, || panic!("aws-config must not be built"), None, Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
   }
 }

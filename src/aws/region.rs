@@ -16,7 +16,8 @@
 //!
 //! The region of the AWS STS calls the chain itself makes (profile roles, web identity) is
 //! [`sts_region`], in the JavaScript SDK's order: the option, `AWS_REGION`, the profile's
-//! `region`, then `us-east-1`; it never probes metadata. Both use one normalisation,
+//! `region`, then `us-east-1`; for a profile role chain [`role_chain_sts_region`] puts the
+//! profile's `region` before `AWS_REGION`, as the JavaScript SDK does. Neither probes metadata. Both use one normalisation,
 //! [`normalise`]: trimmed, lower-cased, and a region name ([`is_valid_region`]) or nothing.
 
 use serde_json::Value;
@@ -81,6 +82,18 @@ pub fn sts_region(ctx: &Context, option: Option<&str>) -> String {
 }
 
 pub const DEFAULT_STS_REGION: &str = "us-east-1";
+
+/// The region of AWS STS `AssumeRole` for a profile role chain (`role_arn` in the selected
+/// profile): the option, the selected profile's own `region`, `AWS_REGION`, then `us-east-1`.
+/// The JavaScript SDK's ini provider hands the role profile's `region` to its role assumer, where
+/// it comes before the STS default (`AWS_REGION`, the profile's `region`, `us-east-1`).
+pub fn role_chain_sts_region(ctx: &Context, option: Option<&str>) -> String {
+  option
+    .and_then(normalise)
+    .or_else(|| super::profile_file::property(ctx, "region").ok().flatten().as_deref().and_then(normalise))
+    .or_else(|| ctx.env.get(ENV_REGION).and_then(normalise))
+    .unwrap_or_else(|| DEFAULT_STS_REGION.to_string())
+}
 
 /// The region field of an ARN.
 pub fn region_from_arn(arn: &str) -> Option<String> {
