@@ -434,6 +434,27 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(em.issued.get(ours.sts[1].signedBy)?.source, 'web-identity', 'signed by the web identity credentials')
     })
 
+    test('web identity from the environment (EKS IRSA): the same AssumeRoleWithWebIdentity', TEST_TIMEOUT, async () => {
+      const token = tempFile('side-irsa-token', 'eyJhbGciOiJSUzI1NiJ9.side-irsa.EXAMPLE')
+      const ours = await sameAsReference({ AWS_WEB_IDENTITY_TOKEN_FILE: token, AWS_ROLE_ARN: ROLE_ARN, AWS_REGION: 'eu-north-1', AWS_PROFILE: undefined })
+      assert.deepEqual(ours.sts.map((s) => s.form.Action), ['AssumeRoleWithWebIdentity'])
+    })
+
+    test('web identity from a profile (web_identity_token_file): the same AssumeRoleWithWebIdentity', TEST_TIMEOUT, async () => {
+      const token = tempFile('side-profile-token', 'eyJhbGciOiJSUzI1NiJ9.side-profile.EXAMPLE')
+      const ours = await sameAsReference({
+        ...config(`[profile app]\nrole_arn = ${ROLE_ARN}\nweb_identity_token_file = ${token}\nregion = us-west-2\n`),
+      })
+      assert.deepEqual(ours.sts.map((s) => s.form.Action), ['AssumeRoleWithWebIdentity'])
+    })
+
+    test('a web identity profile whose token file is missing: CONFIG_INVALID naming the profile, nothing sent', TEST_TIMEOUT, async () => {
+      const native = await side('native', config(`[profile app]\nrole_arn = ${ROLE_ARN}\nweb_identity_token_file = ${join(dir, 'no-such-token')}\n`))
+      assert.deepEqual([native.outcome.ok, native.outcome.code], [false, 'CONFIG_INVALID'])
+      assert.match(native.outcome.message, /^cannot read profile app: web_identity_token_file \(/)
+      assert.deepEqual(native.sts, [])
+    })
+
     test('mfa_serial on a hop: both refuse before sending anything (ours: CONFIG_INVALID naming the profile)', TEST_TIMEOUT, async () => {
       const vars = config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = mid\n\n[profile mid]\nrole_arn = ${R('inner')}\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/dev\n\n[profile base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`)
       const reference = await side('reference', vars)

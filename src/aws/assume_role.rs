@@ -12,12 +12,15 @@
 //!   from the selected profile, each profile with `role_arn` and `source_profile` is a hop; after
 //!   the first profile, static keys (`aws_access_key_id` + `aws_secret_access_key`) end the chain;
 //!   a profile that names itself as `source_profile` uses its own static keys. The base is then
-//!   static keys ([`Base::StaticKeys`]), a `credential_process` profile ([`Base::Process`], run
-//!   by [`super::process`]; also the whole plan when the selected profile is one), or any other
-//!   profile ([`Base::Profile`]: SSO, `aws login`, web identity, which aws-config's profile
-//!   provider loads on its own). A loop, a missing profile, `credential_source` anywhere in the
-//!   chain, or unparsable files give no plan: aws-config then loads the selected profile (or
-//!   reports the problem), as it does for a single profile that is not `credential_process`.
+//!   static keys ([`Base::StaticKeys`]), a web-identity profile ([`Base::WebIdentity`], sent by
+//!   [`super::web_identity`]), a `credential_process` profile ([`Base::Process`], run by
+//!   [`super::process`]), or any other profile ([`Base::Profile`]: SSO, `aws login`, which
+//!   aws-config's profile provider loads on its own); each profile is tried in the JavaScript
+//!   SDK's order (a hop, static keys, web identity, command, the rest). A selected profile that is
+//!   web identity or a command is a plan without roles. A loop, a missing profile,
+//!   `credential_source` anywhere in the chain, or unparsable files give no plan: aws-config then
+//!   loads the selected profile (or reports the problem), as it does for a single profile with
+//!   static keys, SSO or `aws login`.
 //! * **Calls**: one per role, innermost first: the base's credentials assume the role of the
 //!   profile that names it as `source_profile`, those credentials the next role, up to the selected
 //!   profile. Sent by the AWS STS client aws-config's own profile chains use (`aws-sdk-sts`, called
@@ -81,6 +84,8 @@ pub enum Base {
   Process { profile: String, command: String },
   /// A profile's static keys.
   StaticKeys { profile: String, credentials: AwsCredentials },
+  /// A web-identity profile ([`super::web_identity::load_profile`] sends it).
+  WebIdentity(WebIdentityProfile),
   /// Any other profile, which aws-config's profile provider loads.
   Profile { profile: String },
 }
@@ -90,6 +95,7 @@ impl Base {
   pub fn profile(&self) -> &str {
     match self {
       Base::Process { profile, .. } | Base::StaticKeys { profile, .. } | Base::Profile { profile } => profile,
+      Base::WebIdentity(w) => &w.profile,
     }
   }
 }
@@ -100,15 +106,25 @@ impl std::fmt::Debug for Base {
     let kind = match self {
       Base::Process { .. } => "Process",
       Base::StaticKeys { .. } => "StaticKeys",
+      Base::WebIdentity(_) => "WebIdentity",
       Base::Profile { .. } => "Profile",
     };
     f.debug_struct(kind).field("profile", &self.profile()).finish_non_exhaustive()
   }
 }
 
+/// A profile with `role_arn` and `web_identity_token_file`.
+#[derive(Debug, Clone)]
+pub struct WebIdentityProfile {
+  pub profile: String,
+  pub role_arn: String,
+  pub token_file: String,
+  pub session_name: Option<String>,
+}
+
 /// What the profile link of this crate does for the selected profile: the base, and the roles to
 /// assume with its credentials, innermost (assumed first) first. No roles: the selected profile
-/// is a `credential_process` profile itself.
+/// is a `credential_process` or web-identity profile itself.
 #[derive(Debug, Clone)]
 pub struct Plan {
   pub base: Base,
@@ -157,9 +173,9 @@ fn walk(set: &aws_config::profile::ProfileSet, selected: &str) -> Option<Plan> {
         break Base::StaticKeys { profile: name.to_string(), credentials };
       }
     }
-    // `role_arn` beside `web_identity_token_file` is a web-identity profile, not a hop.
-    if let (Some(role_arn), None) = (p.get("role_arn"), p.get("web_identity_token_file")) {
-      let (Some(source), None) = (p.get("source_profile"), p.get("credential_source")) else { return None };
+    // A hop, as the JavaScript SDK's `isAssumeRoleProfile`: `role_arn` with a source.
+    let role_arn = p.get("role_arn");
+    if let (Some(role_arn), Some(source), None) = (role_arn, p.get("source_profile"), p.get("credential_source")) {
       roles.push(RoleHop {
         profile: name.to_string(),
         role_arn: role_arn.to_string(),
@@ -175,10 +191,24 @@ fn walk(set: &aws_config::profile::ProfileSet, selected: &str) -> Option<Plan> {
       name = source;
       continue;
     }
+    if p.get("credential_source").is_some() {
+      return None;
+    }
+    // Not a hop: the JavaScript SDK's order. Static keys (aws-config's when the profile is the
+    // selected one), web identity, `credential_process`, then the rest (SSO, `aws login`).
+    if keys.is_some() {
+      return None;
+    }
+    if let (Some(role_arn), Some(token_file)) = (role_arn, p.get("web_identity_token_file")) {
+      break Base::WebIdentity(WebIdentityProfile {
+        profile: name.to_string(),
+        role_arn: role_arn.to_string(),
+        token_file: token_file.to_string(),
+        session_name: p.get("role_session_name").map(str::to_string),
+      });
+    }
     if let Some(command) = p.get(super::process::KEY) {
-      if !super::process::TRIED_BEFORE.iter().any(|k| p.get(k).is_some()) {
-        break Base::Process { profile: name.to_string(), command: command.to_string() };
-      }
+      break Base::Process { profile: name.to_string(), command: command.to_string() };
     }
     if roles.is_empty() {
       return None;
@@ -414,9 +444,14 @@ mod tests {
         "Profile { profile: \"base\", .. }",
       ),
       (
-        "a web identity base is aws-config's to load, before its command",
+        "a web identity base, before its command",
         format!("{role}[profile base]\nrole_arn = arn:aws:iam::1:role/w\nweb_identity_token_file = /t\ncredential_process = helper\n"),
-        "Profile { profile: \"base\", .. }",
+        "WebIdentity { profile: \"base\", .. }",
+      ),
+      (
+        "role_arn without a source is not a hop: the command runs (the JavaScript SDK's order)",
+        format!("{role}[profile base]\nrole_arn = arn:aws:iam::1:role/w\ncredential_process = helper\n"),
+        "Process { profile: \"base\", .. }",
       ),
       (
         "a login base is aws-config's to load",
@@ -437,6 +472,28 @@ mod tests {
     assert_eq!((credentials.access_key_id.as_str(), credentials.secret_access_key.expose()), ("AKIDSELFEXAMPLE", "MARKER-S"));
     assert_eq!(credentials.session_token.as_ref().map(|t| t.expose()), Some("MARKER-T"));
     assert!(!format!("{p:?}").contains("MARKER"), "{p:?}");
+  }
+
+  #[tokio::test]
+  async fn a_web_identity_profile_is_sent_by_us_and_a_source_makes_it_a_hop() {
+    let p = plan_of("web", "[profile app]\nrole_arn = arn:aws:iam::1:role/w\nweb_identity_token_file = /t\nrole_session_name = pod\n")
+      .await
+      .expect("a web identity profile");
+    assert!(p.roles.is_empty());
+    let Base::WebIdentity(w) = &p.base else { panic!("{p:?}") };
+    assert_eq!(
+      (w.profile.as_str(), w.role_arn.as_str(), w.token_file.as_str(), w.session_name.as_deref()),
+      ("app", "arn:aws:iam::1:role/w", "/t", Some("pod"))
+    );
+    // The JavaScript SDK's isAssumeRoleProfile comes first: with a source_profile it is a hop.
+    let p = plan_of(
+      "web-hop",
+      "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\nweb_identity_token_file = /t\n\
+       [profile base]\naws_access_key_id = AKIDBASEEXAMPLE\naws_secret_access_key = s\n",
+    )
+    .await
+    .expect("a hop");
+    assert_eq!(shape(&p), ("StaticKeys { profile: \"base\", .. }".to_string(), vec![("app", "arn:aws:iam::1:role/r")]));
   }
 
   #[tokio::test]

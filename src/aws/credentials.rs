@@ -116,7 +116,6 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, s
   })
 }
 
-/// Reject credentials that are already past their expiration.
 /// The text of a token file named by the variable `var` (read on every fetch: tokens rotate).
 /// A file that cannot be read (with `read_hint`, if any) or is not UTF-8 is `CONFIG_INVALID`
 /// naming the variable and the path; the contents are never shown.
@@ -131,6 +130,7 @@ pub fn read_token_file(ctx: &crate::env::Context, var: &str, path: &str, read_hi
   String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::ConfigInvalid, format!("{var} ({path}) is not UTF-8 text")))
 }
 
+/// Reject credentials that are already past their expiration.
 pub fn ensure_not_expired(creds: AwsCredentials, now: SystemTime, origin: &str) -> Result<AwsCredentials> {
   match creds.expiration {
     Some(exp) if exp <= now => Err(

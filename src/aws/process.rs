@@ -8,11 +8,11 @@
 //!
 //! * **Which profile**: the selected one, `AWS_PROFILE` or `default` (config file `[profile NAME]`
 //!   / `[default]`, credentials file `[NAME]`, the credentials file winning key by key), parsed by
-//!   aws-config's own profile parser over the snapshot's files and variables. The link is ours
-//!   when the profile has `credential_process` ([`KEY`]) and none of the keys the JavaScript SDK's
-//!   ini provider tries before it ([`TRIED_BEFORE`]: `role_arn`, `aws_access_key_id`,
-//!   `web_identity_token_file`). The JavaScript SDK tries `credential_process` before SSO and
-//!   `login_session`, so a profile that has both runs the command (aws-config would use SSO).
+//!   aws-config's own profile parser over the snapshot's files and variables. The command runs
+//!   when the profile has `credential_process` ([`KEY`]) and none of what the JavaScript SDK's ini
+//!   provider tries before it (a role hop, static keys, web identity: [`super::assume_role::plan`]
+//!   walks the profiles in that order). The JavaScript SDK tries `credential_process` before SSO
+//!   and `login_session`, so a profile that has both runs the command (aws-config would use SSO).
 //! * **Reached through `source_profile`**: the base of a role chain ([`super::assume_role`]
 //!   walks the chain; the command's credentials sign the first `AssumeRole`).
 //! * **How it runs**: as the JavaScript SDK's `child_process.exec` runs it, through a shell:
@@ -55,8 +55,6 @@ use super::credentials::{ensure_not_expired, field, string_field, AwsCredentials
 
 /// The profile key that holds the command.
 pub const KEY: &str = "credential_process";
-/// Keys the JavaScript SDK's ini provider tries before `credential_process`.
-pub const TRIED_BEFORE: [&str; 3] = ["role_arn", "aws_access_key_id", "web_identity_token_file"];
 /// The most stdout a command may print (a credentials document is a few hundred bytes).
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// How often the blocking thread checks the command, the deadline and cancellation.
@@ -302,7 +300,7 @@ mod tests {
 
   async fn load_profile(c: &Context, secs: u64) -> Result<Option<AwsCredentials>> {
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    crate::aws::profile::load(c, || &sdk, None, Deadline::after(Duration::from_secs(secs))).await
+    crate::aws::profile::load(c, || &sdk, "us-east-1", None, Deadline::after(Duration::from_secs(secs))).await
   }
 
   fn assert_clean(e: &Error) {
@@ -431,7 +429,7 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
   }
 
   #[tokio::test]
-  async fn keys_tried_before_it_leave_the_profile_to_aws_config() {
+  async fn what_the_javascript_sdk_tries_before_the_command_wins() {
     for extra in [
       "aws_access_key_id = AKIDSTATICEXAMPLE\naws_secret_access_key = s\n",
       "role_arn = arn:aws:iam::1:role/r\nsource_profile = other\n",
@@ -440,7 +438,8 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
       let d = dir("before");
       let c = setup(&d, "exit 1", extra);
       let (config, credentials) = crate::aws::profile::paths(&c);
-      assert!(crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await.is_none(), "{extra}");
+      let plan = crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await;
+      assert!(!matches!(plan, Some(crate::aws::assume_role::Plan { base: crate::aws::assume_role::Base::Process { .. }, .. })), "{extra}");
     }
     let d = dir("sso-too");
     let c = setup(

@@ -3,13 +3,14 @@
 //!
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
-//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys,
-//! `credential_source` role chains and `web_identity_token_file` profiles are aws-config's.
+//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys and
+//! `credential_source` role chains are aws-config's; `web_identity_token_file` profiles are sent by
+//! [`super::web_identity::load_profile`].
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
 //! run by [`super::process`] instead (aws-config's own process provider is not compiled in).
 //! `role_arn` + `source_profile` chains are ours whatever their base ([`super::assume_role`]:
-//! the JavaScript SDK's requests, region and `mfa_serial` refusal); a base that is neither static
-//! keys nor a command is loaded by aws-config as a profile of its own. SSO
+//! the JavaScript SDK's requests, region and `mfa_serial` refusal); an SSO or login base is loaded
+//! by aws-config as a profile of its own. SSO
 //! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
 //! provider (its `sso` feature) on our HTTP client; it reads the cached token from
 //! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
@@ -133,11 +134,12 @@ fn role_chain(p: &Profiles, name: &str) -> String {
 }
 
 /// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
-/// `region_option` is the chain's `region` option, which comes first for a role chain's AWS STS
-/// region ([`super::region::role_chain_sts_region`]).
+/// `sts_region` is the chain's AWS STS region (web identity); `region_option` its `region`
+/// option, which comes first for a role chain's ([`super::region::role_chain_sts_region`]).
 pub async fn load<'a>(
   ctx: &Context,
   sdk: impl FnOnce() -> &'a ProviderConfig,
+  sts_region: &str,
   region_option: Option<&str>,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
@@ -185,13 +187,11 @@ pub async fn load<'a>(
   let base = match &plan.base {
     Base::Process { profile, command } => super::process::load(ctx, profile, command, deadline).await?,
     Base::StaticKeys { credentials, .. } => credentials.clone(),
+    Base::WebIdentity(w) => found(super::web_identity::load_profile(ctx, sts_region, w, deadline).await?, &label)?,
     Base::Profile { profile } => {
       let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(profile).build();
       let base_label = format!("{label} (its source profile {profile})");
-      match super::sdk::provide_named(&provider, LINK, &base_label, deadline).await? {
-        Some(c) => c,
-        None => return Err(Error::new(ErrorKind::CredentialsNotFound, format!("{base_label}: no credentials"))),
-      }
+      found(super::sdk::provide_named(&provider, LINK, &base_label, deadline).await?, &base_label)?
     }
   };
   if plan.roles.is_empty() {
@@ -199,6 +199,11 @@ pub async fn load<'a>(
   }
   let region = super::region::role_chain_sts_region(ctx, region_option);
   super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
+}
+
+/// The credentials a provider gave, or `CREDENTIALS_NOT_FOUND` naming `label`.
+fn found(credentials: Option<AwsCredentials>, label: &str) -> Result<AwsCredentials> {
+  credentials.ok_or_else(|| Error::new(ErrorKind::CredentialsNotFound, format!("{label}: no credentials")))
 }
 
 /// Whether the selected profile is a role profile (`role_arn` with `source_profile` or
@@ -267,12 +272,15 @@ mod tests {
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds = load(&c, || &sdk, None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let creds = load(&c, || &sdk, "us-east-1", None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), None, Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
+    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", None, Deadline::after(Duration::from_secs(5)))
+      .await
+      .unwrap()
+      .is_none());
     std::fs::remove_dir_all(&dir).unwrap();
   }
 }

@@ -1,14 +1,14 @@
 //! Glue to aws-config's own providers (the profile link of the chain), and the `SdkConfig` the
-//! AWS STS calls we make ourselves use ([`sdk_config`]: web identity, `source_profile` role
-//! chains), whose endpoint comes from the context.
+//! AWS STS calls we make ourselves use ([`sdk_config`]: web identity from the environment or a
+//! profile, `source_profile` role chains), whose endpoint comes from the context.
 //!
 //! aws-config's `ProviderConfig` cannot be given our environment snapshot (its `with_env` is
 //! crate-private). What it does accept comes from the snapshot of the constructing thread: the
 //! inputs that select the link (token file, role ARN, session name, profile files and name), the
 //! region, the HTTP client (trust, proxy) and FIPS / dual-stack selection
 //! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). **Still read from the process
-//! environment** by aws-config itself (SSO, `aws login` and web-identity profiles, also as the base of
-//! a role chain, and `credential_source` chains): the endpoint overrides `AWS_ENDPOINT_URL_STS`,
+//! environment** by aws-config itself (SSO and `aws login` profiles, also as the base of a role
+//! chain, and `credential_source` chains): the endpoint overrides `AWS_ENDPOINT_URL_STS`,
 //! `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_SIGNIN` and
 //! `AWS_ENDPOINT_URL` (an override cannot be applied after the fact: AWS STS `AssumeRole`
 //! requests are signed for their host); `HOME` where the SSO provider looks for

@@ -1,8 +1,11 @@
 //! Web identity token (third link): EKS IRSA, AWS STS `AssumeRoleWithWebIdentity`.
 //!
 //! Needs `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`; `AWS_ROLE_SESSION_NAME` is optional
-//! (default `aws-wif-supplier-<epoch millis>`). The token file is read on every fetch (Kubernetes
-//! rotates it); one that cannot be read, or is not UTF-8, is `CONFIG_INVALID` and nothing is sent.
+//! (default `aws-sdk-js-session-<epoch millis>`, [`DEFAULT_SESSION_PREFIX`], the JavaScript SDK's).
+//! The token file is read on every fetch (Kubernetes rotates it); one that cannot be read, or is
+//! not UTF-8, is `CONFIG_INVALID` and nothing is sent. A profile with `web_identity_token_file` and
+//! `role_arn` (and `role_session_name`) is sent the same way ([`load_profile`], for the profile
+//! link), as the JavaScript SDK's ini provider hands such a profile to the same `fromTokenFile`.
 //!
 //! Spec: AWS STS `AssumeRoleWithWebIdentity` (`Action=AssumeRoleWithWebIdentity`,
 //! `Version=2011-06-15`, `RoleArn`, `RoleSessionName`, `WebIdentityToken`; unsigned, HTTPS), sent
@@ -47,6 +50,8 @@ pub fn describe(ctx: &Context) -> Description {
 pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
 pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+/// The session name prefix when none is configured (the JavaScript SDK's `fromWebToken`).
+pub const DEFAULT_SESSION_PREFIX: &str = "aws-sdk-js-session";
 
 /// `sts_region`: where AWS STS is called (the chain's region).
 pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
@@ -56,19 +61,23 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
     (Some(_), None) => return Err(Error::new(ErrorKind::ConfigInvalid, format!("{ENV_TOKEN_FILE} is set but {ENV_ROLE_ARN} is not"))),
     (None, Some(_)) => return Ok(None), // AWS_ROLE_ARN alone is used by other tools; not ours to reject
   };
-  let session_name = ctx
-    .env
-    .get(ENV_SESSION_NAME)
-    .map(str::to_string)
-    .unwrap_or_else(|| format!("aws-wif-supplier-{}", epoch_millis(ctx.clock.now()) as u64));
   let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None)?;
-  let provider = WebIdentity {
-    conf: super::sdk::sdk_config(ctx, sts_region),
-    token: crate::redact::Secret::new(token),
-    role_arn: role.to_string(),
-    session_name,
-  };
+  let provider = WebIdentity::new(ctx, sts_region, token, role, ctx.env.get(ENV_SESSION_NAME));
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
+}
+
+/// A web-identity profile: `profile`'s `role_arn`, `web_identity_token_file` and
+/// `role_session_name`, sent as from the environment; errors name the profile.
+pub async fn load_profile(
+  ctx: &Context,
+  sts_region: &str,
+  profile: &super::assume_role::WebIdentityProfile,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
+  let label = format!("profile {}", profile.profile);
+  let token = super::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None)?;
+  let provider = WebIdentity::new(ctx, sts_region, token, &profile.role_arn, profile.session_name.as_deref());
+  super::sdk::provide_named(&provider, super::profile::LINK, &label, deadline).await
 }
 
 /// One `AssumeRoleWithWebIdentity` call as an aws-config provider, so that
@@ -82,6 +91,17 @@ struct WebIdentity {
 }
 
 impl WebIdentity {
+  fn new(ctx: &Context, sts_region: &str, token: String, role_arn: &str, session_name: Option<&str>) -> Self {
+    WebIdentity {
+      conf: super::sdk::sdk_config(ctx, sts_region),
+      token: crate::redact::Secret::new(token),
+      role_arn: role_arn.to_string(),
+      session_name: session_name
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{DEFAULT_SESSION_PREFIX}-{}", epoch_millis(ctx.clock.now()) as u64)),
+    }
+  }
+
   async fn assume(&self) -> std::result::Result<aws_credential_types::Credentials, CredentialsError> {
     let out = aws_sdk_sts::Client::new(&self.conf)
       .assume_role_with_web_identity()
