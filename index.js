@@ -138,6 +138,16 @@ const FOREVER = Infinity
 
 let trustHandedOver = false
 let warnedProfileOverEnv = false
+const warnedIgnored = new Set()
+
+/** One process warning per distinct setting the native chain ignores (half of a pair), once. */
+function warnIgnored(native) {
+  for (const message of native.ignoredSettings ?? []) {
+    if (warnedIgnored.has(message)) continue
+    warnedIgnored.add(message)
+    process.emitWarning(message, { code: 'AWS_WIF_SUPPLIER_IGNORED_SETTING' })
+  }
+}
 
 /**
  * Hand Node's trusted certificates to the native HTTPS client, once per thread (src/http/trust.rs):
@@ -210,6 +220,7 @@ class ContainerAwsCredentialsSupplier {
   constructor(options) {
     this.#native = construct(() => new binding.ContainerAwsCredentialsSupplier(options))
     if (this.#native.mayUseHttps) handOverTrust()
+    warnIgnored(this.#native)
     if (this.#native.profileOverridesEnvKeys && !warnedProfileOverEnv) {
       warnedProfileOverEnv = true
       process.emitWarning(
@@ -256,6 +267,7 @@ class GoogleTokenFetcher {
     this.#memos = memosFor(this.#native)
     this.#background = this.#native.backgroundRefresh
     this.#quota = this.#native.quotaProjectId
+    warnIgnored(this.#native)
     handOverTrust()
   }
 

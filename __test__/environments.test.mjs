@@ -365,8 +365,8 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
         signedBy: r.verdict?.accessKeyId,
         verified: r.verdict?.ok,
       }))
-      if (run.result.ok) run.result.arn = em.issued.get(run.result.accessKeyId)?.arn
-      return { outcome: run.result, sts }
+      if (run.result.ok) Object.assign(run.result, { arn: em.issued.get(run.result.accessKeyId)?.arn, source: em.issued.get(run.result.accessKeyId)?.source })
+      return { outcome: run.result, sts, stderr: run.stderr }
     }
 
     /** Both sides; asserts they made the same AWS STS requests and both succeeded; returns ours. */
@@ -453,6 +453,31 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.deepEqual([native.outcome.ok, native.outcome.code], [false, 'CONFIG_INVALID'])
       assert.match(native.outcome.message, /^cannot read profile app: web_identity_token_file \(/)
       assert.deepEqual(native.sts, [])
+    })
+
+    // Half a setting is not a credential source for either AWS SDK: both chains pass to the next
+    // source (here the container endpoint); ours says why in a process warning.
+    test('half a setting (a key without its secret, a token file without a role, a profile without credentials): both pass to the container endpoint', TEST_TIMEOUT, async () => {
+      const container = { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_PROFILE: undefined }
+      const cases = [
+        ['AWS_ACCESS_KEY_ID alone', { AWS_ACCESS_KEY_ID: 'AKIAHALFSETTING00001' }, /AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not/],
+        ['AWS_SECRET_ACCESS_KEY alone', { AWS_SECRET_ACCESS_KEY: 'MARKER-HALF-SECRET' }, /AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not/],
+        ['AWS_WEB_IDENTITY_TOKEN_FILE alone', { AWS_WEB_IDENTITY_TOKEN_FILE: tempFile('half-token', 'jwt') }, /AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not/],
+        ['AWS_PROFILE with a key but no secret', { AWS_PROFILE: 'app', ...config('[profile app]\naws_access_key_id = AKIAHALFPROFILE00001\n') }, null],
+        ['AWS_PROFILE with only a region', { AWS_PROFILE: 'app', ...config('[profile app]\nregion = eu-west-1\n') }, null],
+      ]
+      for (const [what, vars, warning] of cases) {
+        for (const name of ['reference', 'native']) {
+          const { outcome, sts, stderr } = await side(name, { ...container, ...vars })
+          assert.deepEqual([outcome.ok, outcome.source, sts.length], [true, 'container', 0], `${name}, ${what}: ${JSON.stringify(outcome)}`)
+          if (name !== 'native') continue
+          if (warning) {
+            assert.match(stderr, warning, `${what}: the process warning`)
+            assert.match(stderr, /AWS_WIF_SUPPLIER_IGNORED_SETTING/)
+          }
+          assert.ok(!stderr.includes('MARKER'), stderr)
+        }
+      }
     })
 
     test('mfa_serial on a hop: both refuse before sending anything (ours: CONFIG_INVALID naming the profile)', TEST_TIMEOUT, async () => {

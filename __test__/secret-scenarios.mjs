@@ -125,8 +125,10 @@ export function secretScenarios() {
       prepare: ({ m }) => ({ vars: { AWS_CONTAINER_AUTHORIZATION_TOKEN: `${m.containerAuth}\r\nX-Injected: y` } }),
     },
     {
-      name: 'AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID',
-      code: 'CONFIG_INVALID',
+      // Ignored, as the AWS SDKs do: the container endpoint answers, and the process warning names
+      // the variables, never their values (the process-output test reads it).
+      name: 'AWS_SECRET_ACCESS_KEY without AWS_ACCESS_KEY_ID (ignored with a warning)',
+      code: null,
       prepare: ({ m }) => ({ vars: { AWS_SECRET_ACCESS_KEY: m.envSecret, AWS_SESSION_TOKEN: m.sessionToken } }),
     },
     {

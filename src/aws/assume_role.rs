@@ -131,9 +131,33 @@ pub struct Plan {
   pub roles: Vec<RoleHop>,
 }
 
-/// The [`Plan`] for `profile` in the given files (read through the context), or `None` when
-/// aws-config loads that profile itself (see the module docs).
-pub async fn plan(ctx: &Context, config: Option<&Path>, credentials: Option<&Path>, profile: &str) -> Option<Plan> {
+/// Who loads the selected profile.
+#[derive(Debug)]
+pub enum Route {
+  /// This crate, by the plan.
+  Ours(Plan),
+  /// aws-config's profile provider (static keys, SSO, `aws login`, `credential_source` chains),
+  /// which also reports what is wrong with a chain or the files.
+  AwsConfig,
+  /// Nobody: the profile exists but holds nothing the JavaScript SDK's ini provider recognises
+  /// (e.g. only `region`, or a key without its secret). The JavaScript chain then passes to its next
+  /// provider, and so does ours.
+  NoCredentials,
+}
+
+impl Route {
+  /// The plan, when the route is ours.
+  pub fn ours(self) -> Option<Plan> {
+    match self {
+      Route::Ours(plan) => Some(plan),
+      _ => None,
+    }
+  }
+}
+
+/// Who loads `profile` in the given files (read through the context), and how (see the module
+/// docs).
+pub async fn plan(ctx: &Context, config: Option<&Path>, credentials: Option<&Path>, profile: &str) -> Route {
   #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
   use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
   let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
@@ -145,14 +169,32 @@ pub async fn plan(ctx: &Context, config: Option<&Path>, credentials: Option<&Pat
     files = files.with_file(kind, path);
   }
   if contents.is_empty() {
-    return None;
+    return Route::AwsConfig;
   }
   let fs = aws_types::os_shim_internal::Fs::from_map(contents);
   let env = aws_types::os_shim_internal::Env::from(
     ctx.env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>(),
   );
-  let set = aws_config::profile::load(&fs, &env, &files.build(), Some(profile.to_string().into())).await.ok()?;
-  walk(&set, profile)
+  match aws_config::profile::load(&fs, &env, &files.build(), Some(profile.to_string().into())).await {
+    Ok(set) => match walk(&set, profile) {
+      Some(plan) => Route::Ours(plan),
+      None if set.get_profile(profile).is_some_and(|p| !recognised(|k| p.get(k).is_some())) => Route::NoCredentials,
+      None => Route::AwsConfig,
+    },
+    Err(_) => Route::AwsConfig,
+  }
+}
+
+/// Whether a profile is one of the kinds the JavaScript SDK's ini provider resolves (its
+/// `isAssumeRoleProfile`, `isStaticCredsProfile`, `isWebIdentityProfile`, `isProcessProfile`,
+/// `isSsoProfile`, `isLoginProfile`). `has` says whether the profile has a key.
+pub fn recognised(has: impl Fn(&str) -> bool) -> bool {
+  (has("role_arn") && (has("source_profile") || has("credential_source")))
+    || (has("aws_access_key_id") && has("aws_secret_access_key"))
+    || (has("role_arn") && has("web_identity_token_file"))
+    || has(super::process::KEY)
+    || ["sso_start_url", "sso_account_id", "sso_session", "sso_region", "sso_role_name"].iter().any(|k| has(k))
+    || has("login_session")
 }
 
 /// The walk of [`plan`] over parsed profiles.
@@ -389,15 +431,20 @@ mod tests {
 
   /// [`plan`] for profile `app` of a config file with `text`.
   async fn plan_of(name: &str, text: &str) -> Option<Plan> {
+    route_of(name, text).await.ours()
+  }
+
+  /// [`plan`] for profile `app` of a config file with `text`.
+  async fn route_of(name: &str, text: &str) -> Route {
     let dir = std::env::temp_dir().join(format!("aws-wif-assume-role-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config");
     std::fs::write(&config, text).unwrap();
     let vars = [("AWS_CONFIG_FILE", config.to_str().unwrap().to_string()), ("AWS_PROFILE", "app".to_string())];
     let c = Context::new(EnvSnapshot::from_pairs(vars), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(1_700_000_000)));
-    let plan = plan(&c, Some(&config), None, "app").await;
+    let route = plan(&c, Some(&config), None, "app").await;
     let _ = std::fs::remove_dir_all(&dir);
-    plan
+    route
   }
 
   /// The base's kind and profile, and each hop's profile and role, innermost first.
@@ -509,7 +556,14 @@ mod tests {
       ("self reference without keys", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = app\ncredential_process = helper\n".to_string()),
       ("a missing source", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = nowhere\n".to_string()),
     ] {
-      assert!(plan_of("aws-config", &text).await.is_none(), "{why}");
+      assert!(matches!(route_of("aws-config", &text).await, Route::AwsConfig), "{why}");
+    }
+    for (why, text) in [
+      ("region only", "[profile app]\nregion = eu-west-1\n"),
+      ("a key without its secret", "[profile app]\naws_access_key_id = AKID\n"),
+      ("role_arn without a source or a token file", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\n"),
+    ] {
+      assert!(matches!(route_of("nothing", text).await, Route::NoCredentials), "{why}: the next link answers, as in the JavaScript chain");
     }
   }
 

@@ -110,6 +110,12 @@ impl Chain {
     }
   }
 
+  /// Settings of this chain's environment that are set but ignored (half of a pair), each with
+  /// why; the package's JavaScript warns once per message.
+  pub fn ignored_settings(&self) -> Vec<String> {
+    [env_keys::ignored(&self.ctx), web_identity::ignored(&self.ctx)].into_iter().flatten().collect()
+  }
+
   /// Try the links in order: the first that is configured answers (credentials or its error).
   pub async fn load(&self, deadline: Deadline) -> Result<AwsCredentials> {
     let mut tried: Vec<String> = Vec::new();

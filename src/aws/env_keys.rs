@@ -1,21 +1,26 @@
 //! Static keys from the environment (first link of the chain, as in every AWS SDK).
 //!
 //! `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`. Blank values
-//! count as unset. Only one of the two keys set is a configuration error, not a silent fall-through.
+//! count as unset. Only one of the two keys set: the link is skipped and the next one answers, as
+//! in both the JavaScript SDK (`fromEnv` passes to the next provider) and aws-config (its
+//! environment provider says "not loaded"); [`ignored`] says so, and the package's JavaScript turns
+//! that into a process warning, once.
 //!
 //! **`AWS_PROFILE` wins over these keys**, as in the JavaScript SDK's `fromNodeProviderChain()`
 //! (its `fromEnv` is skipped when `AWS_PROFILE` is set, with a warning), which is what this
 //! package replaces; aws-config would take the keys. The link is then skipped and says why.
 
 use crate::env::Context;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
 use super::link::{evidence, Description};
 
 pub const LINK: &str = "environment";
-const VARS: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+const VARS: [&str; 3] = [ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY, "AWS_SESSION_TOKEN"];
+pub const ENV_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const ENV_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 
 fn profile_overrides(ctx: &Context) -> bool {
   ctx.env.get(super::profile_file::ENV_PROFILE).is_some()
@@ -24,6 +29,22 @@ fn profile_overrides(ctx: &Context) -> bool {
 /// Keys are set but skipped because `AWS_PROFILE` is set (worth a warning, as the JS SDK gives).
 pub fn skipped_for_profile(ctx: &Context) -> bool {
   profile_overrides(ctx) && ctx.env.get("AWS_ACCESS_KEY_ID").is_some()
+}
+
+/// Why keys that are set are not used, when only one of the two is (not when `AWS_PROFILE` is set:
+/// see [`skipped_for_profile`]).
+pub fn ignored(ctx: &Context) -> Option<String> {
+  if profile_overrides(ctx) {
+    return None;
+  }
+  let (set, unset) = match (ctx.env.get(ENV_ACCESS_KEY_ID), ctx.env.get(ENV_SECRET_ACCESS_KEY)) {
+    (Some(_), None) => (ENV_ACCESS_KEY_ID, ENV_SECRET_ACCESS_KEY),
+    (None, Some(_)) => (ENV_SECRET_ACCESS_KEY, ENV_ACCESS_KEY_ID),
+    _ => return None,
+  };
+  Some(format!(
+    "{set} is set but {unset} is not: the environment keys are ignored and the next credential source is used, as the AWS SDKs do"
+  ))
 }
 
 pub fn describe(ctx: &Context) -> Description {
@@ -36,6 +57,9 @@ pub fn describe(ctx: &Context) -> Description {
       LINK,
       "environment: AWS_ACCESS_KEY_ID is set but skipped because AWS_PROFILE is set (as the JavaScript SDK's chain does)",
     );
+  }
+  if let Some(why) = ignored(ctx) {
+    return Description::skipped(LINK, format!("environment: {why}"));
   }
   Description::configured(LINK, "static environment keys", set, "environment: static keys")
 }
@@ -54,8 +78,8 @@ pub fn load(ctx: &Context) -> Result<Option<AwsCredentials>> {
       account_id: None,
       source: "environment",
     })),
-    (Some(_), None) => Err(Error::new(ErrorKind::ConfigInvalid, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")),
-    (None, Some(_)) => Err(Error::new(ErrorKind::ConfigInvalid, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")),
+    // Only one of the two: skipped ([`ignored`] says why).
+    (Some(_), None) | (None, Some(_)) => Ok(None),
   }
 }
 
@@ -77,7 +101,15 @@ mod tests {
     assert!(!format!("{c:?}").contains("MARKER"));
     let c = load(&ctx(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "s"), ("AWS_SESSION_TOKEN", "t")])).unwrap().unwrap();
     assert_eq!(c.session_token.unwrap().expose(), "t");
-    let e = load(&ctx(&[("AWS_ACCESS_KEY_ID", "A")])).unwrap_err();
-    assert_eq!(e.code(), "CONFIG_INVALID");
+    for (var, other) in [("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")] {
+      let half = ctx(&[(var, "MARKER-HALF")]);
+      assert!(load(&half).unwrap().is_none(), "only {var}: the next link answers");
+      let why = ignored(&half).expect("a reason");
+      assert!(why.starts_with(&format!("{var} is set but {other} is not")), "{why}");
+      assert!(!why.contains("MARKER"));
+      assert!(!describe(&half).configured);
+    }
+    assert_eq!(ignored(&ctx(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_PROFILE", "p")])), None, "AWS_PROFILE has its own warning");
+    assert_eq!(ignored(&ctx(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "s")])), None);
   }
 }

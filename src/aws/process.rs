@@ -438,7 +438,7 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
       let d = dir("before");
       let c = setup(&d, "exit 1", extra);
       let (config, credentials) = crate::aws::profile::paths(&c);
-      let plan = crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await;
+      let plan = crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await.ours();
       assert!(!matches!(plan, Some(crate::aws::assume_role::Plan { base: crate::aws::assume_role::Base::Process { .. }, .. })), "{extra}");
     }
     let d = dir("sso-too");

@@ -27,7 +27,7 @@ use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 
-use super::assume_role::Base;
+use super::assume_role::{Base, Route};
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
@@ -71,11 +71,10 @@ pub fn describe(ctx: &Context) -> Description {
   };
   match (kind, ctx.env.get(ENV_PROFILE).is_some()) {
     (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
-    (None, true) => Description::configured(
+    // As the JavaScript chain (and aws-config), a profile with no credentials passes to the next source.
+    (None, true) => Description::skipped(
       LINK,
-      "shared AWS profile",
-      evidence(ctx, &names),
-      format!("profile {name} (AWS_PROFILE): no credentials found for it in the shared files"),
+      format!("profile {name} (AWS_PROFILE): no credentials for it in the shared files, so the next source is used"),
     ),
     (None, false) => {
       Description::skipped(LINK, format!("profile: no shared config or credentials file with credentials for profile {name}"))
@@ -83,9 +82,14 @@ pub fn describe(ctx: &Context) -> Description {
   }
 }
 
-/// What kind of credential source profile `name` is, by the first of [`CREDENTIAL_KEYS`] it has.
+/// What kind of credential source profile `name` is, by the first of [`CREDENTIAL_KEYS`] it has;
+/// `None` when it is none of the kinds the JavaScript SDK resolves
+/// ([`super::assume_role::recognised`]: the chain then passes to the next link).
 fn kind_of(p: &Profiles, name: &str) -> Option<&'static str> {
-  CREDENTIAL_KEYS.iter().find(|(key, _)| p.get_in(name, key).is_some()).map(|(_, what)| *what)
+  if !super::assume_role::recognised(|k| p.has_in(name, k)) {
+    return None;
+  }
+  CREDENTIAL_KEYS.iter().find(|(key, _)| p.has_in(name, key)).map(|(_, what)| *what)
 }
 
 /// The most `source_profile` hops [`role_chain`] follows.
@@ -171,17 +175,22 @@ pub async fn load<'a>(
   };
   // `credential_process` profiles and `source_profile` role chains are ours (src/aws/process.rs,
   // src/aws/assume_role.rs); everything else is aws-config's.
-  let Some(plan) = super::assume_role::plan(ctx, config.as_deref(), credentials.as_deref(), selected).await else {
-    // A `credential_source` role chain: its AWS STS region as for ours.
-    let role_config;
-    let conf = if role_profile(ctx) {
-      role_config = super::sdk::provider_config(ctx, &super::region::role_chain_sts_region(ctx, region_option));
-      &role_config
-    } else {
-      sdk()
-    };
-    let provider = ProfileFileCredentialsProvider::builder().configure(conf).profile_files(files()).profile_name(selected).build();
-    return super::sdk::provide_named(&provider, LINK, &label, deadline).await;
+  let plan = match super::assume_role::plan(ctx, config.as_deref(), credentials.as_deref(), selected).await {
+    Route::Ours(plan) => plan,
+    // Nothing the JavaScript SDK would use: its chain passes to the next provider, and so do we.
+    Route::NoCredentials => return Ok(None),
+    Route::AwsConfig => {
+      // A `credential_source` role chain: its AWS STS region as for ours.
+      let role_config;
+      let conf = if role_profile(ctx) {
+        role_config = super::sdk::provider_config(ctx, &super::region::role_chain_sts_region(ctx, region_option));
+        &role_config
+      } else {
+        sdk()
+      };
+      let provider = ProfileFileCredentialsProvider::builder().configure(conf).profile_files(files()).profile_name(selected).build();
+      return super::sdk::provide_named(&provider, LINK, &label, deadline).await;
+    }
   };
   super::assume_role::check_mfa(&plan.roles)?;
   let base = match &plan.base {

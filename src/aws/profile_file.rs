@@ -88,8 +88,13 @@ fn section_matches(header: &str, profile: &str, config_file: bool) -> bool {
   }
 }
 
-/// The value of `key` in `profile`'s section of one file's text.
+/// The value of `key` in `profile`'s section of one file's text (an empty value counts as unset).
 pub fn property_in(text: &str, profile: &str, key: &str, config_file: bool) -> Option<String> {
+  raw_property_in(text, profile, key, config_file).filter(|v| !v.is_empty())
+}
+
+/// The value of `key` in `profile`'s section of one file's text, empty if written so.
+fn raw_property_in(text: &str, profile: &str, key: &str, config_file: bool) -> Option<String> {
   let mut in_section = false;
   let mut found = None;
   for raw in text.lines() {
@@ -109,7 +114,7 @@ pub fn property_in(text: &str, profile: &str, key: &str, config_file: bool) -> O
     let Some((k, v)) = trimmed.split_once('=') else { continue };
     if k.trim().eq_ignore_ascii_case(key) {
       let v = strip_comment(v.trim());
-      found = (!v.is_empty()).then(|| v.to_string());
+      found = Some(v.to_string());
     }
   }
   found
@@ -150,6 +155,14 @@ impl Profiles {
   /// The selected profile's `key`, from the credentials file, else the config file.
   pub fn get(&self, key: &str) -> Option<String> {
     self.get_in(&self.profile, key)
+  }
+
+  /// Whether profile `name` has `key`, even with an empty value (the JavaScript SDK's ini provider
+  /// asks whether a key is a string, and an empty one is).
+  pub fn has_in(&self, name: &str, key: &str) -> bool {
+    [(&self.credentials, false), (&self.config, true)]
+      .iter()
+      .any(|(text, config_file)| text.as_deref().is_some_and(|t| raw_property_in(t, name, key, *config_file).is_some()))
   }
 
   /// Profile `name`'s `key`, from the credentials file, else the config file.

@@ -1,6 +1,7 @@
 //! Web identity token (third link): EKS IRSA, AWS STS `AssumeRoleWithWebIdentity`.
 //!
-//! Needs `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`; `AWS_ROLE_SESSION_NAME` is optional
+//! Needs `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN` (one without the other: the link is
+//! skipped, as in the JavaScript SDK and aws-config, and [`ignored`] says so); `AWS_ROLE_SESSION_NAME` is optional
 //! (default `aws-sdk-js-session-<epoch millis>`, [`DEFAULT_SESSION_PREFIX`], the JavaScript SDK's).
 //! The token file is read on every fetch (Kubernetes rotates it); one that cannot be read, or is
 //! not UTF-8, is `CONFIG_INVALID` and nothing is sent. A profile with `web_identity_token_file` and
@@ -21,7 +22,7 @@ use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
 use aws_credential_types::provider::ProvideCredentials;
 
 use crate::env::{epoch_millis, Context};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
@@ -37,13 +38,18 @@ pub fn describe(ctx: &Context) -> Description {
       evidence(ctx, &[ENV_TOKEN_FILE, ENV_ROLE_ARN, ENV_SESSION_NAME]),
       "web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (AWS STS AssumeRoleWithWebIdentity)",
     ),
-    (Some(_), None) => Description::configured(
-      LINK,
-      "EKS IRSA (web identity), misconfigured",
-      evidence(ctx, &[ENV_TOKEN_FILE]),
-      format!("web identity: {ENV_TOKEN_FILE} is set but {ENV_ROLE_ARN} is not"),
-    ),
+    (Some(_), None) => Description::skipped(LINK, format!("web identity: {}", ignored(ctx).unwrap_or_default())),
     _ => Description::skipped(LINK, "web identity: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set"),
+  }
+}
+
+/// Why a token file that is set is not used: `AWS_ROLE_ARN` is not set.
+pub fn ignored(ctx: &Context) -> Option<String> {
+  match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
+    (Some(_), None) => Some(format!(
+      "{ENV_TOKEN_FILE} is set but {ENV_ROLE_ARN} is not: web identity is skipped and the next credential source is used, as the AWS SDKs do"
+    )),
+    _ => None,
   }
 }
 
@@ -58,7 +64,7 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
   let (file, role) = match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
     (None, None) => return Ok(None),
     (Some(f), Some(r)) => (f, r),
-    (Some(_), None) => return Err(Error::new(ErrorKind::ConfigInvalid, format!("{ENV_TOKEN_FILE} is set but {ENV_ROLE_ARN} is not"))),
+    (Some(_), None) => return Ok(None), // skipped, as the AWS SDKs do ([`ignored`] says why)
     (None, Some(_)) => return Ok(None), // AWS_ROLE_ARN alone is used by other tools; not ours to reject
   };
   let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None)?;

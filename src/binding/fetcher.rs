@@ -371,6 +371,13 @@ impl GoogleTokenFetcher {
     self.core.invalidate_id_token(&audience, include_email, &token)
   }
 
+  /// Settings of the AWS chain that are set but ignored, each with why. Internal: the package's
+  /// JavaScript warns once per message.
+  #[napi(getter, skip_typescript)]
+  pub fn ignored_settings(&self) -> Vec<String> {
+    self.core.supplier().chain().ignored_settings()
+  }
+
   /// `backgroundRefresh` of this object's options. Internal (the JavaScript memos).
   #[napi(getter)]
   pub fn background_refresh(&self) -> bool {

@@ -128,6 +128,13 @@ impl ContainerAwsCredentialsSupplier {
     crate::aws::env_keys::skipped_for_profile(self.core.chain().context())
   }
 
+  /// Settings that are set but ignored (one key of a pair), each with why. Internal: the package's
+  /// JavaScript warns once per message.
+  #[napi(getter, skip_typescript)]
+  pub fn ignored_settings(&self) -> Vec<String> {
+    self.core.chain().ignored_settings()
+  }
+
   /// Credentials plus the instant until which they may be reused. Internal: the package's
   /// JavaScript wrapper builds `getAwsSecurityCredentials()` on it.
   #[napi]
