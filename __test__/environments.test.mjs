@@ -434,6 +434,33 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.equal(em.issued.get(ours.sts[1].signedBy)?.source, 'web-identity', 'signed by the web identity credentials')
     })
 
+    test('credential_source (EcsContainer, Environment): the chain\'s own link gives the credentials that sign AssumeRole', TEST_TIMEOUT, async () => {
+      for (const [source, vars, signer] of [
+        ['EcsContainer', { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials` }, 'container'],
+        ['Environment', { AWS_ACCESS_KEY_ID: base.accessKeyId, AWS_SECRET_ACCESS_KEY: base.secretAccessKey }, 'registered'],
+      ]) {
+        const ours = await sameAsReference({
+          ...config(`[profile app]\nrole_arn = ${R('source-role')}\ncredential_source = ${source}\nregion = eu-south-1\n`),
+          ...vars,
+          AWS_REGION: 'eu-west-1',
+        })
+        assert.deepEqual(ours.sts.map((s) => [s.form.RoleArn, s.region, em.issued.get(s.signedBy)?.source]), [[R('source-role'), 'eu-south-1', signer]], source)
+      }
+    })
+
+    // The JavaScript chain drops its "Unsupported credential source" error and tries the next
+    // provider (here there is none); a typo must not silently hand out another identity, so ours stops.
+    test('credential_source with an unknown value: CONFIG_INVALID naming it, nothing sent', TEST_TIMEOUT, async () => {
+      const vars = config(`[profile app]\nrole_arn = ${R('source-role')}\ncredential_source = EcsContainerr\n`)
+      const reference = await side('reference', vars)
+      assert.equal(reference.outcome.ok, false)
+      assert.match(reference.outcome.message, /Could not load credentials from any providers/)
+      const native = await side('native', vars)
+      assert.deepEqual([native.outcome.ok, native.outcome.code], [false, 'CONFIG_INVALID'])
+      assert.match(native.outcome.message, /^profile app: credential_source "EcsContainerr" is not one of Environment, EcsContainer, Ec2InstanceMetadata/)
+      assert.deepEqual([reference.sts, native.sts], [[], []])
+    })
+
     test('web identity from the environment (EKS IRSA): the same AssumeRoleWithWebIdentity', TEST_TIMEOUT, async () => {
       const token = tempFile('side-irsa-token', 'eyJhbGciOiJSUzI1NiJ9.side-irsa.EXAMPLE')
       const ours = await sameAsReference({ AWS_WEB_IDENTITY_TOKEN_FILE: token, AWS_ROLE_ARN: ROLE_ARN, AWS_REGION: 'eu-north-1', AWS_PROFILE: undefined })

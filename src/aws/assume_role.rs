@@ -12,15 +12,17 @@
 //!   from the selected profile, each profile with `role_arn` and `source_profile` is a hop; after
 //!   the first profile, static keys (`aws_access_key_id` + `aws_secret_access_key`) end the chain;
 //!   a profile that names itself as `source_profile` uses its own static keys. The base is then
-//!   static keys ([`Base::StaticKeys`]), a web-identity profile ([`Base::WebIdentity`], sent by
+//!   static keys ([`Base::StaticKeys`]), a `credential_source` ([`Base::CredentialSource`]:
+//!   `Environment`, `EcsContainer`, `Ec2InstanceMetadata`, loaded by the chain's own links, with
+//!   their bounds and checks), a web-identity profile ([`Base::WebIdentity`], sent by
 //!   [`super::web_identity`]), a `credential_process` profile ([`Base::Process`], run by
 //!   [`super::process`]), or any other profile ([`Base::Profile`]: SSO, `aws login`, which
 //!   aws-config's profile provider loads on its own); each profile is tried in the JavaScript
-//!   SDK's order (a hop, static keys, web identity, command, the rest). A selected profile that is
-//!   web identity or a command is a plan without roles. A loop, a missing profile,
-//!   `credential_source` anywhere in the chain, or unparsable files give no plan: aws-config then
-//!   loads the selected profile (or reports the problem), as it does for a single profile with
-//!   static keys, SSO or `aws login`.
+//!   SDK's order (a hop, static keys, web identity, command, the rest; `source_profile` before
+//!   `credential_source`). A selected profile that is web identity or a command is a plan without
+//!   roles. A loop, a missing profile or unparsable files give no plan: aws-config then loads the
+//!   selected profile and reports the problem, as it loads a single profile with static keys, SSO
+//!   or `aws login`.
 //! * **Calls**: one per role, innermost first: the base's credentials assume the role of the
 //!   profile that names it as `source_profile`, those credentials the next role, up to the selected
 //!   profile. Sent by the AWS STS client aws-config's own profile chains use (`aws-sdk-sts`, called
@@ -86,6 +88,10 @@ pub enum Base {
   StaticKeys { profile: String, credentials: AwsCredentials },
   /// A web-identity profile ([`super::web_identity::load_profile`] sends it).
   WebIdentity(WebIdentityProfile),
+  /// A profile's `credential_source`: `Environment`, `EcsContainer` or `Ec2InstanceMetadata`,
+  /// which the chain's own links load ([`CREDENTIAL_SOURCES`]; anything else is
+  /// `CONFIG_INVALID` when loaded).
+  CredentialSource { profile: String, source: String },
   /// Any other profile, which aws-config's profile provider loads.
   Profile { profile: String },
 }
@@ -96,6 +102,7 @@ impl Base {
     match self {
       Base::Process { profile, .. } | Base::StaticKeys { profile, .. } | Base::Profile { profile } => profile,
       Base::WebIdentity(w) => &w.profile,
+      Base::CredentialSource { profile, .. } => profile,
     }
   }
 }
@@ -107,6 +114,7 @@ impl std::fmt::Debug for Base {
       Base::Process { .. } => "Process",
       Base::StaticKeys { .. } => "StaticKeys",
       Base::WebIdentity(_) => "WebIdentity",
+      Base::CredentialSource { .. } => "CredentialSource",
       Base::Profile { .. } => "Profile",
     };
     f.debug_struct(kind).field("profile", &self.profile()).finish_non_exhaustive()
@@ -136,8 +144,8 @@ pub struct Plan {
 pub enum Route {
   /// This crate, by the plan.
   Ours(Plan),
-  /// aws-config's profile provider (static keys, SSO, `aws login`, `credential_source` chains),
-  /// which also reports what is wrong with a chain or the files.
+  /// aws-config's profile provider (static keys, SSO, `aws login`), which also reports what is
+  /// wrong with a chain or the files.
   AwsConfig,
   /// Nobody: the profile exists but holds nothing the JavaScript SDK's ini provider recognises
   /// (e.g. only `region`, or a key without its secret). The JavaScript chain then passes to its next
@@ -215,9 +223,11 @@ fn walk(set: &aws_config::profile::ProfileSet, selected: &str) -> Option<Plan> {
         break Base::StaticKeys { profile: name.to_string(), credentials };
       }
     }
-    // A hop, as the JavaScript SDK's `isAssumeRoleProfile`: `role_arn` with a source.
+    // A hop, as the JavaScript SDK's `isAssumeRoleProfile`: `role_arn` with a source
+    // (`source_profile` wins over `credential_source`, as there).
     let role_arn = p.get("role_arn");
-    if let (Some(role_arn), Some(source), None) = (role_arn, p.get("source_profile"), p.get("credential_source")) {
+    let (source_profile, credential_source) = (p.get("source_profile"), p.get("credential_source"));
+    if let (Some(role_arn), true) = (role_arn, source_profile.is_some() || credential_source.is_some()) {
       roles.push(RoleHop {
         profile: name.to_string(),
         role_arn: role_arn.to_string(),
@@ -226,15 +236,21 @@ fn walk(set: &aws_config::profile::ProfileSet, selected: &str) -> Option<Plan> {
         duration_seconds: p.get("duration_seconds").map(str::to_string),
         mfa_serial: p.get("mfa_serial").map(str::to_string),
       });
-      if source == name {
+      match (source_profile, credential_source) {
         // A profile that is its own source uses its own static keys.
-        break Base::StaticKeys { profile: name.to_string(), credentials: keys? };
+        (Some(source), _) if source == name => break Base::StaticKeys { profile: name.to_string(), credentials: keys? },
+        (Some(source), _) => {
+          name = source;
+          continue;
+        }
+        (None, Some(source)) => break Base::CredentialSource { profile: name.to_string(), source: source.to_string() },
+        (None, None) => return None,
       }
-      name = source;
-      continue;
     }
-    if p.get("credential_source").is_some() {
-      return None;
+    // A source profile with only `credential_source` gives that source's credentials (the
+    // JavaScript SDK's `isCredentialSourceWithoutRoleArn`).
+    if let (Some(source), false) = (credential_source, visited.len() == 1) {
+      break Base::CredentialSource { profile: name.to_string(), source: source.to_string() };
     }
     // Not a hop: the JavaScript SDK's order. Static keys (aws-config's when the profile is the
     // selected one), web identity, `credential_process`, then the rest (SSO, `aws login`).
@@ -260,6 +276,10 @@ fn walk(set: &aws_config::profile::ProfileSet, selected: &str) -> Option<Plan> {
   roles.reverse();
   Some(Plan { base, roles })
 }
+
+/// The `credential_source` values (the JavaScript SDK's and aws-config's): the chain's environment
+/// keys, container endpoint or IMDS link.
+pub const CREDENTIAL_SOURCES: [&str; 3] = ["Environment", "EcsContainer", "Ec2InstanceMetadata"];
 
 /// A profile's static keys, as the JavaScript SDK's ini provider reads them (`aws_access_key_id`,
 /// `aws_secret_access_key`, `aws_session_token`?, `aws_account_id`?).
@@ -511,6 +531,31 @@ mod tests {
       assert_eq!(shape(&p), (base.to_string(), vec![("app", "arn:aws:iam::1:role/r")]), "{why}");
       assert!(!format!("{p:?}").contains("MARKER"), "{why}: {p:?}");
     }
+    for (why, text, shape_of) in [
+      (
+        "credential_source",
+        "[profile app]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Environment\n",
+        ("CredentialSource { profile: \"app\", .. }", vec![("app", "arn:aws:iam::1:role/r")]),
+      ),
+      (
+        "source_profile wins over credential_source (the JavaScript SDK's order)",
+        "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\ncredential_source = Environment\n[profile base]\ncredential_process = helper\n",
+        ("Process { profile: \"base\", .. }", vec![("app", "arn:aws:iam::1:role/r")]),
+      ),
+      (
+        "credential_source further in",
+        "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = mid\n[profile mid]\nrole_arn = arn:aws:iam::1:role/m\ncredential_source = EcsContainer\n",
+        ("CredentialSource { profile: \"mid\", .. }", vec![("mid", "arn:aws:iam::1:role/m"), ("app", "arn:aws:iam::1:role/r")]),
+      ),
+      (
+        "a source profile with only credential_source",
+        "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = mid\n[profile mid]\ncredential_source = Ec2InstanceMetadata\n",
+        ("CredentialSource { profile: \"mid\", .. }", vec![("app", "arn:aws:iam::1:role/r")]),
+      ),
+    ] {
+      let p = plan_of("sources", text).await.unwrap_or_else(|| panic!("{why}"));
+      assert_eq!(shape(&p), (shape_of.0.to_string(), shape_of.1), "{why}");
+    }
     let p = plan_of("self", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = app\naws_access_key_id = AKIDSELFEXAMPLE\naws_secret_access_key = MARKER-S\naws_session_token = MARKER-T\n")
       .await
       .expect("a profile that is its own source");
@@ -549,9 +594,6 @@ mod tests {
     for (why, text) in [
       ("static keys alone", "[profile app]\naws_access_key_id = AKID\naws_secret_access_key = s\n".to_string()),
       ("SSO alone", "[profile app]\nsso_session = s\nsso_account_id = 1\nsso_role_name = r\n".to_string()),
-      ("credential_source", format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Environment\n{base}")),
-      ("both sources", format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\ncredential_source = Environment\n{base}")),
-      ("credential_source further in", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = mid\n[profile mid]\nrole_arn = arn:aws:iam::1:role/m\ncredential_source = EcsContainer\n".to_string()),
       ("a loop", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = mid\n[profile mid]\nrole_arn = arn:aws:iam::1:role/m\nsource_profile = app\n".to_string()),
       ("self reference without keys", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = app\ncredential_process = helper\n".to_string()),
       ("a missing source", "[profile app]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = nowhere\n".to_string()),

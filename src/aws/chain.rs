@@ -136,7 +136,9 @@ impl Chain {
     let ctx = &self.ctx;
     match link {
       Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
-      Link::Profile => profile::load(ctx, || self.sdk(), &self.sts_region, self.region_option.as_deref(), deadline).await,
+      Link::Profile => {
+        profile::load(ctx, || self.sdk(), &self.sts_region, self.region_option.as_deref(), self.imds.as_ref(), deadline).await
+      }
       Link::WebIdentity => web_identity::load(ctx, &self.sts_region, deadline).await,
       Link::Container => container::load(ctx, deadline).await,
       Link::Imds => match &self.imds {

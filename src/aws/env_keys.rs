@@ -68,6 +68,12 @@ pub fn load(ctx: &Context) -> Result<Option<AwsCredentials>> {
   if profile_overrides(ctx) {
     return Ok(None);
   }
+  keys(ctx)
+}
+
+/// The keys, whether or not `AWS_PROFILE` is set (a profile's `credential_source = Environment`
+/// reads them).
+pub fn keys(ctx: &Context) -> Result<Option<AwsCredentials>> {
   match (ctx.env.get("AWS_ACCESS_KEY_ID"), ctx.env.get("AWS_SECRET_ACCESS_KEY")) {
     (None, None) => Ok(None),
     (Some(ak), Some(sk)) => Ok(Some(AwsCredentials {

@@ -3,9 +3,10 @@
 //!
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
-//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Static keys and
-//! `credential_source` role chains are aws-config's; `web_identity_token_file` profiles are sent by
-//! [`super::web_identity::load_profile`].
+//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. A profile with static
+//! keys alone is aws-config's; `web_identity_token_file` profiles are sent by
+//! [`super::web_identity::load_profile`]; a `credential_source` comes from the chain's own
+//! environment, container or IMDS link.
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
 //! run by [`super::process`] instead (aws-config's own process provider is not compiled in).
 //! `role_arn` + `source_profile` chains are ours whatever their base ([`super::assume_role`]:
@@ -145,6 +146,7 @@ pub async fn load<'a>(
   sdk: impl FnOnce() -> &'a ProviderConfig,
   sts_region: &str,
   region_option: Option<&str>,
+  imds: Option<&super::imds::Imds>,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
   // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
@@ -180,15 +182,7 @@ pub async fn load<'a>(
     // Nothing the JavaScript SDK would use: its chain passes to the next provider, and so do we.
     Route::NoCredentials => return Ok(None),
     Route::AwsConfig => {
-      // A `credential_source` role chain: its AWS STS region as for ours.
-      let role_config;
-      let conf = if role_profile(ctx) {
-        role_config = super::sdk::provider_config(ctx, &super::region::role_chain_sts_region(ctx, region_option));
-        &role_config
-      } else {
-        sdk()
-      };
-      let provider = ProfileFileCredentialsProvider::builder().configure(conf).profile_files(files()).profile_name(selected).build();
+      let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(selected).build();
       return super::sdk::provide_named(&provider, LINK, &label, deadline).await;
     }
   };
@@ -197,6 +191,7 @@ pub async fn load<'a>(
     Base::Process { profile, command } => super::process::load(ctx, profile, command, deadline).await?,
     Base::StaticKeys { credentials, .. } => credentials.clone(),
     Base::WebIdentity(w) => found(super::web_identity::load_profile(ctx, sts_region, w, deadline).await?, &label)?,
+    Base::CredentialSource { profile, source } => credential_source(ctx, profile, source, imds, deadline).await?,
     Base::Profile { profile } => {
       let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(profile).build();
       let base_label = format!("{label} (its source profile {profile})");
@@ -210,16 +205,42 @@ pub async fn load<'a>(
   super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
 }
 
+/// The credentials of `profile`'s `credential_source`, from the chain's own link for it (the
+/// JavaScript SDK's `fromEnv`, container and instance-metadata providers).
+async fn credential_source(
+  ctx: &Context,
+  profile: &str,
+  source: &str,
+  imds: Option<&super::imds::Imds>,
+  deadline: Deadline,
+) -> Result<AwsCredentials> {
+  let label = format!("profile {profile}: credential_source {source}");
+  let missing = |why: &str| Error::new(ErrorKind::CredentialsNotFound, format!("{label}: {why}"));
+  match source {
+    "Environment" => super::env_keys::keys(ctx)?.ok_or_else(|| missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set")),
+    "EcsContainer" => super::container::load(ctx, deadline)
+      .await?
+      .ok_or_else(|| missing("neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")),
+    "Ec2InstanceMetadata" => {
+      let Some(imds) = imds else { return Err(missing("instance metadata is disabled (AWS_EC2_METADATA_DISABLED)")) };
+      match imds.credentials(ctx, deadline).await? {
+        super::imds::Lookup::Found(c) => Ok(c),
+        super::imds::Lookup::Unavailable(why) => Err(missing(&why)),
+      }
+    }
+    other => Err(
+      Error::new(
+        ErrorKind::ConfigInvalid,
+        format!("profile {profile}: credential_source {other:?} is not one of {}", super::assume_role::CREDENTIAL_SOURCES.join(", ")),
+      )
+      .not_retryable(),
+    ),
+  }
+}
+
 /// The credentials a provider gave, or `CREDENTIALS_NOT_FOUND` naming `label`.
 fn found(credentials: Option<AwsCredentials>, label: &str) -> Result<AwsCredentials> {
   credentials.ok_or_else(|| Error::new(ErrorKind::CredentialsNotFound, format!("{label}: no credentials")))
-}
-
-/// Whether the selected profile is a role profile (`role_arn` with `source_profile` or
-/// `credential_source`, as the JavaScript SDK's `isAssumeRoleProfile`).
-fn role_profile(ctx: &Context) -> bool {
-  let Ok(p) = super::profile_file::Profiles::load(ctx) else { return false };
-  p.get("role_arn").is_some() && (p.get("source_profile").is_some() || p.get("credential_source").is_some())
 }
 
 #[cfg(test)]
@@ -281,12 +302,13 @@ mod tests {
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
     let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds = load(&c, || &sdk, "us-east-1", None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let creds =
+      load(&c, || &sdk, "us-east-1", None, None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", None, Deadline::after(Duration::from_secs(5)))
+    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", None, None, Deadline::after(Duration::from_secs(5)))
       .await
       .unwrap()
       .is_none());

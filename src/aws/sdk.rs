@@ -8,7 +8,7 @@
 //! region, the HTTP client (trust, proxy) and FIPS / dual-stack selection
 //! (`AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`). **Still read from the process
 //! environment** by aws-config itself (SSO and `aws login` profiles, also as the base of a role
-//! chain, and `credential_source` chains): the endpoint overrides `AWS_ENDPOINT_URL_STS`,
+//! chain): the endpoint overrides `AWS_ENDPOINT_URL_STS`,
 //! `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_SIGNIN` and
 //! `AWS_ENDPOINT_URL` (an override cannot be applied after the fact: AWS STS `AssumeRole`
 //! requests are signed for their host); `HOME` where the SSO provider looks for
