@@ -666,6 +666,23 @@ describe('link-local environments (private network namespace)', () => {
     assert.equal(routes(result, 'container').length, 0)
   })
 
+  test('EC2 profile role chain with credential_source = Ec2InstanceMetadata: the instance credentials sign AssumeRole', NETNS, async () => {
+    const config = tempFile('ec2-source-config', '[profile app]\nrole_arn = arn:aws:iam::123456789012:role/cross-account\ncredential_source = Ec2InstanceMetadata\n')
+    const result = await runNetnsScenario(
+      { AWS_PROFILE: 'app', AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'), AWS_ENDPOINT_URL_STS: 'http://169.254.169.254/aws-sts', AWS_REGION: 'eu-west-1' },
+      {},
+    )
+    assertFlowOk(result.flow)
+    const imds = routes(result, 'imds')
+    assert.equal(imds.filter((r) => r.method === 'GET' && r.path === '/latest/meta-data/iam/security-credentials/wif-demo-role').length, 1)
+    const sts = routes(result, 'awsSts')
+    assert.equal(sts.length, 1)
+    assert.deepEqual([sts[0].status, sts[0].awsStsForm.Action, sts[0].awsStsForm.RoleArn, sts[0].verdict.ok, sts[0].verdict.region], [200, 'AssumeRole', 'arn:aws:iam::123456789012:role/cross-account', true, 'eu-west-1'])
+    assert.match(sts[0].verdict.arn ?? '', /assumed-role\/wif-demo-role\//, 'signed by the instance profile credentials')
+    assertGoogleSide(result.requests, { region: 'eu-west-1', accessKeyId: result.credentials.accessKeyId })
+    assert.equal(routes(result, 'container').length, 0)
+  })
+
   test('ECS on EC2 without AWS_REGION: region from task metadata, not IMDS', NETNS, async () => {
     const result = await runNetnsScenario(
       { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/ecs-on-ec2-task', ECS_CONTAINER_METADATA_URI_V4: 'http://169.254.170.2/ecs-metadata/v4/abc' },
