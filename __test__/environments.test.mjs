@@ -507,6 +507,33 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       }
     })
 
+    test('the walk\'s corners: merged files, AWS_ROLE_SESSION_NAME, both sources, back to the selected profile', TEST_TIMEOUT, async () => {
+      const container = { AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials` }
+      // Keys in the credentials file, a command and an SSO setting in the config file: static keys come first.
+      for (const name of ['reference', 'native']) {
+        const { outcome, sts } = await side(name, {
+          ...config(`[profile app]\ncredential_process = /bin/false\nsso_region = us-east-1\n`),
+          AWS_SHARED_CREDENTIALS_FILE: tempFile('corner-credentials', `[app]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`),
+        })
+        assert.deepEqual([outcome.ok, outcome.accessKeyId, sts.length], [true, base.accessKeyId, 0], `${name}: ${JSON.stringify(outcome)}`)
+        // role_arn with both source_profile and credential_source is no role profile: the next source answers.
+        const both = await side(name, {
+          ...config(`[profile app]\nrole_arn = ${R('both')}\nsource_profile = base\ncredential_source = Environment\n\n[profile base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`),
+          ...container,
+        })
+        assert.deepEqual([both.outcome.ok, both.outcome.source, both.sts.length], [true, 'container', 0], `${name}: ${JSON.stringify(both.outcome)}`)
+      }
+      // A web identity profile without role_session_name takes AWS_ROLE_SESSION_NAME, as fromTokenFile does.
+      const token = tempFile('corner-token', 'eyJhbGciOiJSUzI1NiJ9.corner.EXAMPLE')
+      const ours = await sameAsReference({ ...config(`[profile app]\nrole_arn = ${ROLE_ARN}\nweb_identity_token_file = ${token}\n`), AWS_ROLE_SESSION_NAME: 'from-env' })
+      assert.equal(ours.sts[0].form.RoleSessionName, 'from-env')
+      // Back to the selected profile: the JavaScript SDK does not count it as visited, so its keys end the chain.
+      const loop = await sameAsReference(
+        config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = mid\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n\n[profile mid]\nrole_arn = ${R('inner')}\nsource_profile = app\n`),
+      )
+      assert.deepEqual(loop.sts.map((s) => s.form.RoleArn), [R('inner'), R('outer')])
+    })
+
     test('mfa_serial on a hop: both refuse before sending anything (ours: CONFIG_INVALID naming the profile)', TEST_TIMEOUT, async () => {
       const vars = config(`[profile app]\nrole_arn = ${R('outer')}\nsource_profile = mid\n\n[profile mid]\nrole_arn = ${R('inner')}\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/dev\n\n[profile base]\naws_access_key_id = ${base.accessKeyId}\naws_secret_access_key = ${base.secretAccessKey}\n`)
       const reference = await side('reference', vars)

@@ -10,6 +10,7 @@ pub mod link;
 pub mod process;
 pub mod profile;
 pub mod profile_file;
+pub mod profile_walk;
 pub mod region;
 pub mod sdk;
 pub mod web_identity;

@@ -10,7 +10,7 @@
 //!   / `[default]`, credentials file `[NAME]`, the credentials file winning key by key), parsed by
 //!   aws-config's own profile parser over the snapshot's files and variables. The command runs
 //!   when the profile has `credential_process` ([`KEY`]) and none of what the JavaScript SDK's ini
-//!   provider tries before it (a role hop, static keys, web identity: [`super::assume_role::plan`]
+//!   provider tries before it (a role hop, static keys, web identity: [`super::profile_walk`]
 //!   walks the profiles in that order). The JavaScript SDK tries `credential_process` before SSO
 //!   and `login_session`, so a profile that has both runs the command (aws-config would use SSO).
 //! * **Reached through `source_profile`**: the base of a role chain ([`super::assume_role`]
@@ -437,9 +437,9 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
     ] {
       let d = dir("before");
       let c = setup(&d, "exit 1", extra);
-      let (config, credentials) = crate::aws::profile::paths(&c);
-      let plan = crate::aws::assume_role::plan(&c, config.as_deref(), credentials.as_deref(), "proc").await.ours();
-      assert!(!matches!(plan, Some(crate::aws::assume_role::Plan { base: crate::aws::assume_role::Base::Process { .. }, .. })), "{extra}");
+      use crate::aws::profile_walk::{walk_selected, Base, Plan, Walk};
+      let walk = walk_selected(&c).unwrap();
+      assert!(!matches!(walk, Walk::Ours(Plan { base: Base::Process { .. }, .. })), "{extra}: {walk:?}");
     }
     let d = dir("sso-too");
     let c = setup(
@@ -451,12 +451,16 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
   }
 
   #[tokio::test]
-  async fn an_empty_command_is_a_config_error() {
+  async fn an_empty_command_is_no_command() {
+    // The JavaScript SDK's parser never stores `key =`: the profile has no credentials, and the
+    // next link answers.
     let d = dir("empty");
     let c = setup(&d, "", "");
     let config = d.0.join("config");
     std::fs::write(&config, "[profile proc]\ncredential_process =\n").unwrap();
-    let e = load_profile(&c, 5).await.unwrap_err();
+    assert!(load_profile(&c, 5).await.unwrap().is_none());
+    // A command that is only blanks inside quotes reaches the loader, which refuses it.
+    let e = load(&c, "proc", "  ", Deadline::after(Duration::from_secs(5))).await.unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
     assert!(e.message().contains("profile proc"), "{e}");
   }

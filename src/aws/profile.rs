@@ -22,13 +22,11 @@
 
 #![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
 
-use std::path::PathBuf;
-
 use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 
-use super::assume_role::{Base, Route};
+use super::profile_walk::{walk_selected, Base, Walk};
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
@@ -38,39 +36,27 @@ use super::credentials::AwsCredentials;
 
 use super::link::{evidence, Description};
 pub use super::profile_file::paths;
-use super::profile_file::{profile_name, Profiles, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
+use super::profile_file::{profile_name, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
 
 pub const LINK: &str = "profile";
 
-/// The properties that make a profile a credential source, in the JavaScript SDK's ini order,
-/// with what each means.
-pub const CREDENTIAL_KEYS: [(&str, &str); 10] = [
-  ("role_arn", "assume role"),
-  ("aws_access_key_id", "static keys"),
-  ("web_identity_token_file", "web identity"),
-  ("credential_process", "credential_process"),
-  ("sso_session", "SSO"),
-  ("sso_start_url", "SSO (legacy)"),
-  ("login_session", "aws login session"),
-  ("credential_source", "credential_source"),
-  ("sso_account_id", "SSO"),
-  ("aws_secret_access_key", "static keys"),
-];
-
-/// Configured when the selected profile has a credential property, or `AWS_PROFILE` names it.
+/// Configured when the selected profile gives credentials by the JavaScript SDK's walk
+/// ([`super::profile_walk`], the one [`load`] follows), with what they are; skipped when it gives
+/// none (the next link answers, as in both AWS SDKs).
 pub fn describe(ctx: &Context) -> Description {
   let name = profile_name(ctx).to_string();
   let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
-  let kind = match Profiles::load(ctx) {
-    Ok(p) => kind_of(&p, &name).map(|what| match what {
-      "assume role" => format!("assume role{}", role_chain(&p, &name)),
-      other => other.to_string(),
-    }),
+  let what = match walk_selected(ctx) {
     Err(e) => {
       return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
     }
+    Ok(Walk::NoCredentials) => None,
+    Ok(Walk::Ours(plan)) if plan.roles.is_empty() => Some(plan.base.what()),
+    Ok(Walk::Ours(plan)) => Some(format!("assume role{}", via(&plan.via, &plan.base.what()))),
+    Ok(Walk::AwsConfig { via: None, what }) => Some(what),
+    Ok(Walk::AwsConfig { via: Some(profiles), what }) => Some(format!("assume role{}", via(&profiles, &what))),
   };
-  match (kind, ctx.env.get(ENV_PROFILE).is_some()) {
+  match (what, ctx.env.get(ENV_PROFILE).is_some()) {
     (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
     // As the JavaScript chain (and aws-config), a profile with no credentials passes to the next source.
     (None, true) => Description::skipped(
@@ -83,62 +69,16 @@ pub fn describe(ctx: &Context) -> Description {
   }
 }
 
-/// What kind of credential source profile `name` is, by the first of [`CREDENTIAL_KEYS`] it has;
-/// `None` when it is none of the kinds the JavaScript SDK resolves
-/// ([`super::assume_role::recognised`]: the chain then passes to the next link).
-fn kind_of(p: &Profiles, name: &str) -> Option<&'static str> {
-  if !super::assume_role::recognised(|k| p.has_in(name, k)) {
-    return None;
-  }
-  CREDENTIAL_KEYS.iter().find(|(key, _)| p.has_in(name, key)).map(|(_, what)| *what)
-}
-
-/// The most `source_profile` hops [`role_chain`] follows.
-const MAX_SHOWN_HOPS: usize = 10;
-
-/// For `doctor`: where a role chain starting at `name` gets its first credentials, e.g.
-/// ` via profiles mid, base (credential_process)`. Reads the files only; resolving the chain is
-/// the loader's job (aws-config's, or [`super::process`] for a `credential_process` base).
-fn role_chain(p: &Profiles, name: &str) -> String {
-  let mut via: Vec<String> = Vec::new();
-  let mut current = name.to_string();
-  let base = loop {
-    if let Some(source) = p.get_in(&current, "credential_source") {
-      break format!("credential_source {source}");
-    }
-    let Some(next) = p.get_in(&current, "source_profile") else {
-      break "no source_profile or credential_source".to_string();
-    };
-    if next == current {
-      break "its own keys".to_string();
-    }
-    if next == name || via.contains(&next) {
-      via.push(next);
-      break "a source_profile loop".to_string();
-    }
-    via.push(next.clone());
-    if via.len() > MAX_SHOWN_HOPS {
-      break "more hops than shown".to_string();
-    }
-    // Static keys end a chain after its first profile (aws-config and the JavaScript SDK agree).
-    if p.get_in(&next, "aws_access_key_id").is_some() && p.get_in(&next, "aws_secret_access_key").is_some() {
-      break "static keys".to_string();
-    }
-    match kind_of(p, &next) {
-      Some("assume role") if p.get_in(&next, "web_identity_token_file").is_none() => current = next,
-      Some("assume role") => break "web identity".to_string(),
-      Some(what) => break what.to_string(),
-      None => break "no credentials found for it".to_string(),
-    }
-  };
-  match via.as_slice() {
+/// For `doctor`: ` via profiles mid, base (credential_process)`.
+fn via(profiles: &[String], base: &str) -> String {
+  match profiles {
     [] => format!(" ({base})"),
     [one] => format!(" via profile {one} ({base})"),
     many => format!(" via profiles {} ({base})", many.join(", ")),
   }
 }
 
-/// `sdk` gives aws-config's configuration; it is only asked for when a profile file exists.
+/// `sdk` gives aws-config's configuration; it is only asked for when aws-config loads a profile.
 /// `sts_region` is the chain's AWS STS region (web identity); `region_option` its `region`
 /// option, which comes first for a role chain's ([`super::region::role_chain_sts_region`]).
 pub async fn load<'a>(
@@ -149,42 +89,15 @@ pub async fn load<'a>(
   imds: Option<&super::imds::Imds>,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
-  // Only files that exist are handed to aws-config: it treats every file it is given explicitly as
-  // required, so a missing ~/.aws/config next to an existing ~/.aws/credentials would fail the link.
-  if !describe(ctx).configured {
-    return Ok(None);
-  }
-  let (config, credentials) = paths(ctx);
-  // A file that exists but cannot be read is an error, not an absent file.
-  let existing = |p: Option<PathBuf>| -> Result<Option<PathBuf>> {
-    match p {
-      Some(p) => Ok(super::profile_file::read(ctx, &p)?.map(|_| p)),
-      None => Ok(None),
-    }
-  };
-  let (config, credentials) = (existing(config)?, existing(credentials)?);
-  let selected = ctx.env.get(ENV_PROFILE).map(str::trim).unwrap_or("default");
+  let selected = profile_name(ctx);
   let label = format!("profile {selected}");
-  let files = || {
-    let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
-    if let Some(p) = &config {
-      files = files.with_file(ProfileFileKind::Config, p);
-    }
-    if let Some(p) = &credentials {
-      files = files.with_file(ProfileFileKind::Credentials, p);
-    }
-    files.build()
-  };
-  // `credential_process` profiles and `source_profile` role chains are ours (src/aws/process.rs,
-  // src/aws/assume_role.rs); everything else is aws-config's.
-  let plan = match super::assume_role::plan(ctx, config.as_deref(), credentials.as_deref(), selected).await {
-    Route::Ours(plan) => plan,
+  // aws-config loads SSO and `aws login` profiles, and reports what is wrong with a chain; this
+  // crate everything else (src/aws/profile_walk.rs).
+  let plan = match walk_selected(ctx)? {
+    Walk::Ours(plan) => plan,
     // Nothing the JavaScript SDK would use: its chain passes to the next provider, and so do we.
-    Route::NoCredentials => return Ok(None),
-    Route::AwsConfig => {
-      let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(selected).build();
-      return super::sdk::provide_named(&provider, LINK, &label, deadline).await;
-    }
+    Walk::NoCredentials => return Ok(None),
+    Walk::AwsConfig { .. } => return aws_config_profile(ctx, sdk(), selected, &label, deadline).await,
   };
   super::assume_role::check_mfa(&plan.roles)?;
   let base = match &plan.base {
@@ -192,10 +105,9 @@ pub async fn load<'a>(
     Base::StaticKeys { credentials, .. } => credentials.clone(),
     Base::WebIdentity(w) => found(super::web_identity::load_profile(ctx, sts_region, w, deadline).await?, &label)?,
     Base::CredentialSource { profile, source } => credential_source(ctx, profile, source, imds, deadline).await?,
-    Base::Profile { profile } => {
-      let provider = ProfileFileCredentialsProvider::builder().configure(sdk()).profile_files(files()).profile_name(profile).build();
+    Base::Profile { profile, .. } => {
       let base_label = format!("{label} (its source profile {profile})");
-      found(super::sdk::provide_named(&provider, LINK, &base_label, deadline).await?, &base_label)?
+      found(aws_config_profile(ctx, sdk(), profile, &base_label, deadline).await?, &base_label)?
     }
   };
   if plan.roles.is_empty() {
@@ -203,6 +115,29 @@ pub async fn load<'a>(
   }
   let region = super::region::role_chain_sts_region(ctx, region_option);
   super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
+}
+
+/// aws-config's profile provider for `profile`, on the files that exist (it treats every file it
+/// is given as required, so a missing ~/.aws/config beside an existing ~/.aws/credentials would
+/// fail it).
+async fn aws_config_profile(
+  ctx: &Context,
+  sdk: &ProviderConfig,
+  profile: &str,
+  label: &str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
+  let (config, credentials) = paths(ctx);
+  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
+  for (kind, path) in [(ProfileFileKind::Config, config), (ProfileFileKind::Credentials, credentials)] {
+    if let Some(p) = path {
+      if super::profile_file::read(ctx, &p)?.is_some() {
+        files = files.with_file(kind, p);
+      }
+    }
+  }
+  let provider = ProfileFileCredentialsProvider::builder().configure(sdk).profile_files(files.build()).profile_name(profile).build();
+  super::sdk::provide_named(&provider, LINK, label, deadline).await
 }
 
 /// The credentials of `profile`'s `credential_source`, from the chain's own link for it (the
@@ -231,7 +166,7 @@ async fn credential_source(
     other => Err(
       Error::new(
         ErrorKind::ConfigInvalid,
-        format!("profile {profile}: credential_source {other:?} is not one of {}", super::assume_role::CREDENTIAL_SOURCES.join(", ")),
+        format!("profile {profile}: credential_source {other:?} is not one of {}", super::profile_walk::CREDENTIAL_SOURCES.join(", ")),
       )
       .not_retryable(),
     ),
@@ -278,7 +213,7 @@ mod tests {
       ("one", "profile one: assume role via profile keys (static keys)"),
       ("ecs", "profile ecs: assume role (credential_source EcsContainer)"),
       ("loop", "profile loop: assume role via profiles loop2, loop (a source_profile loop)"),
-      ("lost", "profile lost: assume role via profile nowhere (no credentials found for it)"),
+      ("lost", "profile lost: assume role via profile nowhere (no such profile)"),
     ] {
       let c = ctx(&[
         ("AWS_CONFIG_FILE", config.to_str().unwrap()),

@@ -88,13 +88,17 @@ fn section_matches(header: &str, profile: &str, config_file: bool) -> bool {
   }
 }
 
-/// The value of `key` in `profile`'s section of one file's text (an empty value counts as unset).
+/// The value of `key` in `profile`'s section of one file's text (an empty value counts as unset,
+/// as the JavaScript SDK's parser never stores one). In the config file, `[default]` is ignored
+/// when `[profile default]` exists, as in both SDKs.
 pub fn property_in(text: &str, profile: &str, key: &str, config_file: bool) -> Option<String> {
-  raw_property_in(text, profile, key, config_file).filter(|v| !v.is_empty())
-}
-
-/// The value of `key` in `profile`'s section of one file's text, empty if written so.
-fn raw_property_in(text: &str, profile: &str, key: &str, config_file: bool) -> Option<String> {
+  let profile_default = config_file
+    && profile == DEFAULT_PROFILE
+    && text.lines().any(|l| {
+      let t = l.trim();
+      t.starts_with('[')
+        && t.trim_start_matches('[').split(']').next().is_some_and(|h| h.split_whitespace().eq(["profile", DEFAULT_PROFILE]))
+    });
   let mut in_section = false;
   let mut found = None;
   for raw in text.lines() {
@@ -104,8 +108,8 @@ fn raw_property_in(text: &str, profile: &str, key: &str, config_file: bool) -> O
       continue;
     }
     if let Some(header) = trimmed.strip_prefix('[') {
-      let header = header.split(']').next().unwrap_or_default();
-      in_section = section_matches(header.trim(), profile, config_file);
+      let header = header.split(']').next().unwrap_or_default().trim();
+      in_section = section_matches(header, profile, config_file) && !(profile_default && header == DEFAULT_PROFILE);
       continue;
     }
     if !in_section || line.starts_with(char::is_whitespace) {
@@ -114,7 +118,7 @@ fn raw_property_in(text: &str, profile: &str, key: &str, config_file: bool) -> O
     let Some((k, v)) = trimmed.split_once('=') else { continue };
     if k.trim().eq_ignore_ascii_case(key) {
       let v = strip_comment(v.trim());
-      found = Some(v.to_string());
+      found = (!v.is_empty()).then(|| v.to_string());
     }
   }
   found
@@ -157,14 +161,6 @@ impl Profiles {
     self.get_in(&self.profile, key)
   }
 
-  /// Whether profile `name` has `key`, even with an empty value (the JavaScript SDK's ini provider
-  /// asks whether a key is a string, and an empty one is).
-  pub fn has_in(&self, name: &str, key: &str) -> bool {
-    [(&self.credentials, false), (&self.config, true)]
-      .iter()
-      .any(|(text, config_file)| text.as_deref().is_some_and(|t| raw_property_in(t, name, key, *config_file).is_some()))
-  }
-
   /// Profile `name`'s `key`, from the credentials file, else the config file.
   pub fn get_in(&self, name: &str, key: &str) -> Option<String> {
     let from = |text: &Option<String>, config_file: bool| text.as_deref().and_then(|t| property_in(t, name, key, config_file));
@@ -186,6 +182,23 @@ mod tests {
 
   fn ctx(vars: &[(&str, &str)]) -> Context {
     Context::new(EnvSnapshot::from_pairs(vars.iter().copied()), Arc::new(OsFs), Arc::new(ManualClock::at_epoch_secs(0)))
+  }
+
+  #[test]
+  fn profile_default_hides_default_in_the_config_file_and_empty_values_are_unset() {
+    assert_eq!(property_in("[default]\nregion = eu-west-1\n", "default", "region", true).as_deref(), Some("eu-west-1"));
+    let both = "[default]\nregion = eu-west-1\n[profile default]\noutput = json\n";
+    assert_eq!(property_in(both, "default", "region", true), None, "[profile default] wins");
+    assert_eq!(
+      property_in("[ profile  default ]\nregion = us-west-2\n[default]\nregion = eu-west-1\n", "default", "region", true).as_deref(),
+      Some("us-west-2")
+    );
+    assert_eq!(
+      property_in("[default]\nregion = eu-west-1\n[profile default]\n", "default", "region", false).as_deref(),
+      Some("eu-west-1"),
+      "credentials file: [default] is the profile"
+    );
+    assert_eq!(property_in("[profile app]\nregion =\n", "app", "region", true), None);
   }
 
   #[test]

@@ -5,7 +5,7 @@
 //! (default `aws-sdk-js-session-<epoch millis>`, [`DEFAULT_SESSION_PREFIX`], the JavaScript SDK's).
 //! The token file is read on every fetch (Kubernetes rotates it); one that cannot be read, or is
 //! not UTF-8, is `CONFIG_INVALID` and nothing is sent. A profile with `web_identity_token_file` and
-//! `role_arn` (and `role_session_name`) is sent the same way ([`load_profile`], for the profile
+//! `role_arn` (and `role_session_name`, else `AWS_ROLE_SESSION_NAME`) is sent the same way ([`load_profile`], for the profile
 //! link), as the JavaScript SDK's ini provider hands such a profile to the same `fromTokenFile`.
 //!
 //! Spec: AWS STS `AssumeRoleWithWebIdentity` (`Action=AssumeRoleWithWebIdentity`,
@@ -77,12 +77,14 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
 pub async fn load_profile(
   ctx: &Context,
   sts_region: &str,
-  profile: &super::assume_role::WebIdentityProfile,
+  profile: &super::profile_walk::WebIdentityProfile,
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
   let label = format!("profile {}", profile.profile);
   let token = super::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None)?;
-  let provider = WebIdentity::new(ctx, sts_region, token, &profile.role_arn, profile.session_name.as_deref());
+  // The JavaScript SDK's `fromTokenFile`: the profile's `role_session_name`, else AWS_ROLE_SESSION_NAME.
+  let session_name = profile.session_name.as_deref().or_else(|| ctx.env.get(ENV_SESSION_NAME));
+  let provider = WebIdentity::new(ctx, sts_region, token, &profile.role_arn, session_name);
   super::sdk::provide_named(&provider, super::profile::LINK, &label, deadline).await
 }
 
