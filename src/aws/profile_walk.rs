@@ -224,23 +224,10 @@ pub fn walk(set: &ProfileSet, selected: &str) -> Walk {
       }
     }
     let (role_arn, source_profile, credential_source) = (get("role_arn"), get("source_profile"), get("credential_source"));
-    if source_only {
-      // Pass-through: the source's credentials, no role of this profile's own.
-      match (source_profile, credential_source) {
-        (Some(next), _) => {
-          if visited.iter().any(|v| v == next) {
-            return chain("a source_profile loop".to_string(), visited, &roles);
-          }
-          source_only = is_source_only(set, next);
-          visited.push(next.to_string());
-          name = next.to_string();
-          continue;
-        }
-        (None, Some(source)) => break Base::CredentialSource { profile: name.clone(), source: source.to_string() },
-        (None, None) => return chain("no credentials found for it".to_string(), visited, &roles),
-      }
-    }
-    if let (Some(role_arn), true) = (role_arn, source_profile.is_some() != credential_source.is_some()) {
+    // A hop (`isAssumeRoleProfile`: `role_arn` with exactly one source), or a pass-through source
+    // profile (`credential_source` and no `role_arn`: its source's credentials, no role of its own).
+    let hop = role_arn.filter(|_| source_profile.is_some() != credential_source.is_some());
+    if let Some(role_arn) = hop {
       roles.push(RoleHop {
         profile: name.clone(),
         role_arn: role_arn.to_string(),
@@ -249,6 +236,8 @@ pub fn walk(set: &ProfileSet, selected: &str) -> Walk {
         duration_seconds: get("duration_seconds").map(str::to_string),
         mfa_serial: get("mfa_serial").map(str::to_string),
       });
+    }
+    if hop.is_some() || source_only {
       match (source_profile, credential_source) {
         (Some(next), _) => {
           if visited.iter().any(|v| v == next) {
@@ -260,7 +249,8 @@ pub fn walk(set: &ProfileSet, selected: &str) -> Walk {
           continue;
         }
         (None, Some(source)) => break Base::CredentialSource { profile: name.clone(), source: source.to_string() },
-        (None, None) => return Walk::NoCredentials, // not reached: a hop has one of the two
+        // Not reached: a hop has a source, and a pass-through profile has `credential_source`.
+        (None, None) => return chain("no credentials found for it".to_string(), visited, &roles),
       }
     }
     if let Some(credentials) = keys {
