@@ -20,13 +20,12 @@
 //!
 //! aws-config is built without default features, plus `sso` and `credentials-login`: no aws-lc C build, no
 //! `credential_process` (ours: [`super::process`]), and no HTTP client of its own. The client it is
-//! given ([`SdkHttp`], used for AWS STS by the assume-role provider and by our own STS calls, and for the
-//! SSO portal (`GetRoleCredentials`) and SSO OIDC token refresh by the SSO provider, and for AWS
-//! Sign-In `CreateOAuth2Token` by the login provider, whose clients are all built from the same
-//! `ProviderConfig`) is an adapter onto [`crate::http`]: the
-//! same reqwest clients, rustls on *ring*, and the same policy as every other request of the crate
-//! (no redirects, no proxy, 2 s connect, 5 s per attempt, 64 KiB body cap). One HTTP stack instead
-//! of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
+//! given ([`SdkHttp`], used for our own AWS STS calls, and for the SSO portal (`GetRoleCredentials`)
+//! and SSO OIDC token refresh by the SSO provider, and for AWS Sign-In `CreateOAuth2Token` by the
+//! login provider, whose clients are all built from the same `ProviderConfig`) is an adapter onto
+//! [`crate::http`]: the same reqwest clients, rustls on *ring*, and the same policy as every other
+//! request of the crate (the proxy rules of [`crate::http::proxy`], no redirects, 2 s connect, 5 s
+//! per attempt, 64 KiB body cap). One HTTP stack instead of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
 //! cache lives in service clients), so our [`super::cache`] does.
 
 use aws_config::provider_config::ProviderConfig;
