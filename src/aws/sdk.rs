@@ -26,7 +26,7 @@
 //! [`crate::http`]: the same reqwest clients, rustls on *ring*, and the same policy as every other
 //! request of the crate (the proxy rules of [`crate::http::proxy`], no redirects, 2 s connect, 5 s
 //! per attempt, 64 KiB body cap). One HTTP stack instead of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
-//! cache lives in service clients), so our [`super::cache`] does.
+//! cache lives in service clients), so our [`crate::cache`] does.
 
 use aws_config::provider_config::ProviderConfig;
 use aws_config::Region;
