@@ -1,12 +1,13 @@
-//! Shared config and credentials files (second link), through aws-config's
-//! `ProfileFileCredentialsProvider`.
+//! Shared config and credentials files (second link): the JavaScript SDK's walk over them
+//! ([`super::profile_walk`]), and aws-config's `ProfileFileCredentialsProvider` for SSO and
+//! `aws login` profiles.
 //!
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
-//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. A profile with static
-//! keys alone is aws-config's; `web_identity_token_file` profiles are sent by
-//! [`super::web_identity::load_profile`]; a `credential_source` comes from the chain's own
-//! environment, container or IMDS link.
+//! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Which credentials the
+//! selected profile gives is [`super::profile_walk`]'s answer: static keys are used as they are,
+//! `web_identity_token_file` profiles are sent by [`super::web_identity::load_profile`], a
+//! `credential_source` comes from the chain's own environment, container or IMDS link.
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
 //! run by [`super::process`] instead (aws-config's own process provider is not compiled in).
 //! `role_arn` + `source_profile` chains are ours whatever their base ([`super::assume_role`]:
@@ -113,7 +114,7 @@ pub async fn load<'a>(
   if plan.roles.is_empty() {
     return Ok(Some(base));
   }
-  let region = super::region::role_chain_sts_region(ctx, region_option);
+  let region = super::region::role_chain_sts_region(ctx, region_option, plan.region.as_deref());
   super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
 }
 

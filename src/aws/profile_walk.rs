@@ -127,6 +127,8 @@ pub struct Plan {
   pub roles: Vec<RoleHop>,
   /// The source profiles followed, in order (for `doctor`).
   pub via: Vec<String>,
+  /// The selected profile's `region` (a role chain's AWS STS region may come from it).
+  pub region: Option<String>,
 }
 
 /// The outcome of the walk (see the module docs).
@@ -286,7 +288,7 @@ pub fn walk(set: &ProfileSet, selected: &str) -> Walk {
     }
   };
   roles.reverse();
-  Walk::Ours(Plan { base, roles, via: visited })
+  Walk::Ours(Plan { base, roles, via: visited, region: value(set, selected, "region").map(str::to_string) })
 }
 
 /// The JavaScript SDK's `isCredentialSourceWithoutRoleArn`.

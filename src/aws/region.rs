@@ -83,14 +83,15 @@ pub fn sts_region(ctx: &Context, option: Option<&str>) -> String {
 
 pub const DEFAULT_STS_REGION: &str = "us-east-1";
 
-/// The region of AWS STS `AssumeRole` for a profile role chain (`role_arn` in the selected
-/// profile): the option, the selected profile's own `region`, `AWS_REGION`, then `us-east-1`.
-/// The JavaScript SDK's ini provider hands the role profile's `region` to its role assumer, where
-/// it comes before the STS default (`AWS_REGION`, the profile's `region`, `us-east-1`).
-pub fn role_chain_sts_region(ctx: &Context, option: Option<&str>) -> String {
+/// The region of AWS STS `AssumeRole` for a profile role chain: the option, the selected
+/// profile's own `region` (`profile_region`, as the walk read it), `AWS_REGION`, then
+/// `us-east-1`. The JavaScript SDK's ini provider hands the role profile's `region` to its role
+/// assumer, where it comes before the STS default (`AWS_REGION`, the profile's `region`,
+/// `us-east-1`).
+pub fn role_chain_sts_region(ctx: &Context, option: Option<&str>, profile_region: Option<&str>) -> String {
   option
     .and_then(normalise)
-    .or_else(|| super::profile_file::property(ctx, "region").ok().flatten().as_deref().and_then(normalise))
+    .or_else(|| profile_region.and_then(normalise))
     .or_else(|| ctx.env.get(ENV_REGION).and_then(normalise))
     .unwrap_or_else(|| DEFAULT_STS_REGION.to_string())
 }
