@@ -114,7 +114,11 @@ const ROWS = [
   ...[429, 500, 503].map((status) => ({ name: `HTTP ${status} on every attempt`, always: { status }, expect: { status, retryable: true, attempts: 3 } })),
   ...[429, 500, 503].map((status) => ({ name: `HTTP ${status} once, then recovery`, faults: [{ status }], expect: { ok: true, attempts: 2 } })),
   { name: 'answer delayed past timeoutMs', always: { delayMs: 10_000 }, options: { timeoutMs: TIMEOUT_MS }, expect: { code: 'TIMEOUT', retryable: true, minMs: TIMEOUT_MS - 100, maxMs: TIMEOUT_MS + SLACK_MS } },
-  { name: 'first answer delayed past the 5 s attempt timeout, then recovery on the second attempt', faults: [{ delayMs: 8000 }], options: { timeoutMs: 12_000 }, expect: { ok: true, attempts: 2, minMs: 4900, maxMs: 5000 + SLACK_MS } },
+  // One attempt may use all of timeoutMs: a slow answer is waited for, not cut and sent again.
+  { name: 'answer delayed 6 s within a 12 s timeoutMs: the first attempt gets it', faults: [{ delayMs: 6000 }], options: { timeoutMs: 12_000 }, expect: { ok: true, attempts: 1, minMs: 5900, maxMs: 6000 + SLACK_MS } },
+  // An error body over the 64 KiB cap keeps its status, and so its retry.
+  { name: '503 with a 70,000-byte body once, then recovery', faults: [{ status: 503, body: 'x'.repeat(70_000) }], expect: { ok: true, attempts: 2 } },
+  { name: '503 with a 70,000-byte body on every attempt', always: { status: 503, body: 'x'.repeat(70_000) }, expect: { status: 503, retryable: true, attempts: 3 } },
   { name: 'never answers', always: { hang: true }, options: { timeoutMs: TIMEOUT_MS }, expect: { code: 'TIMEOUT', retryable: true, minMs: TIMEOUT_MS - 100, maxMs: TIMEOUT_MS + SLACK_MS } },
   { name: 'connection reset on every attempt', always: { reset: true }, options: { timeoutMs: 3000 }, expect: { retryable: true, attempts: [1, 3], maxMs: 3000 + SLACK_MS } },
   { name: 'connection reset once, then recovery', faults: [{ reset: true }], expect: { ok: true, attempts: 2 } },

@@ -10,7 +10,7 @@
 //!   `AWS_CONTAINER_AUTHORIZATION_TOKEN`. The file is **re-read on every fetch** (EKS rotates it).
 //!   Trailing whitespace (a final newline written by `echo` or a Kubernetes secret) is trimmed; any
 //!   other control character (CR, LF, NUL…) refuses the token (`CONFIG_INVALID`).
-//! * `GET` with `Accept: application/json`. Connect timeout 2 s, per-attempt timeout 5 s, bounded by
+//! * `GET` with `Accept: application/json`. Connect timeout 2 s; an attempt may use what is left of
 //!   the caller's deadline; up to 3 attempts on connect errors, timeouts, 408, 429 and 5xx, with
 //!   jittered backoff (see [`crate::http`]). Body capped at 64 KiB.
 //! * Body: see [`super::credentials`]. A non-2xx answer is `CREDENTIALS_ENDPOINT_ERROR` with the

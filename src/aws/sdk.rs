@@ -24,8 +24,8 @@
 //! and SSO OIDC token refresh by the SSO provider, and for AWS Sign-In `CreateOAuth2Token` by the
 //! login provider, whose clients are all built from the same `ProviderConfig`) is an adapter onto
 //! [`crate::http`]: the same reqwest clients, rustls on *ring*, and the same policy as every other
-//! request of the crate (the proxy rules of [`crate::http::proxy`], no redirects, 2 s connect, 5 s
-//! per attempt, 64 KiB body cap). One HTTP stack instead of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
+//! request of the crate (the proxy rules of [`crate::http::proxy`], no redirects, 2 s connect, 64 KiB
+//! body cap, the caller's deadline around the whole call). One HTTP stack instead of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
 //! cache lives in service clients), so our [`crate::cache`] does.
 
 use aws_config::provider_config::ProviderConfig;
@@ -43,7 +43,7 @@ use aws_smithy_types::body::SdkBody;
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Http, TransportError, ATTEMPT_TIMEOUT};
+use crate::http::{Deadline, Http, TransportError};
 use crate::redact::Secret;
 
 use super::credentials::AwsCredentials;
@@ -148,8 +148,8 @@ pub struct SdkHttp(pub Http);
 
 impl HttpClient for SdkHttp {
   fn http_connector(&self, _settings: &HttpConnectorSettings, _components: &RuntimeComponents) -> SharedHttpConnector {
-    // Our connect timeout (2 s) and attempt bound (5 s) apply; the caller's overall deadline is
-    // enforced around the whole provider call by [`provide`].
+    // Our connect timeout (2 s) applies; the caller's overall deadline is enforced around the
+    // whole provider call by [`provide`], so one attempt has no bound of its own below it.
     SharedHttpConnector::new(self.clone())
   }
 }
@@ -163,6 +163,10 @@ impl HttpConnector for SdkHttp {
 /// Headers whose values are credentials: marked sensitive so no layer below prints them.
 const SENSITIVE_HEADERS: [&str; 2] = ["authorization", "x-amz-security-token"];
 
+/// The bound of one aws-config attempt: the largest `timeoutMs` (the caller's own, smaller deadline
+/// cuts the whole provider call in [`provide`]).
+const SDK_ATTEMPT_BOUND: std::time::Duration = std::time::Duration::from_secs(300);
+
 async fn send_sdk_request(http: Http, request: HttpRequest) -> std::result::Result<HttpResponse, ConnectorError> {
   let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::user(e.into()))?;
   // AWS STS requests are small form bodies held in memory; a streaming body would be a bug.
@@ -173,7 +177,7 @@ async fn send_sdk_request(http: Http, request: HttpRequest) -> std::result::Resu
     let v = crate::http::header_value(name, value, sensitive).map_err(|e| ConnectorError::user(e.to_string().into()))?;
     builder = builder.header(name, v);
   }
-  let raw = crate::http::execute(builder.body(body), ATTEMPT_TIMEOUT).await.map_err(connector_error)?;
+  let raw = crate::http::execute(builder.body(body), SDK_ATTEMPT_BOUND).await.map_err(connector_error)?;
   let status = StatusCode::try_from(raw.status).map_err(|e| ConnectorError::other(e.into(), None))?;
   let mut response = HttpResponse::new(status, SdkBody::from(raw.body));
   for (name, value) in raw.headers.iter() {

@@ -13,9 +13,12 @@
 //!   plus `NODE_EXTRA_CA_CERTS`) together with the system store when it has certificates. The
 //!   trust store is loaded only when an https URL is first used, so plain-HTTP container and IMDS
 //!   fetches never read it.
-//! * Every request carries a [`Deadline`]: one attempt may take at most [`ATTEMPT_TIMEOUT`] and never
-//!   more than what is left of the caller's overall bound.
-//! * Response bodies are capped at [`MAX_BODY_BYTES`] (64 KiB); a larger body is an error.
+//! * Every request carries a [`Deadline`], the caller's `timeoutMs`: one attempt may use all that is
+//!   left of it (a slow but answering endpoint is waited for, as google-auth-library waits), and a
+//!   retry comes only after a failure, within what is left.
+//! * Response bodies are capped at [`MAX_BODY_BYTES`] (64 KiB). A larger 2xx body is an error; a
+//!   larger error body is cut at the cap and keeps its status, so that retries and error mapping
+//!   work as for a small one.
 //! * [`Http::send_with_retry`] retries only transient failures (connect errors, timeouts, 408, 429,
 //!   5xx), at most [`MAX_ATTEMPTS`] times, with equal-jitter exponential backoff from [`BACKOFF_BASE`].
 
@@ -31,7 +34,6 @@ use crate::error::is_transient_status;
 pub use proxy::ProxyConfig;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -196,9 +198,9 @@ impl Deadline {
   pub fn expired(&self) -> bool {
     self.remaining().is_zero()
   }
-  /// The bound for one attempt.
+  /// The bound for one attempt: all that is left.
   pub fn attempt_timeout(&self) -> Duration {
-    self.remaining().min(ATTEMPT_TIMEOUT)
+    self.remaining()
   }
 }
 
@@ -322,17 +324,24 @@ pub(crate) struct RawResponse {
 pub(crate) async fn execute(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<RawResponse, TransportError> {
   let run = async {
     let mut resp = builder.send().await.map_err(map_reqwest)?;
-    if resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
+    let status = resp.status().as_u16();
+    let success = (200..300).contains(&status);
+    if success && resp.content_length().is_some_and(|n| n as usize > MAX_BODY_BYTES) {
       return Err(TransportError::BodyTooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
       if body.len() + chunk.len() > MAX_BODY_BYTES {
-        return Err(TransportError::BodyTooLarge);
+        if success {
+          return Err(TransportError::BodyTooLarge);
+        }
+        // An error answer keeps its status: its first bytes are enough for the message.
+        body.extend_from_slice(chunk.get(..MAX_BODY_BYTES - body.len()).unwrap_or_default());
+        break;
       }
       body.extend_from_slice(&chunk);
     }
-    Ok(RawResponse { status: resp.status().as_u16(), headers: std::mem::take(resp.headers_mut()), body })
+    Ok(RawResponse { status, headers: std::mem::take(resp.headers_mut()), body })
   };
   match tokio::time::timeout(timeout, run).await {
     Ok(r) => r,
@@ -393,6 +402,37 @@ mod tests {
     let f: Vec<f64> = (0..50).map(|_| jitter_fraction()).collect();
     assert!(f.iter().all(|x| (0.0..1.0).contains(x)));
     assert!(f.iter().any(|x| (x - f[0]).abs() > 1e-9), "jitter must vary");
+  }
+
+  use crate::google::test_server::{reply, Canned, TestServer};
+
+  #[tokio::test]
+  async fn a_large_error_body_keeps_its_status_and_its_retry() {
+    // 503 with a 70,000-byte body, then 200: retried and recovered (issue 18, defect 13).
+    let server = TestServer::start(|_, n| if n == 0 { reply(503, &"x".repeat(70_000)) } else { reply(200, "{}") }).await;
+    let req = Request::new(Method::Get, server.url("/big"));
+    let r = Http::default().send_with_retry(&req, Deadline::after(Duration::from_secs(5))).await.unwrap();
+    assert_eq!((r.status, server.count("/big")), (200, 2));
+    // Alone, the error answer is cut at the cap and keeps its status.
+    let server = TestServer::start(|_, _| reply(404, &"y".repeat(70_000))).await;
+    let r = Http::default().send(&Request::new(Method::Get, server.url("/big")), Deadline::after(Duration::from_secs(5))).await.unwrap();
+    assert_eq!((r.status, r.body.len()), (404, MAX_BODY_BYTES));
+    // A 2xx body over the cap is still refused.
+    let server = TestServer::start(|_, _| reply(200, &"z".repeat(70_000))).await;
+    let e =
+      Http::default().send(&Request::new(Method::Get, server.url("/big")), Deadline::after(Duration::from_secs(5))).await.unwrap_err();
+    assert_eq!(e, TransportError::BodyTooLarge);
+  }
+
+  #[tokio::test]
+  async fn one_attempt_may_use_the_whole_deadline() {
+    // An answer after 6 s with a 10 s bound: one request, answered (issue 18, defect 11: attempts
+    // were cut at 5 s, and retried).
+    tokio::time::pause();
+    let server = TestServer::start(|_, _| Canned { delay: Duration::from_secs(6), ..reply(200, "{}") }).await;
+    let req = Request::new(Method::Get, server.url("/slow"));
+    let r = Http::default().send_with_retry(&req, Deadline::after(Duration::from_secs(10))).await.unwrap();
+    assert_eq!((r.status, server.count("/slow")), (200, 1));
   }
 
   #[test]
