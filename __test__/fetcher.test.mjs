@@ -580,6 +580,29 @@ describe('token cache', () => {
     assert.equal(em.count('sts'), 2)
   })
 
+  test("STS 403 in Google's RPC shape (API not enabled): googleError, googleErrorDescription, message and hint carry it", TEST_TIMEOUT, async () => {
+    freshEnv()
+    const message = `Security Token Service API has not been used in project 123456 before or it is disabled. ${m.sessionToken}`
+    em.fault('sts', { status: 403, body: { error: { code: 403, message, status: 'PERMISSION_DENIED' } } })
+    const err = assertFetcherError(await rejection(new GoogleTokenFetcher(options()).getAccessToken()), 'STS_EXCHANGE_FAILED')
+    assert.equal(err.status, 403)
+    assert.equal(err.googleError, 'PERMISSION_DENIED')
+    assert.match(err.googleErrorDescription, /^Security Token Service API has not been used in project 123456/)
+    assert.match(err.message, /PERMISSION_DENIED: Security Token Service API has not been used/)
+    assert.match(err.hint, /enable the Security Token Service API/)
+    assertNoSecret(err)
+  })
+
+  test("IAM 400 in the OAuth shape: googleError and googleErrorDescription carry it", TEST_TIMEOUT, async () => {
+    freshEnv()
+    em.fault('iam', { status: 400, body: { error: 'invalid_request', error_description: 'lifetime is too long' } })
+    const err = assertFetcherError(await rejection(new GoogleTokenFetcher(options()).getAccessToken()), 'IMPERSONATION_FAILED')
+    assert.equal(err.status, 400)
+    assert.equal(err.googleError, 'invalid_request')
+    assert.equal(err.googleErrorDescription, 'lifetime is too long')
+    assert.match(err.message, /invalid_request: lifetime is too long/)
+  })
+
   test('a real signature rejection (static keys Google STS cannot verify): invalid_grant, the hint', TEST_TIMEOUT, async () => {
     freshEnv({ AWS_ACCESS_KEY_ID: 'AKIAFETCHERUNKNOWN01', AWS_SECRET_ACCESS_KEY: m.envSecret })
     const err = assertFetcherError(await rejection(new GoogleTokenFetcher(options()).getAccessToken()), 'STS_EXCHANGE_FAILED')

@@ -4,7 +4,12 @@
 //! Mapping to [`Error`]:
 //! * no answer in time → `TIMEOUT`; connection failure → the endpoint's kind
 //!   (`STS_EXCHANGE_FAILED` / `IMPERSONATION_FAILED`); unusable URL or header → `CONFIG_INVALID`;
-//! * a non-2xx answer is left to the caller, which knows the endpoint's error shape;
+//! * a non-2xx answer is left to the caller (which knows its endpoint's hints), with the body read
+//!   by [`Endpoint::remote_error`] in **both** Google error shapes, whichever endpoint sent it:
+//!   OAuth 2.0 (RFC 6749 §5.2, `{"error": "invalid_grant", "error_description": "…"}`, STS's usual
+//!   shape) and Google RPC (`{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "…"}}`,
+//!   IAM's, and STS's when the API is disabled or the project is unknown); a body in neither shape
+//!   is quoted as text (scrubbed, at most [`MAX_QUOTED_CHARS`] characters);
 //! * a 2xx body that is not a JSON object, is too large, or lacks a field → `INVALID_TOKEN_RESPONSE`,
 //!   naming the field and never quoting the body (it may hold a token).
 //!
@@ -17,6 +22,20 @@ use crate::http::{Deadline, Http, Request, Response, TransportError};
 use crate::redact::{scrub_body, Secret};
 
 pub type JsonObject = serde_json::Map<String, Value>;
+
+/// At most this many characters of an error body that is in neither Google shape are quoted.
+pub const MAX_QUOTED_CHARS: usize = 300;
+
+/// What a non-2xx answer said, in either Google error shape (all text scrubbed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteError {
+  /// OAuth `error` (`invalid_grant`) or RPC `status` (`PERMISSION_DENIED`).
+  pub code: Option<String>,
+  /// OAuth `error_description` or RPC `message`.
+  pub description: Option<String>,
+  /// For the message: `code: description`, one of them, or the quoted body.
+  pub detail: String,
+}
 
 /// Who is being called, for messages and error kinds.
 pub struct Endpoint<'a> {
@@ -128,8 +147,36 @@ impl Endpoint<'_> {
   pub fn error_body(&self, resp: &Response) -> (Option<Value>, String) {
     match serde_json::from_slice::<Value>(&resp.body) {
       Ok(v) => (Some(v), String::new()),
-      Err(_) => (None, self.scrub(&resp.text())),
+      Err(_) => (None, self.quote(&resp.text())),
     }
+  }
+
+  /// At most [`MAX_QUOTED_CHARS`] characters of `text`, scrubbed, on one line.
+  fn quote(&self, text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut q: String = one_line.chars().take(MAX_QUOTED_CHARS).collect();
+    if one_line.chars().count() > MAX_QUOTED_CHARS {
+      q.push('…');
+    }
+    self.scrub(&q)
+  }
+
+  /// Read a non-2xx body in either Google error shape (see the module doc).
+  pub fn remote_error(&self, json: Option<&Value>, text: &str) -> RemoteError {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| self.scrub(s));
+    let (code, description) = match json.and_then(|j| j.get("error")) {
+      Some(Value::String(_)) => (s(json.and_then(|j| j.get("error"))), s(json.and_then(|j| j.get("error_description")))),
+      Some(rpc @ Value::Object(_)) => (s(rpc.get("status")), s(rpc.get("message"))),
+      _ => (None, None),
+    };
+    let detail = match (&code, &description) {
+      (Some(c), Some(d)) => format!("{c}: {d}"),
+      (Some(c), None) => c.clone(),
+      (None, Some(d)) => d.clone(),
+      (None, None) if !text.is_empty() => text.to_string(),
+      (None, None) => json.map(|j| self.quote(&j.to_string())).unwrap_or_default(),
+    };
+    RemoteError { code, description, detail }
   }
 }
 
@@ -164,6 +211,31 @@ mod tests {
     let (json, text) = ep.error_body(&Response { status: 502, content_type: None, body: b"bad MARKER-TOKEN".to_vec() });
     assert!(json.is_none());
     assert_eq!(text, "bad ** redacted **");
+  }
+
+  #[test]
+  fn both_google_error_shapes_are_read_on_any_endpoint() {
+    let secret = Secret::new("MARKER-TOKEN");
+    let ep =
+      Endpoint { name: "Google STS", url: "https://sts.googleapis.com/v1/token", kind: ErrorKind::StsExchangeFailed, secrets: &[&secret] };
+    let read = |body: &str| {
+      let (json, text) = ep.error_body(&Response { status: 403, content_type: None, body: body.as_bytes().to_vec() });
+      ep.remote_error(json.as_ref(), &text)
+    };
+    let oauth = read(r#"{"error":"invalid_grant","error_description":"bad MARKER-TOKEN"}"#);
+    assert_eq!((oauth.code.as_deref(), oauth.description.as_deref()), (Some("invalid_grant"), Some("bad ** redacted **")));
+    assert_eq!(oauth.detail, "invalid_grant: bad ** redacted **");
+    let rpc = read(r#"{"error":{"code":403,"message":"Security Token Service API has not been used","status":"PERMISSION_DENIED"}}"#);
+    assert_eq!(
+      (rpc.code.as_deref(), rpc.description.as_deref()),
+      (Some("PERMISSION_DENIED"), Some("Security Token Service API has not been used"))
+    );
+    assert_eq!(rpc.detail, "PERMISSION_DENIED: Security Token Service API has not been used");
+    let other = read(r#"{"message":"MARKER-TOKEN went wrong"}"#);
+    assert_eq!((other.code, other.description), (None, None));
+    assert_eq!(other.detail, r#"{"message":"** redacted ** went wrong"}"#);
+    let long = read(&"x".repeat(5000));
+    assert_eq!(long.detail.chars().count(), MAX_QUOTED_CHARS + 1, "quoted bodies are cut");
   }
 
   #[test]

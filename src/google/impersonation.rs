@@ -10,7 +10,8 @@
 //! `constraints/iam.allowServiceAccountCredentialLifetimeExtension`.
 //!
 //! Success: `{"accessToken", "expireTime": RFC 3339}`; anything else in a 2xx is
-//! `INVALID_TOKEN_RESPONSE`. Failure: Google RPC `{"error": {"code", "message", "status"}}`, kept
+//! `INVALID_TOKEN_RESPONSE`. Failure: Google RPC `{"error": {"code", "message", "status"}}` (or the
+//! OAuth shape: both read by [`super::endpoint::Endpoint::remote_error`]), kept
 //! (scrubbed) as the remote error of an `IMPERSONATION_FAILED`, with a hint for `PERMISSION_DENIED`,
 //! `NOT_FOUND`, `UNAUTHENTICATED` and lifetime refusals.
 
@@ -96,18 +97,10 @@ fn status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str
 /// `IMPERSONATION_FAILED` with Google's RPC `status` and `message` (scrubbed), and a hint naming
 /// `email` for the causes we know.
 pub fn iam_status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str, email: &str) -> Error {
-  let rpc = json.and_then(|j| j.get("error")).filter(|e| e.is_object());
-  let field = |k: &str| rpc.and_then(|e| e.get(k)).and_then(Value::as_str).map(|s| ep.scrub(s));
-  let (rpc_status, message) = (field("status"), field("message"));
-  let detail = match (&rpc_status, &message) {
-    (Some(s), Some(m)) => format!("{s}: {m}"),
-    (Some(s), None) => s.clone(),
-    (None, Some(m)) => m.clone(),
-    (None, None) => text.to_string(),
-  };
-  let mut err = Error::http_status(ErrorKind::ImpersonationFailed, status, ep.status_message(status, &detail))
-    .with_remote(rpc_status.clone(), message.clone());
-  if let Some(h) = hint(status, rpc_status.as_deref().unwrap_or_default(), message.as_deref().unwrap_or_default(), email) {
+  let remote = ep.remote_error(json, text);
+  let mut err = Error::http_status(ErrorKind::ImpersonationFailed, status, ep.status_message(status, &remote.detail))
+    .with_remote(remote.code.clone(), remote.description.clone());
+  if let Some(h) = hint(status, remote.code.as_deref().unwrap_or_default(), remote.description.as_deref().unwrap_or_default(), email) {
     err = err.with_hint(h);
   }
   err

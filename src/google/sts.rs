@@ -10,8 +10,9 @@
 //!
 //! Success: `{"access_token", "issued_token_type", "token_type": "Bearer", "expires_in": seconds}`;
 //! a 2xx without a usable `access_token` or with a nonsensical `expires_in` is
-//! `INVALID_TOKEN_RESPONSE`. Failure: RFC 6749 §5.2 `{"error", "error_description", "error_uri"?}`,
-//! kept scrubbed as the remote error of an `STS_EXCHANGE_FAILED`, with a hint where the cause is
+//! `INVALID_TOKEN_RESPONSE`. Failure: RFC 6749 §5.2 `{"error", "error_description", "error_uri"?}`
+//! or, when the API is disabled or the project unknown, Google RPC `{"error": {"status", "message"}}`
+//! (both read by [`Endpoint::remote_error`]), kept scrubbed as the remote error of an `STS_EXCHANGE_FAILED`, with a hint where the cause is
 //! known (see [`hint`]). 408, 429, 5xx and connection failures are retried by [`crate::http`].
 
 use std::time::Duration;
@@ -119,18 +120,13 @@ fn expires_in(v: &Value) -> Option<Duration> {
   (secs.is_finite() && secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs))
 }
 
-/// The error of a non-2xx STS answer: `error` / `error_description` kept (scrubbed), plus a hint.
+/// The error of a non-2xx STS answer: Google's error code and description kept (scrubbed, in either
+/// shape: [`Endpoint::remote_error`]), plus a hint.
 fn status_error(ep: &Endpoint<'_>, status: u16, json: Option<&Value>, text: &str) -> Error {
-  let field = |k: &str| json.and_then(|j| j.get(k)).and_then(Value::as_str).map(|s| ep.scrub(s));
-  let (error, description) = (field("error"), field("error_description"));
-  let detail = match (&error, &description) {
-    (Some(e), Some(d)) => format!("{e}: {d}"),
-    (Some(e), None) => e.clone(),
-    _ => text.to_string(),
-  };
-  let mut err = Error::http_status(ErrorKind::StsExchangeFailed, status, ep.status_message(status, &detail))
-    .with_remote(error.clone(), description.clone());
-  if let Some(h) = hint(error.as_deref().unwrap_or_default(), description.as_deref().unwrap_or_default()) {
+  let remote = ep.remote_error(json, text);
+  let mut err = Error::http_status(ErrorKind::StsExchangeFailed, status, ep.status_message(status, &remote.detail))
+    .with_remote(remote.code.clone(), remote.description.clone());
+  if let Some(h) = hint(remote.code.as_deref().unwrap_or_default(), remote.description.as_deref().unwrap_or_default()) {
     err = err.with_hint(h);
   }
   err
@@ -142,6 +138,9 @@ pub fn hint(error: &str, description: &str) -> Option<&'static str> {
   let mentions = |words: &[&str]| words.iter().any(|w| d.contains(w));
   if mentions(&["attribute condition"]) {
     return Some("the workload identity provider's attribute condition rejected these AWS credentials: check the condition against the caller's assumed-role ARN");
+  }
+  if mentions(&["has not been used", "is disabled", "service_disabled"]) {
+    return Some("enable the Security Token Service API (sts.googleapis.com) in the project of the workload identity pool, then retry after a few minutes");
   }
   match error {
     "invalid_grant" if mentions(&["aws", "signature", "invalidclienttokenid", "expiredtoken", "getcalleridentity"]) => Some(
