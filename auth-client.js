@@ -119,8 +119,8 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
 
     /**
      * One request with `Authorization: Bearer <token>` (plus the quota project, if any); on a 401,
-     * drop that token (only if it is still the cached one) and retry once with a fresh one, unless the
-     * body is a stream.
+     * report the token as rejected and retry once with a fresh one if the native core allows it
+     * (forced refreshes are bounded in time, process-wide), unless the body is a stream.
      */
     async function send(client, current, source, opts, quota) {
       for (let retried = false; ; retried = true) {
@@ -132,7 +132,7 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
         } catch (e) {
           const res = e && e.response
           if (retried || !res || res.status !== 401 || isStream(opts.data) || isStream(res.config && res.config.data)) throw e
-          source.drop(token)
+          if (!source.drop(token)) throw e
         }
       }
     }

@@ -81,9 +81,15 @@ export declare class GoogleTokenFetcher {
    * JavaScript also drops this thread's memos.
    */
   invalidate(): void
-  /** Drop the cached access token if it is `token`; whether it was. Internal (401 handling). */
+  /**
+   * An API rejected `token` (401): whether to retry with another token (the core drops it within
+   * its forced-refresh bound). Internal (401 handling).
+   */
   invalidateToken(token: string): boolean
-  /** Drop the cached ID token of (audience, includeEmail) if it is `token`. Internal (401 handling). */
+  /**
+   * A service rejected the ID token `token` of (audience, includeEmail): whether to retry, as
+   * `invalidateToken`. Internal (401 handling).
+   */
   invalidateIdToken(audience: string, includeEmail: boolean, token: string): boolean
   /** `backgroundRefresh` of this object's options. Internal (the JavaScript memos). */
   get backgroundRefresh(): boolean

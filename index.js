@@ -287,11 +287,12 @@ class GoogleTokenFetcher {
     )
   }
 
-  /** Drop `token` (an API rejected it) from the native cache and this thread's memos, if still cached. */
+  /** An API rejected `token`: whether to retry with another (the native core decides and bounds it). */
   #dropToken(token) {
-    this.#native.invalidateToken(token)
+    const retry = this.#native.invalidateToken(token)
     this.#memos.wait.dropIf(token)
     this.#memos.background.dropIf(token)
+    return retry
   }
 
   #idToken(audience, includeEmail) {
@@ -304,8 +305,9 @@ class GoogleTokenFetcher {
 
   #dropIdToken(audience, includeEmail, token) {
     const email = Boolean(includeEmail)
-    this.#native.invalidateIdToken(audience, email, token)
+    const retry = this.#native.invalidateIdToken(audience, email, token)
     this.#memos.peekId(`${email ? 1 : 0}${audience}`)?.dropIf(token)
+    return retry
   }
 
   getAccessToken() {

@@ -197,7 +197,39 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     assert.equal(bearer(rejected), first)
     assert.notEqual(bearer(retried), first)
     assert.equal((await fetcher.getAccessToken()).token, bearer(retried), 'the fresh token is the cached one now')
-    assert.deepEqual(exchanges(), [2, 2], 'exactly one fresh exchange')
+    assert.deepEqual(exchanges(), [1, 2], 'one fresh generateAccessToken, on the still-valid federated token')
+  })
+
+  test('ten 401s in a row from a URL that always refuses: one forced refresh in all, the rest get the 401 back', TEST_TIMEOUT, async () => {
+    const { authClient } = setup()
+    await rawQuery(authClient)
+    em.setAlways('bigquery', { status: 401 })
+    for (let i = 0; i < 10; i++) assert.equal((await rejection(rawQuery(authClient))).response?.status, 401)
+    assert.deepEqual(exchanges(), [1, 2], 'the first token, and one forced refresh (no new STS exchange)')
+    assert.equal(em.count('bigquery'), 1 + 10 + 1, 'one retry in all')
+  })
+
+  test('ten 401s in each of 8 worker_threads: at most 2 STS and 2 IAM calls in all', { timeout: 60_000 }, async () => {
+    freshEnv()
+    em.setAlways('bigquery', { status: 401 })
+    const body = `
+      const { GoogleTokenFetcher } = require(workerData.index)
+      const authClient = new GoogleTokenFetcher(workerData.options).authClient({ googleAuthLibrary: require(workerData.gal) })
+      return async () => {
+        const statuses = []
+        for (let i = 0; i < 10; i++) {
+          try { await authClient.request({ url: workerData.queries, method: 'POST', data: {} }); statuses.push(200) } catch (e) { statuses.push(e.response?.status) }
+        }
+        return statuses
+      }
+    `
+    const results = await inWorkers(8, body, { index: here('../index.js'), gal: stackPaths.googleAuthLibrary, options: options(), queries: queriesUrl() })
+    assert.deepEqual(results, Array(8).fill(Array(10).fill(401)))
+    const [sts, iam] = exchanges()
+    assert.ok(sts <= 2 && iam <= 2, `${sts} STS and ${iam} IAM calls`)
+    // A worker whose rejected token another worker already replaced retries once with the new one;
+    // after that first round every 401 is returned as it is.
+    assert.ok(em.count('bigquery') <= 80 + 8, `${em.count('bigquery')} requests: at most one retry per worker`)
   })
 
   test("a new token is announced as google-auth-library's AwsClient does: a 'tokens' event and credentials, never enumerable", TEST_TIMEOUT, async () => {
@@ -246,7 +278,7 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     revoke(bearer(only('bigquery')[0]))
     const results = await Promise.all([rawQuery(authClient), rawQuery(authClient)])
     assert.deepEqual(results.map((r) => r.status), [200, 200])
-    assert.deepEqual(exchanges(), [2, 2])
+    assert.deepEqual(exchanges(), [1, 2])
   })
 
   test('a second 401 is returned, not retried again; a streamed body is never retried', TEST_TIMEOUT, async () => {

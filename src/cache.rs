@@ -16,6 +16,9 @@
 //!   ([`RETRY_BASE`] doubling to [`RETRY_MAX`], never past the expiration).
 //! * Optional **background refresh**: inside the margin, callers get the current value at once
 //!   and one load runs behind them.
+//! * **Forced refreshes are rate-bound**: a consumer that saw the value rejected (an API's 401) may
+//!   drop it at most once per [`FORCED_REFRESH_INTERVAL`] per cache ([`Cache::allow_forced_refresh`]);
+//!   the caches are process-wide, so one caller in a loop of 401s cannot make every worker refetch.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ use crate::error::{Error, ErrorKind, Result};
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(300);
 pub const RETRY_BASE: Duration = Duration::from_secs(5);
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// At most one forced refresh (a value dropped because a consumer saw it rejected) per this long.
+pub const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How the cache refreshes.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +70,8 @@ struct State<T> {
   retry_at: Option<SystemTime>,
   failures: u32,
   inflight: Option<watch::Receiver<Shared<T>>>,
+  /// When a consumer last forced a refresh ([`Cache::allow_forced_refresh`]).
+  forced_at: Option<SystemTime>,
 }
 
 /// Clears the in-flight slot when the load task goes away, settled or not (a settled load has
@@ -99,7 +106,11 @@ fn retry_delay(failures: u32) -> Duration {
 
 impl<T: Clone + Send + Sync + 'static> Cache<T> {
   pub fn new(policy: Policy, clock: Arc<dyn Clock>) -> Arc<Self> {
-    Arc::new(Cache { policy, clock, state: Mutex::new(State { current: None, retry_at: None, failures: 0, inflight: None }) })
+    Arc::new(Cache {
+      policy,
+      clock,
+      state: Mutex::new(State { current: None, retry_at: None, failures: 0, inflight: None, forced_at: None }),
+    })
   }
 
   fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
@@ -144,6 +155,19 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
       _ if background => Some(Entry { refresh_at: now, ..cur.clone() }),
       _ => None,
     }
+  }
+
+  /// Whether a consumer that saw the value rejected may force a refresh now: at most once per
+  /// [`FORCED_REFRESH_INTERVAL`] (a `true` is recorded as that refresh). The caller then drops the
+  /// value with [`Cache::invalidate`]; on `false` it keeps it, and its caller gets the rejection.
+  pub fn allow_forced_refresh(&self) -> bool {
+    let now = self.clock.now();
+    let mut st = self.lock();
+    let allowed = st.forced_at.is_none_or(|at| now.duration_since(at).map_or(true, |d| d >= FORCED_REFRESH_INTERVAL));
+    if allowed {
+      st.forced_at = Some(now);
+    }
+    allowed
   }
 
   /// Drop the current value (e.g. after the consumer saw it rejected).
@@ -292,6 +316,19 @@ mod tests {
   }
 
   const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
+
+  #[test]
+  fn forced_refreshes_are_bounded_in_time() {
+    let (cache, clock) = setup(Policy::default());
+    assert!(cache.allow_forced_refresh());
+    for _ in 0..10 {
+      assert!(!cache.allow_forced_refresh(), "at most one per interval");
+    }
+    clock.advance(FORCED_REFRESH_INTERVAL - Duration::from_secs(1));
+    assert!(!cache.allow_forced_refresh());
+    clock.advance(Duration::from_secs(1));
+    assert!(cache.allow_forced_refresh(), "allowed again after the interval");
+  }
 
   #[tokio::test]
   async fn caches_until_margin_then_refreshes() {

@@ -359,13 +359,15 @@ impl GoogleTokenFetcher {
     self.core.invalidate();
   }
 
-  /// Drop the cached access token if it is `token`; whether it was. Internal (401 handling).
+  /// An API rejected `token` (401): whether to retry with another token (the core drops it within
+  /// its forced-refresh bound). Internal (401 handling).
   #[napi]
   pub fn invalidate_token(&self, token: String) -> bool {
     self.core.invalidate_token(&token)
   }
 
-  /// Drop the cached ID token of (audience, includeEmail) if it is `token`. Internal (401 handling).
+  /// A service rejected the ID token `token` of (audience, includeEmail): whether to retry, as
+  /// `invalidateToken`. Internal (401 handling).
   #[napi]
   pub fn invalidate_id_token(&self, audience: String, include_email: bool, token: String) -> bool {
     self.core.invalidate_id_token(&audience, include_email, &token)

@@ -28,11 +28,12 @@
 //! The federated token (steps 1–4) of a configuration with impersonation is cached too, in a
 //! [`Cache`] of its own with the same policy, until `expires_in` (the STS default is 1 hour): the
 //! access token and every ID token of the configuration call IAM Credentials with it, so they share
-//! one STS exchange per federated-token lifetime (STS quotas are per project). A failed IAM call
-//! drops the federated token it used (if it is still the cached one), and so does an API's
-//! rejection of the access token ([`FetcherCore::invalidate_token`]): the next fetch exchanges
-//! afresh, as it would without this cache. Without impersonation the STS token is the access token
-//! and is cached as such.
+//! one STS exchange per federated-token lifetime (STS quotas are per project). An IAM call that
+//! answers 401 drops the federated token it used (if it is still the cached one), so the next fetch
+//! exchanges afresh. An API's rejection of the access token ([`FetcherCore::invalidate_token`])
+//! drops only the access token, never a still-valid federated token. Both drops are forced
+//! refreshes, at most one per [`crate::cache::FORCED_REFRESH_INTERVAL`] per cache, process-wide.
+//! Without impersonation the STS token is the access token and is cached as such.
 //!
 //! [`FetcherCore::shared`] keeps one core per configuration for the process, under a typed key
 //! (`FetcherKey`: no secret in clear) in a registry bounded by [`MAX_SHARED_FETCHERS`] (entries no
@@ -151,10 +152,15 @@ impl Steps {
     Ok(self.federated.get(load).await?.value.token)
   }
 
-  /// An IAM call failed with `token`: drop it if it is still the cached federated token, so the
-  /// next fetch exchanges afresh (the token may be what IAM rejected).
-  fn drop_federated(&self, token: &Secret) {
-    if self.federated.peek().is_some_and(|e| e.value.token == *token) {
+  /// IAM Credentials failed with `token`. Only a 401 says the federated token itself was refused:
+  /// then it is dropped, if it is still the cached one and the forced-refresh bound allows
+  /// ([`Cache::allow_forced_refresh`]), so the next fetch exchanges afresh. Any other failure (a
+  /// 403 for a missing binding, a 5xx) keeps it: a new exchange would not help.
+  fn drop_federated(&self, token: &Secret, error: &Error) {
+    if error.status() == Some(401)
+      && self.federated.peek().is_some_and(|e| e.value.token == *token)
+      && self.federated.allow_forced_refresh()
+    {
       self.federated.invalidate();
     }
   }
@@ -165,7 +171,7 @@ impl Steps {
     let sts_token = self.federated_cached(deadline).await?;
     let req = IdTokenRequest { url: &url, sts_token: &sts_token, audience: &audience, include_email };
     let token = id_token::generate_id_token(&self.supplier.chain().context().http, &req, deadline).await;
-    token.inspect_err(|_| self.drop_federated(&sts_token))
+    token.inspect_err(|e| self.drop_federated(&sts_token, e))
   }
 
   async fn fetch(self) -> Result<AccessToken> {
@@ -174,7 +180,7 @@ impl Steps {
       None => Ok(self.sts_token(self.federated(deadline).await?)),
       Some(url) => {
         let sts_token = self.federated_cached(deadline).await?;
-        let t = self.impersonate(url, &sts_token, deadline).await.inspect_err(|_| self.drop_federated(&sts_token))?;
+        let t = self.impersonate(url, &sts_token, deadline).await.inspect_err(|e| self.drop_federated(&sts_token, e))?;
         Ok(AccessToken { token: t.access_token, expires_at: t.expire_time })
       }
     }
@@ -482,23 +488,32 @@ impl FetcherCore {
     }
   }
 
-  /// Forget the cached access token only if it is `token` (an API rejected it): a token that a
-  /// refresh already replaced stays. The federated token goes with it, so the fresh access token
-  /// comes from a fresh exchange, as after any rejection in google-auth-library (a rejection is
-  /// rare; a second failure because the federated token was revoked too would not be). Returns
-  /// whether it was dropped.
+  /// An API rejected `token` (a 401). Returns whether the caller may retry with another token:
+  /// * `token` is no longer the cached one (a refresh replaced it, or nothing is cached): yes,
+  ///   nothing is dropped;
+  /// * it is, and no forced refresh of this configuration happened in the last
+  ///   [`crate::cache::FORCED_REFRESH_INTERVAL`] (process-wide): it is dropped, and yes;
+  /// * otherwise no: the token stays and the caller returns the 401.
+  ///
+  /// The federated token stays: an API's 401 says nothing about it (IAM answered with it), so the
+  /// fresh access token comes from IAM Credentials with the cached federated token. google-auth-library
+  /// refreshes on a 401 only with `forceRefreshOnFailure`; this bound keeps our retry from turning a
+  /// misconfigured URL into one refresh per request for every worker.
   pub fn invalidate_token(&self, token: &str) -> bool {
     let mut last = lock(&self.last);
-    let rejected = match self.cache.peek() {
-      Some(current) => current.value.token.expose() == token,
-      None => last.as_ref().is_some_and(|l| l.value.token.expose() == token),
+    let cached = match self.cache.peek() {
+      Some(current) => Some(current.value.token.expose() == token),
+      None => last.as_ref().map(|l| l.value.token.expose() == token),
     };
-    if rejected {
-      self.cache.invalidate();
-      self.federated.invalidate();
-      *last = None;
+    match cached {
+      Some(true) if self.cache.allow_forced_refresh() => {
+        self.cache.invalidate();
+        *last = None;
+        true
+      }
+      Some(true) => false,
+      Some(false) | None => true,
     }
-    rejected
   }
 
   fn steps(&self) -> Steps {
@@ -612,15 +627,18 @@ impl FetcherCore {
     Some(cache)
   }
 
-  /// Forget the cached ID token of (audience, include_email) only if it is `token` (a service
-  /// rejected it). Returns whether it was dropped.
+  /// A service rejected the ID token `token` of (audience, include_email): as
+  /// [`Self::invalidate_token`], per audience. Returns whether the caller may retry.
   pub fn invalidate_id_token(&self, audience: &str, include_email: bool, token: &str) -> bool {
-    let Some(cache) = self.id_token_cache(audience, include_email, false) else { return false };
-    let rejected = cache.peek().is_some_and(|e| e.value.token.expose() == token);
-    if rejected {
-      cache.invalidate();
+    let Some(cache) = self.id_token_cache(audience, include_email, false) else { return true };
+    match cache.peek().map(|e| e.value.token.expose() == token) {
+      Some(true) if cache.allow_forced_refresh() => {
+        cache.invalidate();
+        true
+      }
+      Some(true) => false,
+      Some(false) | None => true,
     }
-    rejected
   }
 
   /// A cached ID token usable now, without I/O.
@@ -1025,13 +1043,13 @@ mod tests {
     let server = google(|n| reply(200, &STS_OK.replace("MARKER-STS-TOKEN", &format!("MARKER-STS-TOKEN-{n}"))), reply(500, "{}")).await;
     let (fetcher, _) = setup(&server, false, Some("us-east-2"), Policy::default());
     assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-0");
-    assert!(!fetcher.invalidate_token("MARKER-STS-TOKEN-other"), "not the cached token");
-    assert!(fetcher.peek().is_some());
+    assert!(fetcher.invalidate_token("MARKER-STS-TOKEN-other"), "not the cached token: retry with the cached one");
+    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-0", "and it stays");
     assert!(fetcher.invalidate_token("MARKER-STS-TOKEN-0"));
     assert!(fetcher.peek().is_none() && fetcher.peek_background().is_none());
     assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
-    assert!(!fetcher.invalidate_token("MARKER-STS-TOKEN-0"), "already replaced: the new token stays");
-    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-1");
+    assert!(fetcher.invalidate_token("MARKER-STS-TOKEN-0"), "already replaced: retry with the new token");
+    assert_eq!(fetcher.peek().unwrap().value.token.expose(), "MARKER-STS-TOKEN-1", "which stays");
     fetcher.invalidate();
     assert!(fetcher.peek().is_none() && fetcher.peek_background().is_none());
     assert_eq!(fetcher.access_token().await.unwrap().value.token.expose(), "MARKER-STS-TOKEN-2");
@@ -1078,10 +1096,18 @@ mod tests {
     assert_eq!(server.count(ID_PATH), 4);
     // The refreshed token of a.example: dropped only when it is the rejected one.
     let fresh = fetcher.peek_id_token("https://a.example", false).unwrap().value.token;
-    assert!(!fetcher.invalidate_id_token("https://a.example", false, a.value.token.expose()), "the old token was already replaced");
-    assert!(!fetcher.invalidate_id_token("https://a.example", true, fresh.expose()), "another key");
+    assert!(fetcher.invalidate_id_token("https://a.example", false, a.value.token.expose()), "the old token was already replaced: retry");
+    assert!(fetcher.peek_id_token("https://a.example", false).is_some(), "and the new one stays");
+    assert!(fetcher.invalidate_id_token("https://a.example", true, fresh.expose()), "another key: nothing cached there to drop");
     assert!(fetcher.invalidate_id_token("https://a.example", false, fresh.expose()));
     assert!(fetcher.peek_id_token("https://a.example", false).is_none());
+    fetcher.id_token("https://a.example", false).await.unwrap();
+    let again = fetcher.peek_id_token("https://a.example", false).unwrap().value.token;
+    assert!(
+      !fetcher.invalidate_id_token("https://a.example", false, again.expose()),
+      "a second forced refresh within the bound is refused"
+    );
+    assert!(fetcher.peek_id_token("https://a.example", false).is_some());
     fetcher.id_token("https://a.example", true).await.unwrap();
     assert!(fetcher.peek_id_token("https://a.example", true).is_some());
     fetcher.invalidate();
@@ -1177,6 +1203,25 @@ mod tests {
     assert_eq!(bearers(&server), ["Bearer MARKER-STS-TOKEN-0", "Bearer MARKER-STS-TOKEN-1"], "the retry exchanged afresh");
     fetcher.access_token().await.unwrap();
     assert_eq!(server.count("/v1/token"), 2, "and the fresh one is shared");
+  }
+
+  #[tokio::test]
+  async fn an_api_401_refreshes_once_per_interval_and_keeps_the_federated_token() {
+    // Issue 18, defect 2: ten 401s in a row cost one forced refresh (an IAM call), no exchange.
+    let server = sharing_server(true).await;
+    let (fetcher, clock) = setup(&server, true, Some("us-east-2"), Policy::default());
+    let first = fetcher.access_token().await.unwrap().value.token;
+    assert!(fetcher.invalidate_token(first.expose()), "the first 401 may refresh");
+    let mut current = fetcher.access_token().await.unwrap().value.token;
+    for _ in 0..9 {
+      assert!(!fetcher.invalidate_token(current.expose()), "later 401s within the bound get the 401 back");
+      current = fetcher.access_token().await.unwrap().value.token;
+    }
+    assert_eq!((server.count("/v1/token"), server.count(IAM_PATH)), (1, 2), "1 STS, 2 generateAccessToken");
+    clock.advance(crate::cache::FORCED_REFRESH_INTERVAL);
+    assert!(fetcher.invalidate_token(current.expose()), "allowed again after the interval");
+    fetcher.access_token().await.unwrap();
+    assert_eq!((server.count("/v1/token"), server.count(IAM_PATH)), (1, 3), "the federated token is still used");
   }
 
   #[tokio::test]
