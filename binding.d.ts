@@ -65,7 +65,7 @@ export declare class GoogleTokenFetcher {
    * object. Its EC2-only `credential_source` URLs are replaced by the container-aware AWS chain;
    * `environment_id` must be `aws1`.
    */
-  static fromCredentialConfig(pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions): GoogleTokenFetcher
+  static fromCredentialConfig(pathOrObject: string | object, options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
   /** From the credential configuration file named by `GOOGLE_APPLICATION_CREDENTIALS`. */
   static fromEnv(options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
   /**

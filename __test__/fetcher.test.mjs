@@ -255,6 +255,41 @@ describe('from options', () => {
     }
   })
 
+  // Issue 18, defect 14: AwsClient's snake_case names were dropped without a word (impersonation
+  // skipped, the federated token handed out, the lifetime never checked).
+  test("AwsClient's snake_case option names work as the camelCase ones; unknown or doubled names are CONFIG_INVALID", TEST_TIMEOUT, async () => {
+    freshEnv()
+    const { serviceAccountImpersonationUrl, tokenUrl, audience } = options()
+    const fetcher = new GoogleTokenFetcher({
+      type: 'external_account',
+      subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
+      audience,
+      token_url: tokenUrl,
+      service_account_impersonation_url: serviceAccountImpersonationUrl,
+      service_account_impersonation: { token_lifetime_seconds: 1200 },
+      quota_project_id: 'snake-project',
+      timeout_ms: 5000,
+    })
+    const token = await fetcher.getAccessToken()
+    assert.equal(issued(token.token).kind, 'sa', 'impersonated, not the federated token')
+    assert.equal(only('iam')[0].body, `{"scope":["${CLOUD_PLATFORM}"],"lifetime":"1200s"}`)
+    assert.equal((await fetcher.getRequestHeaders())['x-goog-user-project'], 'snake-project')
+    const cases = [
+      [{ service_account_impersonation: { token_lifetime_seconds: 99999999 } }, /token_lifetime_seconds must be a whole number from 600 to 43200/],
+      [{ token_url: tokenUrl }, /options\.tokenUrl and options\.token_url are the same option/],
+      [{ serviceAccountImpersonationURL: serviceAccountImpersonationUrl }, /options\.serviceAccountImpersonationURL is not an option of GoogleTokenFetcher/],
+      [{ serviceAccountImpersonation: { lifetime: 1200 } }, /options\.serviceAccountImpersonation\.lifetime is not an option/],
+      [{ aws_security_credentials_supplier: {} }, /finds AWS credentials itself/],
+    ]
+    for (const [extra, pattern] of cases) {
+      assert.throws(
+        () => new GoogleTokenFetcher({ ...options(), ...extra }),
+        (err) => assertFetcherError(err, 'CONFIG_INVALID') && pattern.test(err.message),
+        JSON.stringify(extra),
+      )
+    }
+  })
+
   // Issue 12, defect 6: diagnoseAws answers options of the wrong type like every other entry point.
   test('diagnoseAws with options of the wrong type rejects with CONFIG_INVALID (no synchronous throw)', async () => {
     const { diagnoseAws } = createRequire(import.meta.url)('../index.js')

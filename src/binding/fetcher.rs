@@ -205,6 +205,39 @@ fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
   })
 }
 
+/// The options object with each name in its camelCase spelling, by the rules of
+/// [`crate::google::options`], then read as [`GoogleTokenFetcherOptions`]. Anything but an object is
+/// left to that read (which refuses it).
+fn fetcher_options(env: &Env, options: Unknown) -> Result<GoogleTokenFetcherOptions> {
+  use crate::google::options::FETCHER_OPTIONS;
+  let object = camel_case(env, options, FETCHER_OPTIONS, "options")?;
+  unsafe { GoogleTokenFetcherOptions::from_napi_value(env.raw(), object) }
+}
+
+/// A copy of `object` under the camelCase names of `table` (see [`crate::google::options::normalise`]).
+fn camel_case(env: &Env, object: Unknown, table: &[(&'static str, &'static str)], what: &str) -> Result<napi::sys::napi_value> {
+  if object.get_type()? != ValueType::Object {
+    return Ok(object.raw());
+  }
+  let object_ctor: Unknown = env.get_global()?.get_named_property("Object")?;
+  let object_ctor: Object = unsafe { object_ctor.cast()? };
+  let keys: Function<Unknown, Vec<String>> = object_ctor.get_named_property("keys")?;
+  let given = keys.apply(object_ctor, object)?;
+  let names = crate::google::options::normalise(&given, table, what).map_err(|e| to_napi(env, &e))?;
+  let source: Object = unsafe { object.cast()? };
+  let mut out = Object::new(env)?;
+  for (name, camel) in names {
+    let value: Unknown = source.get_named_property(&name)?;
+    if camel == "serviceAccountImpersonation" {
+      let nested = camel_case(env, value, crate::google::options::IMPERSONATION_OPTIONS, &format!("{what}.{name}"))?;
+      out.set_named_property(camel, unsafe { Unknown::from_raw_unchecked(env.raw(), nested) })?;
+    } else {
+      out.set_named_property(camel, value)?;
+    }
+  }
+  Ok(out.raw())
+}
+
 fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, rt: FetcherRuntimeOptions) -> Result<GoogleTokenFetcher> {
   let config = config.map_err(|e| to_napi(env, &e))?;
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
@@ -242,9 +275,9 @@ pub struct GoogleTokenFetcher {
 #[napi]
 impl GoogleTokenFetcher {
   /// @throws {Error} with `code: 'CONFIG_INVALID'` for invalid options.
-  #[napi(constructor)]
-  pub fn new(env: Env, options: GoogleTokenFetcherOptions) -> Result<Self> {
-    let o = options;
+  #[napi(constructor, ts_args_type = "options: GoogleTokenFetcherOptions")]
+  pub fn new(env: Env, options: Unknown) -> Result<Self> {
+    let o = fetcher_options(&env, options)?;
     let raw = FetcherOptions {
       audience: o.audience,
       token_url: o.token_url,
@@ -270,7 +303,7 @@ impl GoogleTokenFetcher {
   /// `gcloud iam workload-identity-pools create-cred-config --aws`: a file path, or the parsed
   /// object. Its EC2-only `credential_source` URLs are replaced by the container-aware AWS chain;
   /// `environment_id` must be `aws1`.
-  #[napi(factory, ts_args_type = "pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions")]
+  #[napi(factory, ts_args_type = "pathOrObject: string | object, options?: FetcherRuntimeOptions | undefined | null")]
   pub fn from_credential_config(env: Env, path_or_object: Unknown, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
     let ctx = super::context::thread_context(&env)?;
     let rt = runtime(options);

@@ -9,7 +9,7 @@
 //!   OAuth 2.0 (RFC 6749 §5.2, `{"error": "invalid_grant", "error_description": "…"}`, STS's usual
 //!   shape) and Google RPC (`{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "…"}}`,
 //!   IAM's, and STS's when the API is disabled or the project is unknown); a body in neither shape
-//!   is quoted as text (scrubbed, at most [`MAX_QUOTED_CHARS`] characters);
+//!   is quoted as text (scrubbed and cut: [`crate::redact::scrub_body`]);
 //! * a 2xx body that is not a JSON object, is too large, or lacks a field → `INVALID_TOKEN_RESPONSE`,
 //!   naming the field and never quoting the body (it may hold a token).
 //!
@@ -22,9 +22,6 @@ use crate::http::{Deadline, Http, Request, Response, TransportError};
 use crate::redact::{scrub_body, Secret};
 
 pub type JsonObject = serde_json::Map<String, Value>;
-
-/// At most this many characters of an error body that is in neither Google shape are quoted.
-pub const MAX_QUOTED_CHARS: usize = 300;
 
 /// What a non-2xx answer said, in either Google error shape (all text scrubbed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,18 +144,8 @@ impl Endpoint<'_> {
   pub fn error_body(&self, resp: &Response) -> (Option<Value>, String) {
     match serde_json::from_slice::<Value>(&resp.body) {
       Ok(v) => (Some(v), String::new()),
-      Err(_) => (None, self.quote(&resp.text())),
+      Err(_) => (None, self.scrub(&resp.text())),
     }
-  }
-
-  /// At most [`MAX_QUOTED_CHARS`] characters of `text`, scrubbed, on one line.
-  fn quote(&self, text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut q: String = one_line.chars().take(MAX_QUOTED_CHARS).collect();
-    if one_line.chars().count() > MAX_QUOTED_CHARS {
-      q.push('…');
-    }
-    self.scrub(&q)
   }
 
   /// Read a non-2xx body in either Google error shape (see the module doc).
@@ -174,7 +161,7 @@ impl Endpoint<'_> {
       (Some(c), None) => c.clone(),
       (None, Some(d)) => d.clone(),
       (None, None) if !text.is_empty() => text.to_string(),
-      (None, None) => json.map(|j| self.quote(&j.to_string())).unwrap_or_default(),
+      (None, None) => json.map(|j| self.scrub(&j.to_string())).unwrap_or_default(),
     };
     RemoteError { code, description, detail }
   }
@@ -235,7 +222,7 @@ mod tests {
     assert_eq!((other.code, other.description), (None, None));
     assert_eq!(other.detail, r#"{"message":"** redacted ** went wrong"}"#);
     let long = read(&"x".repeat(5000));
-    assert_eq!(long.detail.chars().count(), MAX_QUOTED_CHARS + 1, "quoted bodies are cut");
+    assert_eq!(long.detail.chars().count(), crate::redact::MAX_BODY_IN_MESSAGE + 1, "quoted bodies are cut");
   }
 
   #[test]

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod fetcher;
 pub mod id_token;
 pub mod impersonation;
+pub mod options;
 pub mod sts;
 pub mod subject_token;
 
