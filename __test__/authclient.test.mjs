@@ -16,7 +16,7 @@
 // Run: node --test __test__/authclient.test.mjs
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -478,10 +478,11 @@ describe('ID tokens', () => {
 
 describe("google-auth-library resolution: the application's, not this package's", () => {
   const GAL11 = here('gal11/node_modules')
+  // Installed there, at major 11: not what resolution from __test__/gal11 finds, which walks up to
+  // this repository's own node_modules (google-auth-library 10) when __test__/gal11 was never installed.
   const gal11Installed = (() => {
     try {
-      createRequire(join(GAL11, '..', 'package.json')).resolve('google-auth-library')
-      return true
+      return JSON.parse(readFileSync(join(GAL11, 'google-auth-library', 'package.json'), 'utf8')).version.startsWith('11.')
     } catch {
       return false
     }
@@ -515,7 +516,7 @@ describe("google-auth-library resolution: the application's, not this package's"
     console.log(JSON.stringify(out))
   `
 
-  test("authClient() extends the application's google-auth-library (11 here), not this package's devDependency", { timeout: 30_000, skip: !gal11Installed && 'npm ci --prefix __test__/gal11 not run' }, async () => {
+  test("authClient() extends the application's google-auth-library (11 here), not this package's devDependency", { timeout: 30_000, skip: !gal11Installed && 'needs google-auth-library 11 in __test__/gal11/node_modules (npm ci --prefix __test__/gal11)' }, async () => {
     const result = await inApp(probe(), GAL11)
     assert.match(result.appGal, /^11\./)
     assert.equal(result.isApps, true)
