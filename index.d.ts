@@ -77,8 +77,9 @@ export type AuthClientOf<G extends GoogleAuthLibraryModule> = G['AuthClient'] ex
 export interface AuthClientOptions<G extends GoogleAuthLibraryModule = GoogleAuthLibraryModule> {
   /**
    * The google-auth-library module to build the client on. By default the application's own is
-   * used: resolved from the module that required this package, the main script, then the working
-   * directory (never this package's folder).
+   * used: resolved from the module that required this package (CommonJS), then the main script (for
+   * an ES module `import`, the main script alone); never from the working directory or this
+   * package's folder. Pass it when neither finds it (e.g. a runner's main script).
    */
   googleAuthLibrary?: G
   /**
