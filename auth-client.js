@@ -5,28 +5,50 @@
 // grows with the size of the file) does not pay for code most applications never run.
 //
 // index.js calls this module's export once with what it shares: `configInvalid` (its CONFIG_INVALID
-// error), `inspect` and the filename of the module that required the package.
+// error), `inspect` and `requiredBy`, the filename of the module that required the package (null
+// for an ES module importer, whose module is out of sight).
 
-module.exports = function authClients({ configInvalid, inspect, parentFilename }) {
+module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
   // google-auth-library clients on the native fetcher (authClient(), idTokenClient())
   //
   // The classes extend the APPLICATION's google-auth-library, resolved the way the application
-  // resolves it (this package's own folder may hold another version, e.g. as a devDependency), or
-  // the module passed as `googleAuthLibrary`. google-auth-library is an optional peer dependency:
-  // nothing here runs unless one of these two methods is called.
+  // resolves it (this package's own folder may hold another version, e.g. as a devDependency, or in
+  // an npm workspace), or the module passed as `googleAuthLibrary`. google-auth-library is an
+  // optional peer dependency: nothing here runs unless one of these two methods is called.
 
   let defaultGoogleAuthLibrary = null
 
-  /** The folders the application resolves modules from: the requiring module, the main script, the working directory. */
+  /**
+   * Where the application is, the one place that decides it: the module that required this package
+   * (CommonJS), then the main script (for an ES module importer, the main script alone). Never the
+   * working directory (Node never resolves a require from there, and a planted
+   * node_modules/google-auth-library would run), and never this package's own folder on its own
+   * account (index.mjs is not the importer).
+   */
   function applicationFolders() {
     const { dirname, resolve } = require('node:path')
     const folders = []
-    if (parentFilename) folders.push(dirname(parentFilename))
+    if (requiredBy) folders.push(dirname(requiredBy))
     if (require.main && require.main.filename) folders.push(dirname(require.main.filename))
     if (process.argv[1]) folders.push(dirname(resolve(process.argv[1])))
-    folders.push(process.cwd())
     return [...new Set(folders)]
   }
+
+  /** The version in the package.json of the google-auth-library whose entry point is `entry` (or undefined). */
+  function versionAt(entry) {
+    const { dirname, join } = require('node:path')
+    const { readFileSync } = require('node:fs')
+    for (let dir = dirname(entry), up = dirname(dir); dir !== up; dir = up, up = dirname(dir)) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+        if (pkg.name === 'google-auth-library') return typeof pkg.version === 'string' ? pkg.version : undefined
+      } catch {}
+    }
+    return undefined
+  }
+
+  /** The version of each google-auth-library module this file loaded itself, for the "too old" message. */
+  const versions = new WeakMap()
 
   function loadGoogleAuthLibrary(explicit) {
     if (explicit != null) {
@@ -41,11 +63,13 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
       } catch {
         continue
       }
-      defaultGoogleAuthLibrary = require(path)
+      const gal = require(path)
+      if (gal && (typeof gal === 'object' || typeof gal === 'function')) versions.set(gal, versionAt(path))
+      defaultGoogleAuthLibrary = gal
       return defaultGoogleAuthLibrary
     }
     throw configInvalid(
-      'authClient() and idTokenClient() return google-auth-library clients, and google-auth-library could not be found from the application',
+      'authClient() and idTokenClient() return google-auth-library clients, and google-auth-library could not be found from the application (the module that required aws-wif-supplier, or the main script)',
       "install google-auth-library (10 or later) in the application, or pass it: fetcher.authClient({ googleAuthLibrary: require('google-auth-library') })",
     )
   }
@@ -97,7 +121,11 @@ module.exports = function authClients({ configInvalid, inspect, parentFilename }
     const { AuthClient } = gal
     const mergeHeaders = gal.gaxios && gal.gaxios.Gaxios && gal.gaxios.Gaxios.mergeHeaders
     if (typeof AuthClient.prototype.addUserProjectAndAuthHeaders !== 'function' || typeof mergeHeaders !== 'function') {
-      throw configInvalid('authClient() and idTokenClient() need google-auth-library 10 or later', 'upgrade google-auth-library, or use ContainerAwsCredentialsSupplier with its AwsClient')
+      const found = versions.get(gal)
+      throw configInvalid(
+        `authClient() and idTokenClient() need google-auth-library 10 or later${found ? `; the application's is ${found}` : ''}`,
+        'upgrade google-auth-library to 10 or later, or use ContainerAwsCredentialsSupplier with its AwsClient',
+      )
     }
     const Base = typeof gal.BaseExternalAccountClient === 'function' ? gal.BaseExternalAccountClient : AuthClient
 

@@ -77,8 +77,9 @@ export type AuthClientOf<G extends GoogleAuthLibraryModule> = G['AuthClient'] ex
 export interface AuthClientOptions<G extends GoogleAuthLibraryModule = GoogleAuthLibraryModule> {
   /**
    * The google-auth-library module to build the client on. By default the application's own is
-   * used: resolved from the module that required this package, the main script, then the working
-   * directory (never this package's folder).
+   * used: resolved from the module that required this package (CommonJS), then the main script (for
+   * an ES module `import`, the main script alone); never from the working directory or this
+   * package's folder. Pass it when neither finds it (e.g. a runner's main script).
    */
   googleAuthLibrary?: G
   /**
@@ -119,9 +120,10 @@ export declare class GoogleTokenFetcher {
    * From the `external_account` JSON written by
    * `gcloud iam workload-identity-pools create-cred-config --aws`: a file path, or the parsed
    * object. Its EC2-only `credential_source` URLs are replaced by the container-aware AWS chain;
-   * `environment_id` must be `aws1`.
+   * `environment_id` must be `aws1`. Any object type is accepted (google-auth-library's
+   * `ExternalAccountClientOptions`, an application's interface); its fields are checked at run time.
    */
-  static fromCredentialConfig(pathOrObject: string | Record<string, unknown>, options?: FetcherRuntimeOptions): GoogleTokenFetcher
+  static fromCredentialConfig(pathOrObject: string | object, options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
   /** From the credential configuration file named by `GOOGLE_APPLICATION_CREDENTIALS`. */
   static fromEnv(options?: FetcherRuntimeOptions | undefined | null): GoogleTokenFetcher
   /**

@@ -381,10 +381,20 @@ function adopt(native) {
   }
 }
 
+/**
+ * The module that required this package, for auth-client.js to find the application's
+ * google-auth-library: null when it is this package's own index.mjs, which requires this file for
+ * every ES module importer (the importer itself is out of sight; the main script stands for it).
+ */
+function requiredBy() {
+  const parent = module.parent && module.parent.filename
+  return parent && parent !== require('node:path').join(__dirname, 'index.mjs') ? parent : null
+}
+
 /** The google-auth-library clients (auth-client.js), loaded on first use. */
 let authClientsModule = null
 function authClients() {
-  authClientsModule ??= require('./auth-client.js')({ configInvalid, inspect, parentFilename: module.parent && module.parent.filename })
+  authClientsModule ??= require('./auth-client.js')({ configInvalid, inspect, requiredBy: requiredBy() })
   return authClientsModule
 }
 

@@ -6,7 +6,8 @@
 #   aarch64-unknown-linux-musl                 -> npm/linux-arm64-musl/
 # Usage: .ci/build-linux-binaries.sh [TARGET...]   (default: all four)
 # Needs: rustup, pip (for the `ziglang` package), cargo (installs cargo-zigbuild if missing).
-# The x64 gnu binary is also copied to the package root, where the loader finds it for the tests.
+# The x64 gnu binary is also left in the package root, where the loader finds it for the tests (a
+# failed build leaves whatever was there, e.g. the host build of `npm run demo`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,13 @@ build_one() {
   rustup target add "${target%%.*}" >/dev/null
   local start=$SECONDS
   npx napi build --platform --release --target "$target" -x --js binding.js --dts binding.d.ts
-  mv "aws-wif-supplier.$platform.node" "npm/$platform/"
+  if [ "$platform" = linux-x64-gnu ]; then
+    # Also left in the package root, where the loader finds it for the tests: it replaces the host
+    # build there as soon as it exists (newer than src/, so nothing rebuilds), whatever fails later.
+    cp "aws-wif-supplier.$platform.node" "npm/$platform/"
+  else
+    mv "aws-wif-supplier.$platform.node" "npm/$platform/"
+  fi
   echo "built $platform in $((SECONDS - start)) s: $(stat -c %s "npm/$platform/aws-wif-supplier.$platform.node") bytes"
 }
 
@@ -46,6 +53,3 @@ ensure_tools
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(x86_64-unknown-linux-gnu.2.17 aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 for t in "${targets[@]}"; do build_one "$t"; done
-if [ -f npm/linux-x64-gnu/aws-wif-supplier.linux-x64-gnu.node ]; then
-  cp npm/linux-x64-gnu/aws-wif-supplier.linux-x64-gnu.node .
-fi

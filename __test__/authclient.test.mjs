@@ -16,13 +16,15 @@
 // Run: node --test __test__/authclient.test.mjs
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join, sep } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import { inspect } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import { addonPath } from './support/ensure-addon.mjs'
 import { DEFAULT_CONFIG, emulatorSignature, hermeticEnv, makeProcessHermetic, startEmulator, verifyJwt } from './emulator/index.mjs'
 import { BigQuery, galVersion, googleAuthLibrary as gal, stackPaths } from './stack.mjs'
 import { FETCHER_CODES, QUERY, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode } from './support.mjs'
@@ -510,28 +512,124 @@ describe('ID tokens', () => {
 
 describe("google-auth-library resolution: the application's, not this package's", () => {
   const GAL11 = here('gal11/node_modules')
+  // Installed there, at major 11: not what resolution from __test__/gal11 finds, which walks up to
+  // this repository's own node_modules (google-auth-library 10) when __test__/gal11 was never installed.
   const gal11Installed = (() => {
     try {
-      createRequire(join(GAL11, '..', 'package.json')).resolve('google-auth-library')
-      return true
+      return JSON.parse(readFileSync(join(GAL11, 'google-auth-library', 'package.json'), 'utf8')).version.startsWith('11.')
     } catch {
       return false
     }
   })()
+
+  /** Run `file` (written with `source`) as the main script, with `cwd` (default: its folder); its last JSON line. */
+  async function runMain(file, source, cwd = dirname(file)) {
+    writeFileSync(file, source)
+    const run = await runNode(file, { env: hermeticEnv({ NODE_NO_WARNINGS: '1', NODE_PATH: undefined }), cwd })
+    assert.equal(run.code, 0, run.stderr)
+    return run.result
+  }
 
   /** Run `source` as the main script of a fresh app folder whose node_modules is `nodeModules` (or none). */
   async function inApp(source, nodeModules) {
     const dir = mkdtempSync(join(tmpdir(), 'aws-wif-app-'))
     try {
       if (nodeModules) symlinkSync(nodeModules, join(dir, 'node_modules'), 'dir')
-      writeFileSync(join(dir, 'main.cjs'), source)
-      const run = await runNode(join(dir, 'main.cjs'), { env: hermeticEnv({ NODE_NO_WARNINGS: '1' }), cwd: dir })
-      assert.equal(run.code, 0, run.stderr)
-      return run.result
+      return await runMain(join(dir, 'main.cjs'), source)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
   }
+
+  /**
+   * A stand-in google-auth-library `version` in `dir`/node_modules: `modern` has what authClient()
+   * needs (google-auth-library 10's shape); loading it sets globalThis.standInLoaded to `version`.
+   */
+  function plantGal(dir, version, { modern = true } = {}) {
+    const gal = join(dir, 'node_modules', 'google-auth-library')
+    mkdirSync(gal, { recursive: true })
+    writeFileSync(join(gal, 'package.json'), JSON.stringify({ name: 'google-auth-library', version, main: 'index.js' }))
+    writeFileSync(join(gal, 'index.js'), `
+      globalThis.standInLoaded = ${JSON.stringify(version)}
+      class AuthClient extends require('node:events').EventEmitter {${modern ? ' addUserProjectAndAuthHeaders() {}' : ''} }
+      class BaseExternalAccountClient extends AuthClient {}
+      module.exports = { AuthClient, BaseExternalAccountClient, gaxios: { Gaxios: { mergeHeaders: (h) => new Headers(h) } } }
+    `)
+  }
+
+  /** A copy of this package's JavaScript in `dir` (the binary linked), so that its own folder is `dir`, not the checkout. */
+  function copyPackage(dir) {
+    mkdirSync(dir, { recursive: true })
+    for (const file of ['package.json', 'index.js', 'index.mjs', 'auth-client.js', 'binding.js']) copyFileSync(here(`../${file}`), join(dir, file))
+    symlinkSync(addonPath(), join(dir, basename(addonPath())))
+  }
+
+  /** What authClient() gave the main script: the app's AuthClient or not, which stand-in ran, or the error. */
+  const report = `
+    let out
+    try {
+      const client = fetcher.authClient()
+      const appGal = require('google-auth-library')
+      out = { isApps: client instanceof appGal.AuthClient, appGal: require('google-auth-library/package.json').version }
+    } catch (e) {
+      out = { code: e.code, message: e.message, hint: e.hint }
+    }
+    console.log(JSON.stringify({ ...out, standInLoaded: globalThis.standInLoaded ?? null }))
+  `
+  const fetcherOf = (pkg) => `new (${pkg}.GoogleTokenFetcher)({ audience: ${JSON.stringify(DEFAULT_CONFIG.audience)} })`
+  const cjsMain = (specifier) => `const fetcher = ${fetcherOf(`require(${JSON.stringify(specifier)})`)}\n${report}`
+  const esmMain = (specifier) => `import * as pkg from ${JSON.stringify(specifier)}\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst fetcher = ${fetcherOf('pkg')}\n${report}`
+
+  test('the working directory is never searched: a google-auth-library planted there does not run (CommonJS and ESM)', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aws-wif-cwd-'))
+    try {
+      mkdirSync(join(dir, 'app'))
+      plantGal(join(dir, 'cwd'), '10.99.0-planted')
+      for (const [file, source] of [['main.cjs', cjsMain(here('../index.js'))], ['main.mjs', esmMain(pathToFileURL(here('../index.mjs')).href)]]) {
+        const result = await runMain(join(dir, 'app', file), source, join(dir, 'cwd'))
+        assert.equal(result.standInLoaded, null, `${file}: the planted google-auth-library ran`)
+        assert.equal(result.code, 'CONFIG_INVALID', `${file}: ${JSON.stringify(result)}`)
+        assert.match(result.hint, /googleAuthLibrary: require\('google-auth-library'\)/)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test("npm workspaces: the package's own folder has another google-auth-library; CommonJS and ESM both extend the app's", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aws-wif-workspace-'))
+    try {
+      // dir/packages/aws-wif-supplier (with its own google-auth-library) linked from the app's node_modules.
+      const pkg = join(dir, 'packages', 'aws-wif-supplier')
+      copyPackage(pkg)
+      plantGal(pkg, '10.99.0-package-own')
+      const app = join(dir, 'app')
+      mkdirSync(join(app, 'node_modules'), { recursive: true })
+      symlinkSync(pkg, join(app, 'node_modules', 'aws-wif-supplier'), 'dir')
+      const galEntry = stackPaths.googleAuthLibrary
+      const galRoot = galEntry.slice(0, galEntry.lastIndexOf(`${sep}google-auth-library${sep}`) + `${sep}google-auth-library`.length)
+      symlinkSync(galRoot, join(app, 'node_modules', 'google-auth-library'), 'dir')
+      for (const [file, source] of [['main.cjs', cjsMain('aws-wif-supplier')], ['main.mjs', esmMain('aws-wif-supplier')]]) {
+        const result = await runMain(join(app, file), source)
+        assert.deepEqual(result, { isApps: true, appGal: galVersion, standInLoaded: null }, file)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('google-auth-library older than 10 in the application: CONFIG_INVALID naming the version found and the way out', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aws-wif-gal9-'))
+    try {
+      plantGal(dir, '9.15.1', { modern: false })
+      const result = await runMain(join(dir, 'main.cjs'), cjsMain(here('../index.js')))
+      assert.equal(result.code, 'CONFIG_INVALID', JSON.stringify(result))
+      assert.match(result.message, /need google-auth-library 10 or later; the application's is 9\.15\.1/)
+      assert.match(result.hint, /upgrade google-auth-library to 10 or later, or use ContainerAwsCredentialsSupplier/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   const probe = () => `
     const { GoogleTokenFetcher } = require(${JSON.stringify(here('../index.js'))})
@@ -547,7 +645,7 @@ describe("google-auth-library resolution: the application's, not this package's"
     console.log(JSON.stringify(out))
   `
 
-  test("authClient() extends the application's google-auth-library (11 here), not this package's devDependency", { timeout: 30_000, skip: !gal11Installed && 'npm ci --prefix __test__/gal11 not run' }, async () => {
+  test("authClient() extends the application's google-auth-library (11 here), not this package's devDependency", { timeout: 30_000, skip: !gal11Installed && 'needs google-auth-library 11 in __test__/gal11/node_modules (npm ci --prefix __test__/gal11)' }, async () => {
     const result = await inApp(probe(), GAL11)
     assert.match(result.appGal, /^11\./)
     assert.equal(result.isApps, true)

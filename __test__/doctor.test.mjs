@@ -324,21 +324,26 @@ describe('doctor: each broken setup names the failing step and exits 1', () => {
     ['environment_id aws2', JSON.stringify(gcloudCredConfig('http://127.0.0.1:9', { audience: AUDIENCE, serviceAccount: SA, credential_source: { environment_id: 'aws2' } })), /"aws2"/],
     ['token_url over http to a non-loopback host', JSON.stringify(gcloudCredConfig('http://127.0.0.1:9', { audience: AUDIENCE, serviceAccount: SA, token_url: 'http://sts.example.test/v1/token' })), /token_url must be an https URL/],
   ]) {
-    test(`malformed config (${name}) → config: CONFIG_INVALID naming the file`, TEST_TIMEOUT, async () => {
+    test(`malformed config (${name}) → config: CONFIG_INVALID naming the file; all six steps, the AWS ones run, the Google ones not`, TEST_TIMEOUT, async () => {
       const config = tempFile('bad.json', content)
+      const human = { ok: 'PASS', failed: 'FAIL', skipped: 'SKIP' }
       for (const args of [['doctor', '--config', config], [`doctor`, `--config=${config}`, '--json']]) {
         const run = await doctor(containerVars(), args)
         assert.equal(run.code, 1, run.stdout)
-        const steps = args.includes('--json') ? JSON.parse(run.stdout).steps.map((s) => ({ step: s.step, label: s.status, detail: s.detail, code: s.code })) : parseReport(run.stdout).steps
-        assert.equal(steps.length, 1, 'only the config step')
-        assert.equal(steps[0].step, 'config')
-        assert.ok(['FAIL', 'failed'].includes(steps[0].label))
+        const steps = args.includes('--json') ? JSON.parse(run.stdout).steps.map((s) => ({ step: s.step, label: human[s.status], detail: s.detail, code: s.code })) : parseReport(run.stdout).steps
+        assert.deepEqual(
+          steps.map((s) => [s.step, s.label]),
+          [['config', 'FAIL'], ['region', 'PASS'], ['credentials', 'PASS'], ['subject_token', 'SKIP'], ['sts', 'SKIP'], ['impersonation', 'SKIP']],
+          JSON.stringify(args),
+        )
+        assert.deepEqual(steps.map((s) => s.step), STEPS, 'the same steps as a loaded configuration')
         assert.ok(steps[0].detail.startsWith('CONFIG_INVALID: '), steps[0].detail)
         assert.ok(steps[0].detail.includes(config), `the file is not named: ${steps[0].detail}`)
         assert.match(steps[0].detail, pattern)
-        if (steps[0].code !== undefined) assert.equal(steps[0].code, 'CONFIG_INVALID')
+        if (args.includes('--json')) assert.equal(steps[0].code, 'CONFIG_INVALID')
+        for (const skipped of steps.slice(3)) assert.equal(skipped.detail, 'not run: the configuration could not be loaded')
       }
-      assert.equal(em.requests.length, 0)
+      assert.deepEqual([em.count('sts'), em.count('iam')], [0, 0], 'nothing sent to Google')
     })
   }
 
@@ -353,8 +358,20 @@ describe('doctor: each broken setup names the failing step and exits 1', () => {
     assert.match(failed.hint, /roles\/iam\.workloadIdentityUser/)
   })
 
+  test('an empty --config value (an unset variable) is a usage error: exit 2, one line, nothing checked', TEST_TIMEOUT, async () => {
+    for (const args of [['doctor', '--config='], ['doctor', '--config=', '--json'], ['doctor', '--config', ''], ['doctor', '--json', '--config', ' ']]) {
+      const run = await doctor({ ...containerVars(), GOOGLE_APPLICATION_CREDENTIALS: configFile() }, args)
+      assert.equal(run.code, 2, JSON.stringify(args))
+      assert.equal(run.stdout, '')
+      const lines = run.stderr.trim().split('\n')
+      assert.equal(lines.length, 1, run.stderr)
+      assert.match(lines[0], /^aws-wif-supplier doctor: --config needs a file path, and its value is empty/)
+    }
+    assert.equal(em.requests.length, 0)
+  })
+
   test('usage errors exit 2 with the usage line on stderr', TEST_TIMEOUT, async () => {
-    for (const args of [[], ['nope'], ['doctor', '--bogus'], ['doctor', '--config'], ['doctor', '--json', 'extra']]) {
+    for (const args of [[], ['nope'], ['doctor', '--bogus'], ['doctor', '--config'], ['doctor', '--config', '--json'], ['doctor', '--json', 'extra']]) {
       const run = await doctor(containerVars(), args)
       assert.equal(run.code, 2, JSON.stringify(args))
       assert.equal(run.stdout, '')

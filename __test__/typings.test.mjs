@@ -6,6 +6,9 @@
 // --skipLibCheck: google-auth-library's and gaxios' own .d.ts files are not ours to check; our
 // files and every type they use still are.
 //
+// fromCredentialConfig() takes google-auth-library's ExternalAccountClientOptions and an app's own
+// interface (types/credential-config-check.ts).
+//
 // The same for the methods written in JavaScript (types/authclient-check.ts with the module passed in,
 // types/authclient-default-check.ts without it): their clients go into BigQuery and GoogleAuth.
 // index.d.ts is hand-written over the generated binding.d.ts; a project WITHOUT google-auth-library
@@ -40,7 +43,7 @@ function tsc(files, dir = here('types'), flags = FLAGS) {
 }
 
 test('the supplier is a google-auth-library AwsSecurityCredentialsSupplier; misuses are type errors', { timeout: 90_000 }, async () => {
-  const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'authclient-check.ts', 'authclient-default-check.ts'])
+  const { code, output } = await tsc(['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'credential-config-check.ts', 'authclient-check.ts', 'authclient-default-check.ts'])
   assert.equal(output.trim(), '', output)
   assert.equal(code, 0)
 })
@@ -87,7 +90,7 @@ test('the same checks against google-auth-library 11 typings', { timeout: 90_000
   try {
     // authclient-default-check.ts is left out: from the repository root, index.d.ts resolves the
     // root google-auth-library (10); in an application both resolve to the application's.
-    const files = ['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'authclient-check.ts']
+    const files = ['check.ts', 'expect-error.ts', 'fetcher-check.ts', 'credential-config-check.ts', 'authclient-check.ts']
     for (const f of files) {
       writeFileSync(`${dir}/${f}`, readFileSync(here(`types/${f}`), 'utf8').replaceAll("'../../index'", "'../../../index'"))
     }

@@ -8,8 +8,10 @@
 //     with the evidence for it;
 //   - the AWS region and where it came from; the AWS credential source and the expiry;
 //   - with --config FILE or GOOGLE_APPLICATION_CREDENTIALS: every federation step (subject token,
-//     STS exchange, impersonation), PASS or FAIL, and for a failure what to fix.
-// Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error.
+//     STS exchange, impersonation), PASS or FAIL, and for a failure what to fix. All six steps are
+//     listed even when the configuration cannot be loaded (the Google ones as not run).
+// Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error (an empty
+// --config value included: `--config="$UNSET"` must not silently skip the Google steps).
 
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 
@@ -30,15 +32,24 @@ function describeChain() {
   return { runtime: { runtime: selected.runtime || selected.detail, evidence: selected.evidence }, chain }
 }
 
+/** What to give `--config` when its value is empty (`--config="$UNSET"`), which must not mean "no configuration". */
+const EMPTY_CONFIG = 'aws-wif-supplier doctor: --config needs a file path, and its value is empty (an unset variable?); leave --config out to check the AWS side only'
+
+/** `{ config, json }`, or `{ usage: line }` for a usage error. */
 function parseArgs(argv) {
   const [command, ...rest] = argv
-  if (command !== 'doctor') return null
+  if (command !== 'doctor') return { usage: USAGE }
   const opts = { config: undefined, json: false }
   for (let i = 0; i < rest.length; i++) {
-    if (rest[i] === '--json') opts.json = true
-    else if (rest[i] === '--config' && rest[i + 1]) opts.config = rest[++i]
-    else if (rest[i].startsWith('--config=')) opts.config = rest[i].slice('--config='.length)
-    else return null
+    let value
+    if (rest[i] === '--json') {
+      opts.json = true
+      continue
+    } else if (rest[i] === '--config' && i + 1 < rest.length && !rest[i + 1].startsWith('--')) value = rest[++i]
+    else if (rest[i].startsWith('--config=')) value = rest[i].slice('--config='.length)
+    else return { usage: USAGE }
+    if (value.trim() === '') return { usage: EMPTY_CONFIG }
+    opts.config = value
   }
   return opts
 }
@@ -57,15 +68,32 @@ function printHuman(runtime, chain, configSource, steps) {
   }
 }
 
+/** The Google steps, which need a loaded configuration (the last three of FetcherCore::diagnose, src/google/fetcher.rs STEPS). */
+const GOOGLE_STEPS = ['subject_token', 'sts', 'impersonation']
+
+/**
+ * Every step when the configuration could not be loaded: config failed, the AWS steps run as
+ * without a configuration (they do not depend on it), and the Google steps not run, with the reason.
+ */
+async function unloadedConfigSteps(e) {
+  const config = { step: 'config', status: 'failed', detail: `${e.code ?? 'ERROR'}: ${e.message}`, code: e.code, hint: e.hint }
+  const notRun = GOOGLE_STEPS.map((step) => ({ step, status: 'skipped', detail: 'not run: the configuration could not be loaded' }))
+  return [config, ...(await diagnoseAws()), ...notRun]
+}
+
 async function doctor(opts) {
   const { runtime, chain } = describeChain()
   const configSource = opts.config ? opts.config : set('GOOGLE_APPLICATION_CREDENTIALS') ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
   let steps
-  try {
-    if (configSource === null) steps = await diagnoseAws()
-    else steps = await (opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config) : GoogleTokenFetcher.fromEnv()).diagnose()
-  } catch (e) {
-    steps = [{ step: 'config', status: 'failed', detail: `${e.code ?? 'ERROR'}: ${e.message}`, code: e.code, hint: e.hint }]
+  if (configSource === null) steps = await diagnoseAws()
+  else {
+    let fetcher = null
+    try {
+      fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config) : GoogleTokenFetcher.fromEnv()
+    } catch (e) {
+      steps = await unloadedConfigSteps(e)
+    }
+    if (fetcher) steps = await fetcher.diagnose()
   }
   if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps }, null, 2))
   else printHuman(runtime, chain, configSource, steps)
@@ -74,8 +102,8 @@ async function doctor(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2))
-  if (opts === null) {
-    console.error(USAGE)
+  if (opts.usage) {
+    console.error(opts.usage)
     return 2
   }
   return doctor(opts)
