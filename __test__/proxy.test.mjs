@@ -109,7 +109,7 @@ describe('proxies, end to end in a private network namespace', { skip }, () => {
       resolv: join(pki.dir, 'resolv.conf'),
     }
     writeFileSync(files.noHosts, '127.0.0.1 localhost\n::1 localhost\n')
-    writeFileSync(files.hosts, `127.0.0.1 localhost\n::1 localhost\n${HOSTNAMES.map((h) => `127.0.0.1 ${h}`).join('\n')}\n`)
+    writeFileSync(files.hosts, `127.0.0.1 localhost\n::1 localhost\n${HOSTNAMES.map((h) => `127.0.0.1 ${h}`).join('\n')}\n169.254.170.23 pod-identity.test\n169.254.169.254 imds.test\n`)
     writeFileSync(files.resolv, 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n')
   })
   after(() => {
@@ -266,7 +266,21 @@ describe('proxies, end to end in a private network namespace', { skip }, () => {
   describe('names in /etc/hosts: NO_PROXY and per-thread environments', () => {
     let r
     before(async () => {
-      ;({ result: r } = await inNamespace(['dns', 'noProxy', 'noProxyStar', 'noProxyOneHost', 'noProxyOrigin', 'worker'], { hosts: true }))
+      ;({ result: r } = await inNamespace(['dns', 'noProxy', 'noProxyStar', 'noProxyOneHost', 'noProxyOrigin', 'worker', 'podIdentityByName', 'imdsByName'], { hosts: true }))
+    })
+
+    test('EKS Pod Identity by host name (FULL_URI http://pod-identity.test): never through the proxy, whatever the URL form', () => {
+      assert.equal(r.podIdentityByName.error, undefined, JSON.stringify(r.podIdentityByName.error))
+      assert.equal(r.podIdentityByName.issued, true)
+      assert.equal(r.podIdentityByName.proxy.total, 0, `the proxy saw the token request: ${JSON.stringify(r.podIdentityByName.proxy)}`)
+      assert.equal(r.podIdentityByName.emulator.container, 1)
+    })
+
+    test('IMDS by host name (AWS_EC2_METADATA_SERVICE_ENDPOINT=http://imds.test): never through the proxy', () => {
+      assert.equal(r.imdsByName.error, undefined, JSON.stringify(r.imdsByName.error))
+      assert.equal(r.imdsByName.issued, true)
+      assert.equal(r.imdsByName.proxy.total, 0, `the proxy saw IMDS requests: ${JSON.stringify(r.imdsByName.proxy)}`)
+      assert.ok(r.imdsByName.emulator.imds >= 2, 'token and credentials from IMDS')
     })
 
     test('the namespace resolves the names to 127.0.0.1', () => {

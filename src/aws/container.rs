@@ -16,12 +16,16 @@
 //! * Body: see [`super::credentials`]. A non-2xx answer is `CREDENTIALS_ENDPOINT_ERROR` with the
 //!   status and the endpoint's `Code`/`Message`; unusable 2xx bodies are `INVALID_CREDENTIALS_RESPONSE`.
 //! * Neither variable set: the link is not configured and the chain moves on.
+//! * **Never through a proxy**, whatever the URL's form (as the AWS SDK for JavaScript): every
+//!   request goes [`Route::Direct`], and for an http host name it connects only to the addresses
+//!   that were resolved and checked above, so neither a proxy nor a second DNS answer decides where
+//!   the authorization token goes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Method, Request, TransportError};
+use crate::http::{self, Deadline, Method, Request, Route, TransportError};
 use crate::redact::Secret;
 
 use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
@@ -69,9 +73,10 @@ impl Endpoint {
   }
 }
 
-/// Validate a FULL_URI as the AWS SDKs do. `resolve` maps a host name to its addresses.
-/// `resolve` is bounded by `deadline`: a DNS lookup that does not finish in time is `TIMEOUT`.
-pub async fn validate_full_uri<F, Fut>(uri: &str, resolve: F, deadline: Deadline) -> Result<()>
+/// Validate a FULL_URI as the AWS SDKs do, and decide its route: direct, pinned to the checked
+/// addresses when the host is a name. `resolve` maps a host name to its addresses; it is bounded
+/// by `deadline`: a DNS lookup that does not finish in time is `TIMEOUT`.
+pub async fn validate_full_uri<F, Fut>(uri: &str, resolve: F, deadline: Deadline) -> Result<Route>
 where
   F: FnOnce(String) -> Fut,
   Fut: std::future::Future<Output = std::io::Result<Vec<IpAddr>>>,
@@ -85,7 +90,7 @@ where
     return Err(bad("it must not carry user information".into()));
   }
   match url.scheme() {
-    "https" => return Ok(()),
+    "https" => return Ok(Route::DIRECT),
     "http" => {}
     other => return Err(bad(format!("scheme {other} is not http or https"))),
   }
@@ -94,7 +99,7 @@ where
     _ => return Err(bad("it has no host".into())),
   };
   if let Ok(ip) = host.parse::<IpAddr>() {
-    return check_ips(&[ip], &redact_url(uri)).map_err(bad);
+    return check_ips(&[ip], &redact_url(uri)).map(|()| Route::DIRECT).map_err(bad);
   }
   let bound = deadline.remaining();
   let ips = match tokio::time::timeout(bound, resolve(host.clone())).await {
@@ -109,7 +114,9 @@ where
   if ips.is_empty() {
     return Err(bad(format!("host {host} resolved to no address")));
   }
-  check_ips(&ips, &host).map_err(bad)
+  check_ips(&ips, &host).map_err(bad)?;
+  let port = url.port_or_known_default().unwrap_or(80);
+  Ok(Route::Direct { pin: Some(ips.into_iter().map(|ip| std::net::SocketAddr::new(ip, port)).collect()) })
 }
 
 fn check_ips(ips: &[IpAddr], what: &str) -> std::result::Result<(), String> {
@@ -227,12 +234,13 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
     return Ok(None);
   };
   let url = endpoint.url();
-  if let Endpoint::Full(full) = &endpoint {
-    validate_full_uri(full, resolve_with_tokio, deadline).await?;
-  }
+  let route = match &endpoint {
+    Endpoint::Full(full) => validate_full_uri(full, resolve_with_tokio, deadline).await?,
+    Endpoint::Relative(_) => Route::DIRECT,
+  };
   let origin = format!("container credentials endpoint {}", redact_url(&url));
   let token = auth_token(ctx)?;
-  let mut req = Request::new(Method::Get, url).header("accept", "application/json");
+  let mut req = Request::new(Method::Get, url).header("accept", "application/json").route(route);
   if let Some(t) = &token {
     req = req.sensitive_header("authorization", t.expose());
   }
@@ -337,7 +345,15 @@ mod tests {
   #[tokio::test]
   async fn host_names_must_resolve_only_to_allowed_addresses() {
     let loopback = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]) };
-    assert!(validate_full_uri("http://localhost/x", loopback, Deadline::after(Duration::from_secs(2))).await.is_ok());
+    let route = validate_full_uri("http://localhost:8080/x", loopback, Deadline::after(Duration::from_secs(2))).await.unwrap();
+    assert_eq!(
+      route,
+      Route::Direct { pin: Some(vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:8080".parse().unwrap()]) },
+      "pinned to what was checked"
+    );
+    let literal = validate_full_uri("http://127.0.0.1:9/x", no_dns, Deadline::after(Duration::from_secs(2))).await.unwrap();
+    assert_eq!(literal, Route::DIRECT);
+    assert_eq!(validate_full_uri("https://creds.example/x", no_dns, Deadline::after(Duration::from_secs(2))).await.unwrap(), Route::DIRECT);
     let mixed = |_h: String| async { Ok(vec!["127.0.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap()]) };
     let e = validate_full_uri("http://evil.example/x", mixed, Deadline::after(Duration::from_secs(2))).await.unwrap_err();
     assert!(e.to_string().contains("10.1.2.3"), "{e}");

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::env::Context;
 use crate::error::is_transient_status;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Http, Method, Request, TransportError};
+use crate::http::{self, Deadline, Http, Method, Request, Route, TransportError};
 use crate::redact::Secret;
 
 use super::container::{status_error, transport_error};
@@ -114,6 +114,7 @@ impl Imds {
       }
     }
     let req = Request::new(Method::Put, format!("{}/latest/api/token", self.endpoint))
+      .route(Route::DIRECT)
       .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL_SECS.to_string());
     let probe = Deadline::after(deadline.remaining().min(PROBE_TIMEOUT));
     let mut resp = match self.http.send(&req, probe).await {
@@ -149,7 +150,7 @@ impl Imds {
   }
 
   async fn get(&self, path: &str, token: &Option<Secret>, deadline: Deadline) -> Result<http::Response> {
-    let mut req = Request::new(Method::Get, format!("{}{path}", self.endpoint));
+    let mut req = Request::new(Method::Get, format!("{}{path}", self.endpoint)).route(Route::DIRECT);
     if let Some(t) = token {
       req = req.sensitive_header("x-aws-ec2-metadata-token", t.expose());
     }

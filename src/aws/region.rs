@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::env::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Deadline, Http, Method, Request};
+use crate::http::{Deadline, Http, Method, Request, Route};
 
 use super::imds::{Imds, Lookup};
 
@@ -112,7 +112,7 @@ fn from_task_metadata(body: &[u8]) -> Option<String> {
 
 async fn ecs_task_metadata(http: &Http, base: &str, deadline: Deadline) -> std::result::Result<String, String> {
   let url = format!("{}/task", base.trim().trim_end_matches('/'));
-  let resp = http.send_with_retry(&Request::new(Method::Get, url), deadline).await.map_err(|e| e.to_string())?;
+  let resp = http.send_with_retry(&Request::new(Method::Get, url).route(Route::DIRECT), deadline).await.map_err(|e| e.to_string())?;
   if !resp.is_success() {
     return Err(format!("HTTP {}", resp.status));
   }

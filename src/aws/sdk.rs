@@ -171,7 +171,7 @@ async fn send_sdk_request(http: Http, request: HttpRequest) -> std::result::Resu
   let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::user(e.into()))?;
   // AWS STS requests are small form bodies held in memory; a streaming body would be a bug.
   let body = request.body().bytes().ok_or_else(|| ConnectorError::user("a streaming request body cannot be sent".into()))?.to_vec();
-  let mut builder = http.request_builder(method, request.uri()).map_err(connector_error)?;
+  let mut builder = http.request_builder(method, request.uri(), &crate::http::Route::Env).map_err(connector_error)?;
   for (name, value) in request.headers().iter() {
     let sensitive = SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
     let v = crate::http::header_value(name, value, sensitive).map_err(|e| ConnectorError::user(e.to_string().into()))?;

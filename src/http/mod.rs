@@ -3,6 +3,11 @@
 //! * [`Http`] is the client a [`crate::env::Context`] carries: it is built from the environment
 //!   snapshot of the thread that constructed the supplier or fetcher, so its proxy decision
 //!   ([`proxy`]) is that thread's, and tests inject their own.
+//! * **Each request carries its [`Route`]**, set by the code that chose and validated its
+//!   destination: [`Route::Env`] (Google and AWS STS endpoints) follows the environment's proxy
+//!   rules; [`Route::Direct`] (container, EKS Pod Identity, IMDS and task-metadata endpoints) never
+//!   goes through a proxy, whatever the URL's form, and, when the link resolved and checked the
+//!   host's addresses, connects only to those addresses (no second lookup, by us or a proxy).
 //! * Underneath, process-wide `reqwest` clients, one per (plain or TLS, proxy): rustls on *ring*
 //!   (no OpenSSL, no aws-lc C build), **no redirects** (a redirect must never carry an
 //!   `Authorization` header elsewhere), connect timeout [`CONNECT_TIMEOUT`]. They are built
@@ -55,12 +60,30 @@ fn builder() -> reqwest::ClientBuilder {
     .user_agent(concat!("aws-wif-supplier/", env!("CARGO_PKG_VERSION")))
 }
 
+/// How a request reaches its destination, decided by the code that validated the destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Route {
+  /// The environment's proxy rules ([`proxy`]): Google and AWS STS endpoints.
+  #[default]
+  Env,
+  /// Never through a proxy. `pin`: the addresses the host name was resolved to and checked against,
+  /// the only ones connected to.
+  Direct { pin: Option<Vec<std::net::SocketAddr>> },
+}
+
+impl Route {
+  /// Direct, with no pinned addresses (an IP literal, or a destination that needs no check).
+  pub const DIRECT: Route = Route::Direct { pin: None };
+}
+
 /// What distinguishes one process-wide client from another.
 #[derive(Clone, PartialEq, Eq)]
 struct ClientKey {
   tls: bool,
   /// The proxy URL (may hold `user:password@`: never printed).
   proxy: Option<String>,
+  /// A host name and the only addresses it may connect to ([`Route::Direct`]).
+  pin: Option<(String, Vec<std::net::SocketAddr>)>,
   /// [`trust::generation`] when the client was built: new roots from JavaScript mean a new client.
   trust_generation: u64,
 }
@@ -78,6 +101,9 @@ fn build_client(key: &ClientKey) -> Result<reqwest::Client, TransportError> {
     // No trust store is loaded for plain http (container endpoints, IMDS, loopback).
     trust::install_crypto_provider();
     b = b.tls_certs_only(std::iter::empty());
+  }
+  if let Some((host, addrs)) = &key.pin {
+    b = b.resolve_to_addrs(host, addrs);
   }
   if let Some(p) = &key.proxy {
     let scheme = reqwest::Url::parse(p).map(|u| u.scheme().to_string()).unwrap_or_default();
@@ -132,12 +158,23 @@ impl Http {
     &self.proxy
   }
 
-  /// A request builder on the right client for `url` (TLS or plain, through the proxy or not).
-  pub(crate) fn request_builder(&self, method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, TransportError> {
+  /// A request builder on the right client for `url` and `route` (TLS or plain, through the proxy
+  /// or not, pinned or not).
+  pub(crate) fn request_builder(
+    &self,
+    method: reqwest::Method,
+    url: &str,
+    route: &Route,
+  ) -> Result<reqwest::RequestBuilder, TransportError> {
     let url = reqwest::Url::parse(url).map_err(|e| TransportError::InvalidRequest(format!("bad URL: {e}")))?;
+    let (proxy, pin) = match route {
+      Route::Env => (self.proxy.proxy_for(&url).map(str::to_string), None),
+      Route::Direct { pin } => (None, pin.clone().and_then(|addrs| Some((url.host_str()?.to_string(), addrs)))),
+    };
     let key = ClientKey {
       tls: url.scheme() == "https",
-      proxy: self.proxy.proxy_for(&url).map(str::to_string),
+      proxy,
+      pin,
       trust_generation: if url.scheme() == "https" { trust::generation() } else { 0 },
     };
     Ok(client(key)?.request(method, url))
@@ -154,7 +191,7 @@ impl Http {
       Method::Put => reqwest::Method::PUT,
       Method::Post => reqwest::Method::POST,
     };
-    let mut builder = self.request_builder(method, &req.url)?;
+    let mut builder = self.request_builder(method, &req.url, &req.route)?;
     for (name, value, sensitive) in &req.headers {
       builder = builder.header(*name, header_value(name, value, *sensitive)?);
     }
@@ -218,11 +255,17 @@ pub struct Request {
   pub url: String,
   pub headers: Vec<(&'static str, String, bool)>,
   pub body: Option<Vec<u8>>,
+  pub route: Route,
 }
 
 impl Request {
   pub fn new(method: Method, url: impl Into<String>) -> Self {
-    Request { method, url: url.into(), headers: Vec::new(), body: None }
+    Request { method, url: url.into(), headers: Vec::new(), body: None, route: Route::Env }
+  }
+  /// Send it by `route` (see [`Route`]).
+  pub fn route(mut self, route: Route) -> Self {
+    self.route = route;
+    self
   }
   pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
     self.headers.push((name, value.into(), false));
