@@ -287,6 +287,38 @@ describe('from options', () => {
     assert.equal(em.requests.length, 0)
   })
 
+  /**
+   * Build a fetcher from `config` and ask it for a token: the error, or undefined. Built and called
+   * in one go, as an application would, so that a configuration accepted by mistake is also used.
+   */
+  async function tokenFrom(config, runtime) {
+    try {
+      await GoogleTokenFetcher.fromCredentialConfig(config, runtime).getAccessToken()
+    } catch (err) {
+      return err
+    }
+    return undefined
+  }
+
+  // Issue 18, defect 7: no query value and no user information of a configured URL in any error.
+  test('configuration errors show URLs without their query or user information', TEST_TIMEOUT, async () => {
+    freshEnv()
+    const secret = m.envSecret
+    const attempts = [
+      [{ token_url: `http://sts.example.test:8080/v1/token?key=${secret}` }, 'token_url must be an https URL (got http://sts.example.test:8080/v1/token?…)'],
+      [{ token_url: `https://user:${secret}@sts.googleapis.com/v1/token` }, 'token_url must not carry user information'],
+      [{ service_account_impersonation_url: `http://iam.example.test/v1/projects/-/serviceAccounts/${SA}:generateAccessToken?key=${secret}` }, 'service_account_impersonation_url must be an https URL (got http://iam.example.test/v1/projects/-/serviceAccounts/'],
+      [{ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `http://sts.{region}.amazonaws.com?Action=GetCallerIdentity&k=${secret}` } }, 'regional_cred_verification_url must be an https URL (got http://sts.us-east-1.amazonaws.com?…)'],
+    ]
+    for (const [overrides, expected] of attempts) {
+      const err = await tokenFrom(gcloudConfig(overrides))
+      assertFetcherError(err, 'CONFIG_INVALID')
+      assert.ok(err.message.includes(expected), `${err.message}\nexpected: ${expected}`)
+      assertNoSecret(err)
+    }
+    assert.deepEqual(em.requests, [])
+  })
+
   // napi-rs rejects options of the wrong shape before our validation runs; index.js reports those
   // as CONFIG_INVALID too.
   test('options of the wrong shape throw CONFIG_INVALID (index.d.ts @throws)', () => {

@@ -38,6 +38,8 @@
 //!   allows with the `allowedEndpointHosts` option (exact host, or `.suffix`), e.g. for another
 //!   universe or a private endpoint. Options passed in code (`new GoogleTokenFetcher({...})`) come
 //!   from the application and are not restricted beyond `https`;
+//! * **messages** never quote a URL whole: they show it through [`crate::redact::url`] (no query
+//!   value, no user information), or name the field;
 //! * `service_account_impersonation.token_lifetime_seconds`: a whole number in 600..=43200, default 3600;
 //! * `client_secret` needs `client_id`.
 
@@ -60,8 +62,9 @@ pub const DEFAULT_UNIVERSE_DOMAIN: &str = "googleapis.com";
 /// The variable naming the credential configuration file.
 pub const ENV_CREDENTIALS_FILE: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 
-/// A validated fetcher configuration. `Debug` redacts `client_secret`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated fetcher configuration. `Debug` redacts `client_secret`, and shows URLs as
+/// [`crate::redact::url`] does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FetcherConfig {
   pub audience: String,
   pub token_url: String,
@@ -76,8 +79,9 @@ pub struct FetcherConfig {
   pub regional_cred_verification_url: String,
 }
 
-/// Raw options (from JavaScript or from a file), before validation and defaults.
-#[derive(Debug, Clone, Default)]
+/// Raw options (from JavaScript or from a file), before validation and defaults. `Debug` as
+/// [`FetcherConfig`]'s.
+#[derive(Clone, Default)]
 pub struct FetcherOptions {
   pub audience: String,
   pub token_url: Option<String>,
@@ -89,6 +93,42 @@ pub struct FetcherOptions {
   pub client_secret: Option<Secret>,
   pub quota_project_id: Option<String>,
   pub regional_cred_verification_url: Option<String>,
+}
+
+impl std::fmt::Debug for FetcherConfig {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let url = |u: &String| crate::redact::url(u);
+    f.debug_struct("FetcherConfig")
+      .field("audience", &self.audience)
+      .field("token_url", &url(&self.token_url))
+      .field("service_account_impersonation_url", &self.service_account_impersonation_url.as_ref().map(url))
+      .field("token_lifetime", &self.token_lifetime)
+      .field("scopes", &self.scopes)
+      .field("universe_domain", &self.universe_domain)
+      .field("client_id", &self.client_id)
+      .field("client_secret", &self.client_secret)
+      .field("quota_project_id", &self.quota_project_id)
+      .field("regional_cred_verification_url", &url(&self.regional_cred_verification_url))
+      .finish()
+  }
+}
+
+impl std::fmt::Debug for FetcherOptions {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let url = |u: &String| crate::redact::url(u);
+    f.debug_struct("FetcherOptions")
+      .field("audience", &self.audience)
+      .field("token_url", &self.token_url.as_ref().map(url))
+      .field("service_account_impersonation_url", &self.service_account_impersonation_url.as_ref().map(url))
+      .field("token_lifetime_seconds", &self.token_lifetime_seconds)
+      .field("scopes", &self.scopes)
+      .field("universe_domain", &self.universe_domain)
+      .field("client_id", &self.client_id)
+      .field("client_secret", &self.client_secret)
+      .field("quota_project_id", &self.quota_project_id)
+      .field("regional_cred_verification_url", &self.regional_cred_verification_url.as_ref().map(url))
+      .finish()
+  }
 }
 
 fn invalid(msg: String) -> Error {
@@ -113,7 +153,7 @@ fn check_url(field: &str, url: &str, allow_loopback_http: bool) -> Result<()> {
   match parsed.scheme() {
     "https" => Ok(()),
     "http" if loopback && allow_loopback_http => Ok(()),
-    _ => Err(bad(&format!("must be an https URL (got {url})"))),
+    _ => Err(bad(&format!("must be an https URL (got {})", crate::redact::url(url)))),
   }
 }
 
@@ -449,6 +489,28 @@ mod tests {
     assert!(!format!("{c:?}").contains("MARKER"));
   }
 
+  /// Issue 18, defect 7 (a sibling): `Debug` shows no URL query or user information either.
+  #[test]
+  fn debug_shows_urls_redacted() {
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      token_url: Some("http://127.0.0.1:9/v1/token?key=MARKER-KEY".into()),
+      service_account_impersonation_url: Some("https://u:MARKER-PW@iamcredentials.googleapis.com/v1/x:generateAccessToken".into()),
+      client_id: Some("id".into()),
+      client_secret: Some(Secret::new("MARKER-CLIENT-SECRET")),
+      ..Default::default()
+    };
+    let text = format!("{o:?}");
+    let o = FetcherOptions {
+      service_account_impersonation_url: Some("https://iamcredentials.googleapis.com/v1/x:generateAccessToken?k=MARKER-KEY".into()),
+      ..o
+    };
+    let c = FetcherConfig::from_options(o).unwrap();
+    let text = format!("{text} {c:?}");
+    assert!(!text.contains("MARKER"), "{text}");
+    assert!(text.contains("token_url: \"http://127.0.0.1:9/v1/token?…\""), "{text}");
+  }
+
   #[test]
   fn violations_are_named() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -584,6 +646,35 @@ mod tests {
       ..Default::default()
     };
     assert_eq!(FetcherConfig::from_options(o).unwrap_err().code(), "CONFIG_INVALID");
+  }
+
+  /// Issue 18, defect 7: no query value and no user information of a configured URL in any
+  /// message or hint; the field is named, and the scheme, host, port and path are kept.
+  #[test]
+  fn messages_never_quote_a_query_or_user_information() {
+    let e = err_of(&patched(|v| v["token_url"] = "http://sts.example.test:8080/v1/token?key=MARKER-KEY".into()));
+    assert!(e.message().ends_with("token_url must be an https URL (got http://sts.example.test:8080/v1/token?…)"), "{e}");
+    let cases = [
+      patched(|v| v["token_url"] = "http://sts.example.test/v1/token?key=MARKER-KEY".into()),
+      patched(|v| v["token_url"] = "https://user:MARKER-PASSWORD@sts.googleapis.com/v1/token".into()),
+      patched(|v| v["token_url"] = "https://sts.attacker.example/v1/token?key=MARKER-KEY".into()),
+      patched(|v| v["service_account_impersonation_url"] = "http://iam.example.test/x:generateAccessToken?key=MARKER-KEY".into()),
+      patched(|v| v["service_account_impersonation_url"] = "https://MARKER-USER@iamcredentials.googleapis.com/x".into()),
+      patched(|v| v["credential_source"]["regional_cred_verification_url"] = "http://sts.{region}.amazonaws.com?MARKER-QUERY".into()),
+      patched(|v| {
+        v["credential_source"]["regional_cred_verification_url"] =
+          "https://u:MARKER-PW@sts.{region}.amazonaws.com?Action=GetCallerIdentity".into()
+      }),
+      patched(|v| {
+        v["credential_source"]["regional_cred_verification_url"] = "https://evil.example?Action=GetCallerIdentity&k=MARKER-QUERY".into()
+      }),
+    ];
+    for bytes in cases {
+      let e = err_of(&bytes);
+      assert_eq!(e.code(), "CONFIG_INVALID");
+      let text = format!("{e} {e:?} {}", e.hint().unwrap_or_default());
+      assert!(!text.contains("MARKER"), "{text}");
+    }
   }
 
   /// Issue 12, defect 3: a configuration file's token and impersonation URLs must be Google's.
