@@ -300,6 +300,29 @@ describe('from options', () => {
     return undefined
   }
 
+  // Issue 18, defect 3: only GetCallerIdentity may be signed: nothing else in the query.
+  test('regional_cred_verification_url with any other query is CONFIG_INVALID naming the field, and nothing is sent', TEST_TIMEOUT, async () => {
+    freshEnv()
+    const BASE = 'https://sts.{region}.amazonaws.com'
+    for (const query of [
+      `?Action=AssumeRole&RoleArn=arn:aws:iam::123456789012:role/admin&RoleSessionName=${m.envSecret}&Version=2011-06-15&Action=GetCallerIdentity`,
+      '?Action=GetCallerIdentity&Version=2011-06-15&Action=GetCallerIdentity',
+      `?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Security-Token=${m.envSecret}`,
+    ]) {
+      const config = gcloudConfig({ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `${BASE}${query}` } })
+      for (const source of [config, tempFile('wif.json', config)]) {
+        const err = await tokenFrom(source)
+        assertFetcherError(err, 'CONFIG_INVALID')
+        assert.match(err.message, /credential_source\.regional_cred_verification_url must be AWS STS's GetCallerIdentity/)
+        assertNoSecret(err)
+      }
+    }
+    assert.deepEqual(em.requests, [], 'nothing was sent: no credentials fetched, nothing signed, no exchange')
+    // The gcloud URL, in either order, keeps working.
+    assert.ok(await GoogleTokenFetcher.fromCredentialConfig(gcloudConfig()).getAccessToken())
+    assert.ok(GoogleTokenFetcher.fromCredentialConfig(gcloudConfig({ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `${BASE}?Version=2011-06-15&Action=GetCallerIdentity` } })))
+  })
+
   // Issue 18, defect 7: no query value and no user information of a configured URL in any error.
   test('configuration errors show URLs without their query or user information', TEST_TIMEOUT, async () => {
     freshEnv()

@@ -24,9 +24,13 @@
 //!   the same file works on EC2, ECS, Fargate, EKS and App Runner. `regional_cred_verification_url`
 //!   is kept ([`DEFAULT_VERIFICATION_URL`] if absent) and must name AWS STS's GetCallerIdentity:
 //!   `https`, host `sts.amazonaws.com`, `sts.{region}.amazonaws.com`, their `sts-fips` forms or
-//!   the `.amazonaws.com.cn` ones (`{region}` is substituted), and `Action=GetCallerIdentity` in
-//!   the query. The workload's AWS keys sign that request, so any other URL would let a
-//!   configuration obtain signed AWS requests of its choosing (this applies to options too);
+//!   the `.amazonaws.com.cn` ones (`{region}` is substituted), no port, no path, no fragment, and
+//!   a query of exactly `Action=GetCallerIdentity` and optionally `Version=2011-06-15`, each once,
+//!   in any order, as written, nothing else (the gcloud URL
+//!   `https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15` passes). The
+//!   workload's AWS keys sign that request, so any other URL or parameter (a second `Action`, a
+//!   `RoleArn`) would let a configuration obtain signed AWS requests of its choosing (this applies
+//!   to options too);
 //! * `token_url` defaults to `https://sts.{universe_domain}/v1/token`, `universe_domain` to
 //!   [`DEFAULT_UNIVERSE_DOMAIN`], `scopes` to [`DEFAULT_SCOPE`]; token and impersonation URLs must
 //!   be `https`, or `http` to loopback (tests, emulators): they receive the subject and STS tokens;
@@ -183,10 +187,25 @@ fn check_verification_url(template: &str) -> Result<()> {
       "{FIELD} must be an AWS STS endpoint (sts.amazonaws.com, sts.{{region}}.amazonaws.com, their sts-fips and .amazonaws.com.cn forms), not {host}"
     )));
   }
-  if !matches!(parsed.path(), "" | "/") || !parsed.query_pairs().any(|(k, v)| k == "Action" && v == "GetCallerIdentity") {
-    return Err(invalid(format!("{FIELD} must be AWS STS's GetCallerIdentity (Action=GetCallerIdentity, no path)")));
+  if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() || !is_get_caller_identity_query(parsed.query()) {
+    return Err(invalid(format!(
+      "{FIELD} must be AWS STS's GetCallerIdentity: no path, and a query of Action=GetCallerIdentity and optionally \
+       Version=2011-06-15 (each once, in any order) and nothing else"
+    )));
   }
   Ok(())
+}
+
+/// The query of a GetCallerIdentity URL: exactly `Action=GetCallerIdentity`, and optionally
+/// `Version=2011-06-15`, each once, in any order, as written (no percent-encoding), nothing else.
+/// A query the workload signs is a request it makes: any other parameter (a second `Action`, a
+/// `RoleArn`) would let a configuration choose another AWS call.
+fn is_get_caller_identity_query(query: Option<&str>) -> bool {
+  let Some(query) = query else { return false };
+  let pairs: Vec<&str> = query.split('&').collect();
+  let count = |p: &str| pairs.iter().filter(|q| **q == p).count();
+  let (action, version) = (count("Action=GetCallerIdentity"), count("Version=2011-06-15"));
+  action == 1 && version <= 1 && pairs.len() == action + version
 }
 
 /// The Google host rule for endpoints named by an untrusted configuration (see the module docs).
@@ -622,6 +641,7 @@ mod tests {
       "https://sts.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
       "https://sts.cn-north-1.amazonaws.com.cn/?Action=GetCallerIdentity&Version=2011-06-15",
       "https://sts.{region}.amazonaws.com.cn?Version=2011-06-15&Action=GetCallerIdentity",
+      "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity",
     ] {
       assert!(with(ok).is_ok(), "{ok}: {:?}", with(ok).err());
     }
@@ -646,6 +666,46 @@ mod tests {
       ..Default::default()
     };
     assert_eq!(FetcherConfig::from_options(o).unwrap_err().code(), "CONFIG_INVALID");
+  }
+
+  /// Issue 18, defect 3: the query is exactly Action=GetCallerIdentity and optionally
+  /// Version=2011-06-15, each once, in any order, nothing else.
+  #[test]
+  fn verification_query_is_exactly_get_caller_identity() {
+    let with = |url: &str| {
+      let url = url.to_string();
+      FetcherConfig::from_json(&patched(move |v| v["credential_source"]["regional_cred_verification_url"] = url.into()), "f")
+    };
+    const BASE: &str = "https://sts.{region}.amazonaws.com";
+    for query in [
+      // The reproduced one: a signed AssumeRole, with GetCallerIdentity last.
+      "?Action=AssumeRole&RoleArn=arn:aws:iam::1:role/r&RoleSessionName=x&Version=2011-06-15&Action=GetCallerIdentity",
+      "?Action=GetCallerIdentity&Action=AssumeRole",
+      "?Action=GetCallerIdentity&Action=GetCallerIdentity",
+      "?Action=GetCallerIdentity&Version=2011-06-15&Version=2011-06-15",
+      "?Action=GetCallerIdentity&Version=2012-01-01",
+      "?Action=GetCallerIdentity&RoleArn=x",
+      "?Action=GetCallerIdentity&",
+      "?&Action=GetCallerIdentity",
+      "?Action=Get%43allerIdentity",
+      "?action=GetCallerIdentity",
+      "?Version=2011-06-15",
+      "?",
+      "",
+      "?Action=GetCallerIdentity#MARKER-FRAGMENT",
+      "?Action=GetCallerIdentity&X-Amz-Security-Token=MARKER-QUERY",
+    ] {
+      let e = with(&format!("{BASE}{query}")).unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{query}");
+      assert!(e.message().contains("credential_source.regional_cred_verification_url"), "{query}: {e}");
+      assert!(!format!("{e} {e:?}").contains("MARKER"), "{query}: {e}");
+    }
+    for query in
+      ["?Action=GetCallerIdentity&Version=2011-06-15", "?Version=2011-06-15&Action=GetCallerIdentity", "?Action=GetCallerIdentity"]
+    {
+      assert!(with(&format!("{BASE}{query}")).is_ok(), "{query}");
+    }
+    assert!(FetcherConfig::from_json(GCLOUD.as_bytes(), "f").is_ok(), "the gcloud URL");
   }
 
   /// Issue 18, defect 7: no query value and no user information of a configured URL in any
