@@ -323,6 +323,33 @@ describe('from options', () => {
     assert.ok(GoogleTokenFetcher.fromCredentialConfig(gcloudConfig({ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `${BASE}?Version=2011-06-15&Action=GetCallerIdentity` } })))
   })
 
+  // Issue 18, defect 9: the universe domain chooses where google-auth-library sends the service
+  // account's token (iamcredentials.<universe>, cloudresourcemanager.<universe>…).
+  test('universe_domain of a credential configuration follows the host rule (googleapis.com, or allowedEndpointHosts)', TEST_TIMEOUT, async () => {
+    freshEnv()
+    for (const universe of ['attacker.example', 'googleapis.com.attacker.example']) {
+      const config = gcloudConfig({ universe_domain: universe })
+      for (const source of [config, tempFile('wif.json', config)]) {
+        const err = await tokenFrom(source)
+        assertFetcherError(err, 'CONFIG_INVALID')
+        assert.ok(err.message.includes(`universe_domain ${universe} is not Google's`), err.message)
+        assert.match(err.hint, /allowedEndpointHosts/)
+      }
+    }
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = tempFile('wif.json', gcloudConfig({ universe_domain: 'attacker.example' }))
+    assert.throws(() => GoogleTokenFetcher.fromEnv(), (err) => assertFetcherError(err, 'CONFIG_INVALID') && /universe_domain/.test(err.message))
+    assert.deepEqual(em.requests, [], 'nothing was sent')
+    // A universe the application allows in code: its hosts, as a `.suffix`.
+    const other = gcloudConfig({ universe_domain: 'universe.example.test' })
+    assertFetcherError(await tokenFrom(other, { allowedEndpointHosts: ['universe.example.test'] }), 'CONFIG_INVALID')
+    const allowed = GoogleTokenFetcher.fromCredentialConfig(other, { allowedEndpointHosts: ['.universe.example.test'] })
+    const gal = createRequire(import.meta.url)('google-auth-library')
+    assert.equal(allowed.authClient({ googleAuthLibrary: gal }).universeDomain, 'universe.example.test')
+    assert.ok(await allowed.getAccessToken(), 'the token still comes from the configured (loopback) endpoints')
+    // Options in code are the application's own (as tokenUrl there): universeDomain is not restricted.
+    assert.ok(new GoogleTokenFetcher({ ...options(), universeDomain: 'universe.example.test' }))
+  })
+
   // Issue 18, defect 7: no query value and no user information of a configured URL in any error.
   test('configuration errors show URLs without their query or user information', TEST_TIMEOUT, async () => {
     freshEnv()

@@ -40,8 +40,13 @@
 //!   tokens, so their hosts must be Google's: `googleapis.com` or a subdomain (Private Service
 //!   Connect endpoints are `*.p.googleapis.com`), loopback (emulators), or a host the *code*
 //!   allows with the `allowedEndpointHosts` option (exact host, or `.suffix`), e.g. for another
-//!   universe or a private endpoint. Options passed in code (`new GoogleTokenFetcher({...})`) come
-//!   from the application and are not restricted beyond `https`;
+//!   universe or a private endpoint. Its `universe_domain` chooses hosts too: google-auth-library
+//!   sends the service account's token to `iamcredentials.<universe_domain>`,
+//!   `cloudresourcemanager.<universe_domain>`…, and the default `token_url` is under it; so every
+//!   host under it must pass the same rule: it must be `googleapis.com` (or a subdomain), or at or
+//!   under an allowed `.suffix` (an exact host entry allows one host, never a domain). Options
+//!   passed in code (`new GoogleTokenFetcher({...})`, `universeDomain` included) come from the
+//!   application and are not restricted beyond `https`;
 //! * **messages** never quote a URL whole: they show it through [`crate::redact::url`] (no query
 //!   value, no user information), or name the field;
 //! * `service_account_impersonation.token_lifetime_seconds`: a whole number in 600..=43200, default 3600;
@@ -208,20 +213,39 @@ fn is_get_caller_identity_query(query: Option<&str>) -> bool {
   action == 1 && version <= 1 && pairs.len() == action + version
 }
 
-/// The Google host rule for endpoints named by an untrusted configuration (see the module docs).
+/// The host rule for an untrusted configuration (see the module docs): may `name`, a host (or, with
+/// `domain`, every host under a domain), receive the signed AWS proof and the tokens? Google's
+/// (`googleapis.com` and its subdomains), loopback hosts, and what the application allows in code:
+/// an exact host, or `.suffix` for the hosts under it. A domain is trusted when every host under it
+/// would be: at or under `googleapis.com` or under an allowed `.suffix` (an exact host entry
+/// allows that host only, so it never allows a domain).
+fn trusted(name: &str, domain: bool, allowed: &[String]) -> bool {
+  let name = name.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+  let at_or_under = |root: &str| name == root || name.ends_with(&format!(".{root}"));
+  if at_or_under(DEFAULT_UNIVERSE_DOMAIN) {
+    return true;
+  }
+  if !domain && (name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())) {
+    return true;
+  }
+  allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| match a.strip_prefix('.') {
+    Some(suffix) if !suffix.is_empty() => {
+      if domain {
+        at_or_under(suffix)
+      } else {
+        name.ends_with(&a)
+      }
+    }
+    Some(_) => false,
+    None => !domain && !a.is_empty() && name == a,
+  })
+}
+
+/// The trust rule for an endpoint URL named by an untrusted configuration.
 fn check_google_host(field: &str, url: &str, allowed: &[String]) -> Result<()> {
   let Ok(parsed) = reqwest::Url::parse(url) else { return Ok(()) }; // check_url has reported it
   let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-  let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-  let google = host == DEFAULT_UNIVERSE_DOMAIN || host.ends_with(&format!(".{DEFAULT_UNIVERSE_DOMAIN}"));
-  let listed = allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| {
-    if a.starts_with('.') {
-      host.ends_with(&a)
-    } else {
-      !a.is_empty() && host == a
-    }
-  });
-  if loopback || google || listed {
+  if trusted(&host, false, allowed) {
     return Ok(());
   }
   Err(
@@ -232,6 +256,25 @@ fn check_google_host(field: &str, url: &str, allowed: &[String]) -> Result<()> {
     .with_hint(
       "if you trust this endpoint (Private Service Connect, another universe), allow its host in code with the allowedEndpointHosts option",
     ),
+  )
+}
+
+/// The trust rule for the `universe_domain` of an untrusted configuration: google-auth-library
+/// sends the service account's token to hosts under it (`iamcredentials.<universe_domain>` for
+/// `sign()`, `cloudresourcemanager.<universe_domain>` for `getProjectId()`…), so every host under
+/// it must pass the host rule.
+fn check_universe_domain(domain: &str, allowed: &[String]) -> Result<()> {
+  if trusted(domain, true, allowed) {
+    return Ok(());
+  }
+  Err(
+    invalid(format!(
+      "universe_domain {domain} is not Google's ({DEFAULT_UNIVERSE_DOMAIN}): a credential configuration is not trusted to choose \
+       the hosts that receive its tokens"
+    ))
+    .with_hint(format!(
+      "if you trust this universe, allow the hosts under it in code with the allowedEndpointHosts option (['.{domain}'])"
+    )),
   )
 }
 
@@ -291,6 +334,8 @@ impl FetcherConfig {
       invalid(format!("{origin} is not valid JSON ({what} at line {} column {})", e.line(), e.column()))
     })?;
     let config = parse_object(&value).map_err(|e| e.context(origin))?;
+    // First: the default token_url is under the universe domain.
+    check_universe_domain(&config.universe_domain, allowed_hosts).map_err(|e| e.context(origin))?;
     check_google_host("token_url", &config.token_url, allowed_hosts).map_err(|e| e.context(origin))?;
     if let Some(url) = &config.service_account_impersonation_url {
       check_google_host("service_account_impersonation_url", url, allowed_hosts).map_err(|e| e.context(origin))?;
@@ -775,5 +820,48 @@ mod tests {
       ..Default::default()
     };
     assert!(FetcherConfig::from_options(o).is_ok());
+  }
+
+  /// Issue 18, defect 9: a configuration's universe_domain chooses the hosts google-auth-library
+  /// sends the service account's token to, so it follows the host rule.
+  #[test]
+  fn universe_domain_of_a_configuration_follows_the_host_rule() {
+    let universe = |d: &'static str| patched(move |v| v["universe_domain"] = d.into());
+    for ok in ["googleapis.com", "GoogleAPIs.com", "p.googleapis.com"] {
+      assert!(FetcherConfig::from_json(&universe(ok), "f").is_ok(), "{ok}");
+    }
+    for bad in ["attacker.example", "googleapis.com.attacker.example", "localhost", "127.0.0.1", "com"] {
+      let e = FetcherConfig::from_json(&universe(bad), "credential configuration f").unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
+      assert!(e.message().starts_with("credential configuration f: universe_domain"), "{bad}: {e}");
+      assert!(e.hint().unwrap_or_default().contains("allowedEndpointHosts"), "{bad}");
+    }
+    // Without a token_url, the universe is named (not the token_url derived from it).
+    let derived = patched(|v| {
+      v["universe_domain"] = "attacker.example".into();
+      v.as_object_mut().unwrap().remove("token_url");
+    });
+    assert!(FetcherConfig::from_json(&derived, "f").unwrap_err().message().contains("universe_domain attacker.example"));
+    // What the application allows in code: the hosts under the universe (a `.suffix` at or above it).
+    let corp = patched(|v| {
+      v["universe_domain"] = "universe.corp.example".into();
+      v["token_url"] = "https://sts.universe.corp.example/v1/token".into();
+    });
+    let allowing = |hosts: &[&str]| FetcherConfig::from_json_allowing(&corp, "f", &hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    assert!(allowing(&[".universe.corp.example"]).is_ok());
+    assert!(allowing(&[".corp.example"]).is_ok());
+    assert_eq!(allowing(&[".corp.example"]).unwrap().universe_domain, "universe.corp.example");
+    for refused in [&[][..], &["universe.corp.example"], &["sts.universe.corp.example"], &[".other.example"], &["."]] {
+      let e = allowing(refused).unwrap_err();
+      assert!(e.message().contains("universe_domain universe.corp.example"), "{refused:?}: {e}");
+    }
+    // The same rule whether the configuration is a file or an object (both are from_json_allowing);
+    // options given in code are the application's own, universeDomain included.
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      universe_domain: Some("universe.corp.example".into()),
+      ..Default::default()
+    };
+    assert_eq!(FetcherConfig::from_options(o).unwrap().token_url, "https://sts.universe.corp.example/v1/token");
   }
 }
