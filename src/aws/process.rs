@@ -26,7 +26,8 @@
 //! * **Output**: stdout, at most [`MAX_OUTPUT_BYTES`] (more is an error and the command is killed),
 //!   trimmed, then the JSON document
 //!   `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?, "Expiration"?: RFC 3339,
-//!   "AccountId"?}`; keys case-insensitive as in aws-config, `Version` must be the number 1,
+//!   "AccountId"?}`; keys case-insensitive as in aws-config, `Version` must be a JSON number equal
+//!   to 1 (`1`, `1.0`: the JavaScript SDK checks `Version !== 1`, botocore accepts `1.0` too),
 //!   credentials already expired are refused. stderr is discarded (`/dev/null`): it is never read,
 //!   so it can never reach a message or a log. Nothing the command prints is ever shown.
 //! * **Time**: the chain's [`Deadline`]. The command runs on a blocking thread (std::process, not
@@ -125,7 +126,7 @@ pub fn parse_output(stdout: &[u8], profile: &str, now: SystemTime) -> Result<Aws
     return Err(invalid("printed JSON that is not an object"));
   };
   match field(&obj, &["Version"]) {
-    Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+    Some(Value::Number(n)) if n.as_f64() == Some(1.0) => {}
     Some(Value::Number(n)) => return Err(invalid(&format!("printed Version {n}; only Version 1 is supported"))),
     Some(_) => return Err(invalid("printed a Version that is not a number; only Version 1 is supported")),
     None => return Err(invalid("printed no Version; only Version 1 is supported")),
@@ -568,6 +569,22 @@ exit 0"#,
     assert_clean(&e);
     let pid = std::fs::read_to_string(&pids).unwrap();
     assert!(gone(pid.trim()), "background process {pid} still runs");
+  }
+
+  /// Issue 18, defect 8: `"Version": 1.0` is Version 1 (as in the JavaScript SDK and botocore).
+  #[test]
+  fn version_is_any_number_equal_to_one() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
+    for version in ["1", "1.0", "1e0", "1.00"] {
+      let out = format!(r#"{{"Version": {version}, "AccessKeyId": "A", "SecretAccessKey": "s"}}"#);
+      assert!(parse_output(out.as_bytes(), "proc", now).is_ok(), "{version}");
+    }
+    for version in ["2", "1.5", "0", "-1", "\"1\""] {
+      let out = format!(r#"{{"Version": {version}, "AccessKeyId": "A", "SecretAccessKey": "s"}}"#);
+      let e = parse_output(out.as_bytes(), "proc", now).unwrap_err();
+      assert_eq!(e.code(), "INVALID_CREDENTIALS_RESPONSE", "{version}");
+      assert!(e.message().contains("only Version 1 is supported"), "{version}: {e}");
+    }
   }
 
   #[tokio::test]
