@@ -140,7 +140,7 @@ function assertAllPass(report, { region, regionSource, credentialSource, accessK
   assert.match(detail('credentials'), new RegExp(`^${temporary ? 'temporary' : 'long-term'} credentials from ${credentialSource.replace(/[()]/g, '\\$&')}, access key ${masked}${expiry}$`))
   assert.match(
     detail('subject_token'),
-    new RegExp(`^POST https://sts\\.${region}\\.amazonaws\\.com\\?Action=GetCallerIdentity&Version=2011-06-15; AWS4-HMAC-SHA256 Credential=${masked}/\\d{8}/${region}/sts/aws4_request, SignedHeaders=host;x-amz-date${temporary ? ';x-amz-security-token' : ''}$`),
+    new RegExp(`^POST https://sts\\.${region}\\.amazonaws\\.com\\?… \\(GetCallerIdentity\\); AWS4-HMAC-SHA256 Credential=${masked}/\\d{8}/${region}/sts/aws4_request, SignedHeaders=host;x-amz-date${temporary ? ';x-amz-security-token' : ''}$`),
   )
   assert.equal(detail('sts'), 'Bearer token, expires in 3600 s')
   assert.match(detail('impersonation'), new RegExp(`^${SA.replace(/\./g, '\\.')}: token expires \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`))
@@ -378,6 +378,44 @@ describe('doctor: each broken setup names the failing step and exits 1', () => {
       assert.equal(run.stderr.trim(), USAGE)
     }
     assert.equal(em.requests.length, 0)
+  })
+})
+
+// Issue 18, defect 7: doctor is what people run, and paste from, when something is wrong.
+describe('doctor: URLs without query values or user information', () => {
+  const password = `MARKER-URI-PASSWORD-${m.secretKey.split('-').at(-1)}`
+
+  test('a FULL_URI and a proxy with user information and a query: scheme, host, port and path only', TEST_TIMEOUT, async () => {
+    const port = new URL(em.url).port
+    const vars = {
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://svc:${password}@127.0.0.1:${port}/v1/credentials?sig=${m.uriQuery}`,
+      AWS_REGION: 'us-east-2',
+      HTTPS_PROXY: `http://alice:${password}@127.0.0.1:1`,
+    }
+    const shown = `container: http://127.0.0.1:${port}/v1/credentials?… (credentials hidden)`
+    const run = await doctor(vars, ['doctor'], { extraMarkers: { password } })
+    assert.equal(run.code, 1, run.stdout)
+    const report = parseReport(run.stdout)
+    assert.ok(report.chain.some((l) => l.detail === shown), `${shown} not in:\n${run.stdout}`)
+    assert.equal(report.proxy, 'http://127.0.0.1:1 (credentials hidden) (from HTTPS_PROXY)')
+    assert.match(stepOf(report, 'credentials').detail, /^CONFIG_INVALID: .*must not carry user information/)
+    const json = JSON.parse((await doctor(vars, ['doctor', '--json'], { extraMarkers: { password } })).stdout)
+    assert.equal(json.chain.find((l) => l.link === 'container').detail, shown)
+    assert.equal(em.requests.length, 0, 'a FULL_URI with user information is never used')
+  })
+
+  test('a token_url and an impersonation URL with a query: the config step shows neither query', TEST_TIMEOUT, async () => {
+    const config = configFile({
+      token_url: `${em.url}/v1/token?key=${m.uriQuery}`,
+      service_account_impersonation_url: `http://svc:${password}@127.0.0.1:1/v1/projects/-/serviceAccounts/${SA}:generateAccessToken?key=${m.uriQuery}`,
+    })
+    const bad = await doctor(containerVars(), ['doctor', '--config', config], { extraMarkers: { password } })
+    assert.equal(bad.code, 1)
+    assert.match(parseReport(bad.stdout).steps[0].detail, /^CONFIG_INVALID: .*service_account_impersonation_url must not carry user information/)
+    const good = configFile({ token_url: `${em.url}/v1/token?key=${m.uriQuery}` })
+    const run = await doctor(containerVars(), ['doctor', '--config', good])
+    const detail = stepOf(parseReport(run.stdout), 'config').detail
+    assert.ok(detail.includes(`; token_url ${em.url}/v1/token?…; impersonating ${SA} for 3600 s;`), detail)
   })
 })
 

@@ -322,6 +322,88 @@ describe('from options', () => {
     assert.equal(em.requests.length, 0)
   })
 
+  /**
+   * Build a fetcher from `config` and ask it for a token: the error, or undefined. Built and called
+   * in one go, as an application would, so that a configuration accepted by mistake is also used.
+   */
+  async function tokenFrom(config, runtime) {
+    try {
+      await GoogleTokenFetcher.fromCredentialConfig(config, runtime).getAccessToken()
+    } catch (err) {
+      return err
+    }
+    return undefined
+  }
+
+  // Issue 18, defect 3: only GetCallerIdentity may be signed: nothing else in the query.
+  test('regional_cred_verification_url with any other query is CONFIG_INVALID naming the field, and nothing is sent', TEST_TIMEOUT, async () => {
+    freshEnv()
+    const BASE = 'https://sts.{region}.amazonaws.com'
+    for (const query of [
+      `?Action=AssumeRole&RoleArn=arn:aws:iam::123456789012:role/admin&RoleSessionName=${m.envSecret}&Version=2011-06-15&Action=GetCallerIdentity`,
+      '?Action=GetCallerIdentity&Version=2011-06-15&Action=GetCallerIdentity',
+      `?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Security-Token=${m.envSecret}`,
+    ]) {
+      const config = gcloudConfig({ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `${BASE}${query}` } })
+      for (const source of [config, tempFile('wif.json', config)]) {
+        const err = await tokenFrom(source)
+        assertFetcherError(err, 'CONFIG_INVALID')
+        assert.match(err.message, /credential_source\.regional_cred_verification_url must be AWS STS's GetCallerIdentity/)
+        assertNoSecret(err)
+      }
+    }
+    assert.deepEqual(em.requests, [], 'nothing was sent: no credentials fetched, nothing signed, no exchange')
+    // The gcloud URL, in either order, keeps working.
+    assert.ok(await GoogleTokenFetcher.fromCredentialConfig(gcloudConfig()).getAccessToken())
+    assert.ok(GoogleTokenFetcher.fromCredentialConfig(gcloudConfig({ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `${BASE}?Version=2011-06-15&Action=GetCallerIdentity` } })))
+  })
+
+  // Issue 18, defect 9: the universe domain chooses where google-auth-library sends the service
+  // account's token (iamcredentials.<universe>, cloudresourcemanager.<universe>…).
+  test('universe_domain of a credential configuration follows the host rule (googleapis.com, or allowedEndpointHosts)', TEST_TIMEOUT, async () => {
+    freshEnv()
+    for (const universe of ['attacker.example', 'googleapis.com.attacker.example']) {
+      const config = gcloudConfig({ universe_domain: universe })
+      for (const source of [config, tempFile('wif.json', config)]) {
+        const err = await tokenFrom(source)
+        assertFetcherError(err, 'CONFIG_INVALID')
+        assert.ok(err.message.includes(`universe_domain ${universe} is not Google's`), err.message)
+        assert.match(err.hint, /allowedEndpointHosts/)
+      }
+    }
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = tempFile('wif.json', gcloudConfig({ universe_domain: 'attacker.example' }))
+    assert.throws(() => GoogleTokenFetcher.fromEnv(), (err) => assertFetcherError(err, 'CONFIG_INVALID') && /universe_domain/.test(err.message))
+    assert.deepEqual(em.requests, [], 'nothing was sent')
+    // A universe the application allows in code: its hosts, as a `.suffix`.
+    const other = gcloudConfig({ universe_domain: 'universe.example.test' })
+    assertFetcherError(await tokenFrom(other, { allowedEndpointHosts: ['universe.example.test'] }), 'CONFIG_INVALID')
+    const allowed = GoogleTokenFetcher.fromCredentialConfig(other, { allowedEndpointHosts: ['.universe.example.test'] })
+    const gal = createRequire(import.meta.url)('google-auth-library')
+    assert.equal(allowed.authClient({ googleAuthLibrary: gal }).universeDomain, 'universe.example.test')
+    assert.ok(await allowed.getAccessToken(), 'the token still comes from the configured (loopback) endpoints')
+    // Options in code are the application's own (as tokenUrl there): universeDomain is not restricted.
+    assert.ok(new GoogleTokenFetcher({ ...options(), universeDomain: 'universe.example.test' }))
+  })
+
+  // Issue 18, defect 7: no query value and no user information of a configured URL in any error.
+  test('configuration errors show URLs without their query or user information', TEST_TIMEOUT, async () => {
+    freshEnv()
+    const secret = m.envSecret
+    const attempts = [
+      [{ token_url: `http://sts.example.test:8080/v1/token?key=${secret}` }, 'token_url must be an https URL (got http://sts.example.test:8080/v1/token?…)'],
+      [{ token_url: `https://user:${secret}@sts.googleapis.com/v1/token` }, 'token_url must not carry user information'],
+      [{ service_account_impersonation_url: `http://iam.example.test/v1/projects/-/serviceAccounts/${SA}:generateAccessToken?key=${secret}` }, 'service_account_impersonation_url must be an https URL (got http://iam.example.test/v1/projects/-/serviceAccounts/'],
+      [{ credential_source: { environment_id: 'aws1', regional_cred_verification_url: `http://sts.{region}.amazonaws.com?Action=GetCallerIdentity&k=${secret}` } }, 'regional_cred_verification_url must be an https URL (got http://sts.us-east-1.amazonaws.com?…)'],
+    ]
+    for (const [overrides, expected] of attempts) {
+      const err = await tokenFrom(gcloudConfig(overrides))
+      assertFetcherError(err, 'CONFIG_INVALID')
+      assert.ok(err.message.includes(expected), `${err.message}\nexpected: ${expected}`)
+      assertNoSecret(err)
+    }
+    assert.deepEqual(em.requests, [])
+  })
+
   // napi-rs rejects options of the wrong shape before our validation runs; index.js reports those
   // as CONFIG_INVALID too.
   test('options of the wrong shape throw CONFIG_INVALID (index.d.ts @throws)', () => {

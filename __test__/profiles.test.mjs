@@ -139,6 +139,7 @@ function cacheToken(key, accessToken, expiresAt, startUrl, refresh = {}) {
 }
 let refreshingSsoCache
 let hangPidFile
+let backgroundPidFile
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'aws-wif-profiles-'))
@@ -156,6 +157,13 @@ before(async () => {
   const ok = script('cred helper ok.sh', `[ "$1" = "--account" ] || exit 9\necho '{"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey": "MARKER-STDOUT-SECRET", "SessionToken": "MARKER-STDOUT-TOKEN", "Expiration": "${FUTURE}"}'`)
   hangPidFile = join(home, 'hang.pid')
   script('cred-helper-hangs.sh', `echo $$ > '${hangPidFile}'\nexec sleep 30`)
+  // Issue 18, defect 6: leaves `sleep 37` in the background, holding stdout open, prints its
+  // credentials and exits.
+  backgroundPidFile = join(home, 'background.pid')
+  const background = script(
+    'cred-helper-background.sh',
+    `sleep 37 &\necho $! > '${backgroundPidFile}'\necho '{"Version": 1, "AccessKeyId": "ASIABACKGROUNDEXAMPLE", "SecretAccessKey": "MARKER-STDOUT-BACKGROUND", "Expiration": "${FUTURE}"}'\nexit 0`,
+  )
   const fails = script('cred-helper-fails.sh', 'echo MARKER-STDOUT-partial\necho "MARKER-STDERR-SECRET login failed" >&2\nexit 1')
 
   writeFileSync(
@@ -217,6 +225,9 @@ before(async () => {
       '',
       '[profile proc]',
       `credential_process = "${ok}" --account ${ACCOUNT}`,
+      '',
+      '[profile proc-background]',
+      `credential_process = ${background}`,
       '',
       '[profile proc-fails]',
       `credential_process = ${fails}`,
@@ -282,6 +293,17 @@ function stopped(pid) {
   } catch {
     return true
   }
+}
+
+/** Whether `pid` is gone: `kill(pid, 0)` fails with ESRCH (or it is a zombie: it no longer runs). */
+function gone(pid) {
+  try {
+    process.kill(pid, 0)
+  } catch (e) {
+    if (e.code === 'ESRCH') return true
+    throw e
+  }
+  return stopped(pid)
 }
 
 /** A coded supplier error whose message names the profile and holds no marker secret. */
@@ -402,6 +424,18 @@ describe('credential_process profiles (our own link)', () => {
     const pid = Number(readFileSync(hangPidFile, 'utf8'))
     assert.ok(pid > 0)
     await pollUntil(() => stopped(pid), { timeoutMs: 2_000, what: `the command (pid ${pid}) to stop` })
+  })
+
+  // Issue 18, defect 6: the shell exits first, a process it left behind keeps stdout open.
+  test('a command that leaves a process in the background: its credentials come back, and the process is killed', TEST_TIMEOUT, async () => {
+    const started = performance.now()
+    const r = await supplierFor('proc-background', { PROFILE_TIMEOUT_MS: '8000' })
+    assert.equal(r.ok, true, JSON.stringify(r))
+    assert.equal(r.creds.accessKeyId, 'ASIABACKGROUNDEXAMPLE')
+    assert.ok(performance.now() - started < 8_000, 'the credentials came back before the deadline')
+    const pid = Number(readFileSync(backgroundPidFile, 'utf8'))
+    assert.ok(pid > 0)
+    await pollUntil(() => gone(pid), { timeoutMs: 10_000, what: `the background process (pid ${pid}) to be gone` })
   })
 
   test('a command that exits 1 is a coded error naming the profile, without its stderr', TEST_TIMEOUT, async () => {

@@ -6,6 +6,12 @@
 //!   [`MAX_BODY_IN_MESSAGE`] characters, drops control characters and replaces every occurrence of a
 //!   known secret with `** redacted **`. Credential-endpoint bodies (which *are* secrets) are never
 //!   passed to it: their errors name the missing or malformed field instead.
+//! * [`url`] is the one way a URL reaches text a person sees (error messages, hints, logs,
+//!   `doctor`, `describeAwsChain()`, `describeProxy()`): it keeps the scheme, host, port and path,
+//!   shows a query as `?…` and a fragment as `#…` (their values are never shown: a FULL_URI, a
+//!   token URL or a proxy URL may carry a key or a signature there), and drops user information
+//!   (`user:password@`), saying ` (credentials hidden)`. A text that does not parse as a URL is not
+//!   quoted at all.
 
 use std::fmt;
 
@@ -67,6 +73,36 @@ pub fn scrub_body(body: &str, secrets: &[&Secret]) -> String {
   }
 }
 
+/// A URL for text a person sees (see the module docs): `https://user:pw@host:8443/p?k=v#f` →
+/// `https://host:8443/p?…#… (credentials hidden)`.
+pub fn url(raw: &str) -> String {
+  let Ok(parsed) = reqwest::Url::parse(raw.trim()) else {
+    return "(an unparsable URL)".to_string();
+  };
+  let Some(host) = parsed.host_str() else {
+    return format!("(a {} URL without a host)", parsed.scheme());
+  };
+  let mut out = format!("{}://{host}", parsed.scheme());
+  if let Some(port) = parsed.port() {
+    out.push_str(&format!(":{port}"));
+  }
+  // The parser turns `https://host` into `https://host/`; keep what was written.
+  let before_query = raw.trim().split(['?', '#']).next().unwrap_or_default();
+  if parsed.path() != "/" || before_query.ends_with('/') {
+    out.push_str(parsed.path());
+  }
+  if parsed.query().is_some() {
+    out.push_str("?…");
+  }
+  if parsed.fragment().is_some() {
+    out.push_str("#…");
+  }
+  if !parsed.username().is_empty() || parsed.password().is_some() {
+    out.push_str(" (credentials hidden)");
+  }
+  out
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -86,5 +122,26 @@ mod tests {
     assert_eq!(out, format!("bad  token {REDACTED} here"));
     let long = "x".repeat(1000);
     assert_eq!(scrub_body(&long, &[]).chars().count(), MAX_BODY_IN_MESSAGE + 1);
+  }
+
+  #[test]
+  fn urls_keep_scheme_host_port_and_path_only() {
+    for (raw, shown) in [
+      ("https://sts.googleapis.com/v1/token", "https://sts.googleapis.com/v1/token"),
+      ("https://sts.googleapis.com", "https://sts.googleapis.com"),
+      ("https://sts.googleapis.com/", "https://sts.googleapis.com/"),
+      ("http://127.0.0.1:9/x?sig=MARKER-QUERY", "http://127.0.0.1:9/x?…"),
+      ("https://sts.us-east-1.amazonaws.com?Action=GetCallerIdentity", "https://sts.us-east-1.amazonaws.com?…"),
+      ("https://svc:MARKER-PASSWORD@creds.example/v1", "https://creds.example/v1 (credentials hidden)"),
+      ("http://MARKER-USER@[::1]:8080/p#MARKER-FRAGMENT", "http://[::1]:8080/p#… (credentials hidden)"),
+      ("https://h.example:443/p?", "https://h.example/p?…"),
+      ("http://proxy.corp:3128", "http://proxy.corp:3128"),
+      ("http://MARKER-USER:MARKER-PW@[bad", "(an unparsable URL)"),
+      ("not a url MARKER", "(an unparsable URL)"),
+      ("mailto:MARKER@example.com", "(a mailto URL without a host)"),
+    ] {
+      assert_eq!(url(raw), shown, "{raw}");
+      assert!(!url(raw).contains("MARKER"));
+    }
   }
 }

@@ -49,11 +49,19 @@ pub fn is_allowed_ip(ip: IpAddr) -> bool {
     || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| is_allowed_ip(IpAddr::V4(v4))))
 }
 
-/// Where the endpoint is, as the environment says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the endpoint is, as the environment says. `Debug` shows a FULL_URI as
+/// [`crate::redact::url`] does.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Endpoint {
   Relative(String),
   Full(String),
+}
+
+impl std::fmt::Debug for Endpoint {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let kind = if matches!(self, Endpoint::Relative(_)) { "Relative" } else { "Full" };
+    f.debug_tuple(kind).field(&crate::redact::url(&self.url())).finish()
+  }
 }
 
 impl Endpoint {
@@ -99,7 +107,7 @@ where
     _ => return Err(bad("it has no host".into())),
   };
   if let Ok(ip) = host.parse::<IpAddr>() {
-    return check_ips(&[ip], &redact_url(uri)).map(|()| Route::DIRECT).map_err(bad);
+    return check_ips(&[ip], &crate::redact::url(uri)).map(|()| Route::DIRECT).map_err(bad);
   }
   let bound = deadline.remaining();
   let ips = match tokio::time::timeout(bound, resolve(host.clone())).await {
@@ -222,7 +230,7 @@ pub fn describe(ctx: &Context) -> Description {
         LINK,
         if eks { "EKS Pod Identity" } else { "container credentials endpoint (FULL_URI)" },
         evidence(ctx, &[ENV_FULL_URI, ENV_AUTH_TOKEN_FILE, ENV_AUTH_TOKEN]),
-        format!("container: {}", redact_url(&full)),
+        format!("container: {}", crate::redact::url(&full)),
       )
     }
   }
@@ -238,7 +246,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
     Endpoint::Full(full) => validate_full_uri(full, resolve_with_tokio, deadline).await?,
     Endpoint::Relative(_) => Route::DIRECT,
   };
-  let origin = format!("container credentials endpoint {}", redact_url(&url));
+  let origin = format!("container credentials endpoint {}", crate::redact::url(&url));
   let token = auth_token(ctx)?;
   let mut req = Request::new(Method::Get, url).header("accept", "application/json").route(route);
   if let Some(t) = &token {
@@ -252,15 +260,6 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
   }
   let creds = parse_credentials_json(&resp.body, &origin, "container", &secrets)?;
   ensure_not_expired(creds, ctx.clock.now(), &origin).map(Some)
-}
-
-/// The URL without its query (ECS relative URIs carry a task-specific id, not a secret, but
-/// FULL_URIs may carry anything in the query).
-pub fn redact_url(url: &str) -> String {
-  match url.split_once('?') {
-    Some((base, _)) => format!("{base}?…"),
-    None => url.to_string(),
-  }
 }
 
 #[cfg(test)]
@@ -367,8 +366,15 @@ mod tests {
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
   }
 
+  /// Issue 18, defect 7: doctor and describeAwsChain() show a FULL_URI without its user information
+  /// or query, even one that loading would refuse.
   #[test]
-  fn query_is_hidden_in_messages() {
-    assert_eq!(redact_url("http://127.0.0.1/x?sig=abc"), "http://127.0.0.1/x?…");
+  fn described_full_uri_hides_user_information_and_query() {
+    let c = ctx(&[(ENV_FULL_URI, "https://svc:MARKER-PASSWORD@creds.example:8443/v1/creds?sig=MARKER-SIG")], &[]);
+    let d = describe(&c);
+    assert_eq!(d.detail, "container: https://creds.example:8443/v1/creds?… (credentials hidden)");
+    assert!(!format!("{d:?}").contains("MARKER"), "{d:?}");
+    let endpoint = format!("{:?}", Endpoint::from_env(&c).unwrap());
+    assert_eq!(endpoint, r#"Full("https://creds.example:8443/v1/creds?… (credentials hidden)")"#);
   }
 }

@@ -63,13 +63,21 @@ pub fn describe(ctx: &Context) -> Description {
 }
 
 /// An IMDSv2 client bound to one endpoint, caching its session token.
-#[derive(Debug)]
 pub struct Imds {
   endpoint: String,
   v1_fallback: bool,
   http: Http,
   /// The session token and until when to reuse it; `None` inside means IMDSv1 (no token).
   token: Mutex<Option<(Option<Secret>, Instant)>>,
+}
+
+impl std::fmt::Debug for Imds {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Imds")
+      .field("endpoint", &crate::redact::url(&self.endpoint))
+      .field("v1_fallback", &self.v1_fallback)
+      .finish_non_exhaustive()
+  }
 }
 
 /// What a lookup found.
@@ -103,7 +111,7 @@ impl Imds {
   }
 
   fn origin(&self) -> String {
-    format!("IMDS at {}", self.endpoint)
+    format!("IMDS at {}", crate::redact::url(&self.endpoint))
   }
 
   /// The session token (`Found(None)`: IMDSv1 fallback, read without a token).
@@ -227,6 +235,14 @@ mod tests {
     assert_eq!(Imds::from_env(&ctx(&[(ENV_DISABLED, "false")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V4);
     assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT_MODE, "IPv6")])).unwrap().endpoint(), DEFAULT_ENDPOINT_V6);
     assert_eq!(Imds::from_env(&ctx(&[(ENV_ENDPOINT, "http://127.0.0.1:9/")])).unwrap().endpoint(), "http://127.0.0.1:9");
+  }
+
+  /// Issue 18, defect 7 (a sibling): messages name the endpoint without user information or query.
+  #[test]
+  fn origin_hides_user_information_and_query() {
+    let imds = Imds::from_env(&ctx(&[(ENV_ENDPOINT, "http://u:MARKER-PW@127.0.0.1:9/?k=MARKER-QUERY")])).unwrap();
+    assert_eq!(imds.origin(), "IMDS at http://127.0.0.1:9/?… (credentials hidden)");
+    assert!(!format!("{imds:?}").contains("MARKER"), "{imds:?}");
   }
 
   const CREDS: &str = r#"{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDSV1EXAMPLE","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z"}"#;

@@ -26,13 +26,24 @@
 //! * **Output**: stdout, at most [`MAX_OUTPUT_BYTES`] (more is an error and the command is killed),
 //!   trimmed, then the JSON document
 //!   `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?, "Expiration"?: RFC 3339,
-//!   "AccountId"?}`; keys case-insensitive as in aws-config, `Version` must be the number 1,
+//!   "AccountId"?}`; keys case-insensitive as in aws-config, `Version` must be a JSON number equal
+//!   to 1 (`1`, `1.0`: the JavaScript SDK checks `Version !== 1`, botocore accepts `1.0` too),
 //!   credentials already expired are refused. stderr is discarded (`/dev/null`): it is never read,
 //!   so it can never reach a message or a log. Nothing the command prints is ever shown.
 //! * **Time**: the chain's [`Deadline`]. The command runs on a blocking thread (std::process, not
 //!   tokio's `process` feature, whose SIGCHLD handler would compete with libuv's) that polls it
-//!   every [`POLL_INTERVAL`]; when the deadline passes, or the load is dropped, the process group is
-//!   killed (SIGKILL) and reaped.
+//!   every [`POLL_INTERVAL`], reading its stdout without blocking.
+//! * **When the command is done, and the process group**: the command is *done* when its leader
+//!   (the shell) has exited. Its output is *complete* when, after that, stdout is at end of file,
+//!   or, on Unix, stdout has nothing more to read now and what was read is one JSON document (a
+//!   process the command left behind may have inherited stdout and keep it open: `helper &`; what
+//!   the leader printed is then used at once). A leader that exits with a non-zero status fails
+//!   the call at once. Whatever ends the call (the leader exiting, the deadline, the load being
+//!   dropped), on Unix the whole process group is killed (`kill(-pgid, SIGKILL)`) before the
+//!   leader is reaped: its exit is first observed with `waitid(WNOWAIT)`, which leaves it a zombie,
+//!   so the group id (its pid) cannot have been reused when the group is signalled. Nothing the
+//!   command started in its group outlives the call; only a process that left the group (`setsid`)
+//!   can. On Windows only the shell is killed.
 //! * **Errors**, each naming the profile (never the command, which may hold secrets):
 //!   `CONFIG_INVALID` (empty command, no shell to run it), `CREDENTIALS_ENDPOINT_ERROR` (non-zero
 //!   exit or killed by a signal), `INVALID_CREDENTIALS_RESPONSE` (too much output, not JSON, wrong
@@ -115,7 +126,7 @@ pub fn parse_output(stdout: &[u8], profile: &str, now: SystemTime) -> Result<Aws
     return Err(invalid("printed JSON that is not an object"));
   };
   match field(&obj, &["Version"]) {
-    Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+    Some(Value::Number(n)) if n.as_f64() == Some(1.0) => {}
     Some(Value::Number(n)) => return Err(invalid(&format!("printed Version {n}; only Version 1 is supported"))),
     Some(_) => return Err(invalid("printed a Version that is not a number; only Version 1 is supported")),
     None => return Err(invalid("printed no Version; only Version 1 is supported")),
@@ -182,27 +193,180 @@ fn shell(command: &str) -> Command {
   }
 }
 
-/// A started command; dropping it before it was reaped kills its process group and reaps it.
+/// A started command. Its leader is reaped only after its process group was killed; dropping it
+/// before then kills the group and reaps the leader.
 struct Running {
   child: Child,
   reaped: bool,
 }
 
+impl Running {
+  /// The leader's exit status, once it has exited. On Unix the group is killed first (see the
+  /// module docs), while the unreaped leader still holds the group id.
+  fn finished(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+    if self.reaped {
+      return Ok(None);
+    }
+    #[cfg(unix)]
+    {
+      if !leader_exited(self.child.id())? {
+        return Ok(None);
+      }
+      self.kill_group();
+    }
+    let status = self.child.try_wait()?;
+    self.reaped = status.is_some();
+    Ok(status)
+  }
+
+  /// SIGKILL to the process group this (not yet reaped) child leads.
+  fn kill_group(&self) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(self.child.id()) {
+      if !self.reaped && pid > 0 {
+        // SAFETY: kill(2) on the process group this child leads; the child is not reaped yet, so
+        // its group id cannot have been reused.
+        unsafe {
+          libc::kill(-pid, libc::SIGKILL);
+        }
+      }
+    }
+  }
+}
+
 impl Drop for Running {
   fn drop(&mut self) {
     if self.reaped {
-      return;
+      return; // `finished` killed the group before it reaped the leader.
     }
-    #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(self.child.id()) {
-      // SAFETY: kill(2) on the process group this child leads; the child is not reaped yet, so
-      // its group id cannot have been reused.
-      unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-      }
-    }
+    self.kill_group();
     let _ = self.child.kill();
     let _ = self.child.wait();
+    self.reaped = true;
+  }
+}
+
+/// Whether the leader `pid` has exited, without reaping it (`waitid` with `WNOWAIT`).
+#[cfg(unix)]
+fn leader_exited(pid: u32) -> std::io::Result<bool> {
+  // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
+  let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+  // SAFETY: waitid(2) on our own child, writing into `info`, which lives across the call.
+  let r = unsafe { libc::waitid(libc::P_PID, libc::id_t::from(pid), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+  if r == -1 {
+    let e = std::io::Error::last_os_error();
+    return if e.kind() == std::io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+  }
+  // With WNOHANG and no exited child, waitid returns 0 and leaves si_signo 0 (POSIX).
+  Ok(info.si_signo != 0)
+}
+
+/// The command's stdout, read as it arrives.
+struct Output {
+  bytes: Vec<u8>,
+  eof: bool,
+  source: OutputSource,
+}
+
+/// Unix: the pipe, non-blocking, read by the polling thread itself (so that "nothing more to read
+/// now" is known exactly).
+#[cfg(unix)]
+type OutputSource = std::fs::File;
+
+/// Elsewhere: chunks from a reader thread (an empty chunk is the end of file). If a process the
+/// command started keeps the pipe open, that thread lingers until it closes; the load does not
+/// wait for it.
+#[cfg(not(unix))]
+type OutputSource = std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>;
+
+impl Output {
+  #[cfg(unix)]
+  fn start(pipe: std::process::ChildStdout) -> std::result::Result<Output, Failure> {
+    let fd = std::os::fd::OwnedFd::from(pipe);
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl(2) on a descriptor we own.
+    let ok = unsafe {
+      let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+      flags != -1 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) != -1
+    };
+    if !ok {
+      return Err(Failure::Start(format!("its output could not be read: {}", std::io::Error::last_os_error().kind())));
+    }
+    Ok(Output { bytes: Vec::new(), eof: false, source: std::fs::File::from(fd) })
+  }
+
+  #[cfg(not(unix))]
+  fn start(mut pipe: std::process::ChildStdout) -> std::result::Result<Output, Failure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+      .name("aws-wif-supplier-process".into())
+      .spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+          match pipe.read(&mut buf) {
+            Ok(0) => {
+              let _ = tx.send(Ok(Vec::new()));
+              return;
+            }
+            Ok(n) => {
+              if tx.send(Ok(buf.get(..n).unwrap_or_default().to_vec())).is_err() {
+                return;
+              }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+              let _ = tx.send(Err(e));
+              return;
+            }
+          }
+        }
+      })
+      .map_err(|e| Failure::Start(format!("no thread to read its output: {e}")))?;
+    Ok(Output { bytes: Vec::new(), eof: false, source: rx })
+  }
+
+  fn add(&mut self, chunk: &[u8]) -> std::result::Result<(), Failure> {
+    self.bytes.extend_from_slice(chunk);
+    if self.bytes.len() > MAX_OUTPUT_BYTES {
+      return Err(Failure::TooLarge);
+    }
+    Ok(())
+  }
+
+  /// Take in everything that can be read now.
+  #[cfg(unix)]
+  fn pump(&mut self) -> std::result::Result<(), Failure> {
+    let mut buf = [0u8; 8192];
+    while !self.eof {
+      match self.source.read(&mut buf) {
+        Ok(0) => self.eof = true,
+        Ok(n) => self.add(buf.get(..n).unwrap_or_default())?,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(Failure::Start(format!("its output could not be read: {}", e.kind()))),
+      }
+    }
+    Ok(())
+  }
+
+  /// Take in everything the reader thread has sent.
+  #[cfg(not(unix))]
+  fn pump(&mut self) -> std::result::Result<(), Failure> {
+    while !self.eof {
+      match self.source.try_recv() {
+        Ok(Ok(chunk)) if chunk.is_empty() => self.eof = true,
+        Ok(Ok(chunk)) => self.add(&chunk)?,
+        Ok(Err(e)) => return Err(Failure::Start(format!("its output could not be read: {}", e.kind()))),
+        Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(()),
+        Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(Failure::Start("its output could not be read".into())),
+      }
+    }
+    Ok(())
+  }
+
+  /// Called after the leader exited and a [`Self::pump`]: is the output complete (module docs)?
+  fn complete(&self) -> bool {
+    self.eof || (cfg!(unix) && serde_json::from_slice::<Value>(self.bytes.trim_ascii()).is_ok())
   }
 }
 
@@ -212,46 +376,25 @@ fn run(command: &str, deadline: Deadline, cancel: &AtomicBool) -> std::result::R
   cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
   let child = cmd.spawn().map_err(|e| Failure::Start(e.kind().to_string()))?;
   let mut running = Running { child, reaped: false };
-  let mut pipe = running.child.stdout.take().ok_or_else(|| Failure::Start("no stdout pipe".into()))?;
-  // A reader thread, so that a command that prints nothing and never exits still meets the
-  // deadline. If a grandchild that escaped the process group keeps the pipe open, this thread
-  // lingers until it closes; the load does not wait for it.
-  let (tx, rx) = std::sync::mpsc::channel();
-  std::thread::Builder::new()
-    .name("aws-wif-supplier-process".into())
-    .spawn(move || {
-      let mut out = Vec::new();
-      let read = (&mut pipe).take(MAX_OUTPUT_BYTES as u64 + 1).read_to_end(&mut out);
-      let _ = tx.send(read.map(|_| out));
-    })
-    .map_err(|e| Failure::Start(format!("no thread to read its output: {e}")))?;
-  let mut output: Option<Vec<u8>> = None;
+  let pipe = running.child.stdout.take().ok_or_else(|| Failure::Start("no stdout pipe".into()))?;
+  let mut output = Output::start(pipe)?;
   let mut status: Option<std::process::ExitStatus> = None;
   loop {
     if cancel.load(Ordering::SeqCst) {
       return Err(Failure::Cancelled);
     }
-    if output.is_none() {
-      match rx.try_recv() {
-        Ok(Ok(out)) if out.len() > MAX_OUTPUT_BYTES => return Err(Failure::TooLarge),
-        Ok(Ok(out)) => output = Some(out),
-        Ok(Err(e)) => return Err(Failure::Start(format!("its output could not be read: {}", e.kind()))),
-        Err(std::sync::mpsc::TryRecvError::Empty) => {}
-        Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(Failure::Start("its output could not be read".into())),
-      }
-    }
     if status.is_none() {
-      match running.child.try_wait() {
-        Ok(Some(s)) => {
-          running.reaped = true;
-          status = Some(s);
-        }
-        Ok(None) => {}
-        Err(e) => return Err(Failure::Start(format!("it could not be waited for: {}", e.kind()))),
-      }
+      status = running.finished().map_err(|e| Failure::Start(format!("it could not be waited for: {}", e.kind())))?;
     }
-    if let (Some(out), Some(s)) = (&output, status) {
-      return if s.success() { Ok(out.clone()) } else { Err(Failure::Exit(s.code())) };
+    // After `finished`: once the leader has exited, everything it printed is in the pipe.
+    output.pump()?;
+    if let Some(s) = status {
+      if !s.success() {
+        return Err(Failure::Exit(s.code()));
+      }
+      if output.complete() {
+        return Ok(std::mem::take(&mut output.bytes));
+      }
     }
     if deadline.expired() {
       return Err(Failure::TimedOut);
@@ -388,6 +531,60 @@ printf '  {"Version": 1, "AccessKeyId": "ASIAPROCESSEXAMPLE", "SecretAccessKey":
     assert!(dropped.is_err());
     let pid = std::fs::read_to_string(&pids).unwrap();
     assert!(gone(pid.trim()), "process {pid} still runs");
+  }
+
+  /// Issue 18, defect 6: a process the command left in the background, holding its stdout, does not
+  /// hold up the call or outlive it, and what the command printed is used.
+  #[tokio::test]
+  async fn a_background_process_is_killed_and_the_printed_credentials_used() {
+    let d = dir("background");
+    let pids = d.0.join("pids");
+    let c = setup(
+      &d,
+      &format!(
+        r#"sleep 37 &
+echo $! > '{}'
+echo '{{"Version": 1, "AccessKeyId": "ASIABACKGROUNDEXAMPLE", "SecretAccessKey": "s"}}'
+exit 0"#,
+        pids.display()
+      ),
+      "",
+    );
+    let started = std::time::Instant::now();
+    let creds = load_profile(&c, 20).await.unwrap().unwrap();
+    assert_eq!(creds.access_key_id, "ASIABACKGROUNDEXAMPLE");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let pid = std::fs::read_to_string(&pids).unwrap();
+    assert!(gone(pid.trim()), "background process {pid} still runs");
+
+    // Not a JSON document: the group is killed when the leader exits, and the call fails at once
+    // (stdout reaches its end) instead of at the deadline.
+    let d = dir("background-junk");
+    let pids = d.0.join("pids");
+    let c = setup(&d, &format!("sleep 37 &\necho $! > '{}'\necho MARKER-NOT-JSON\nexit 0", pids.display()), "");
+    let started = std::time::Instant::now();
+    let e = load_profile(&c, 20).await.unwrap_err();
+    assert_eq!(e.code(), "INVALID_CREDENTIALS_RESPONSE", "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_clean(&e);
+    let pid = std::fs::read_to_string(&pids).unwrap();
+    assert!(gone(pid.trim()), "background process {pid} still runs");
+  }
+
+  /// Issue 18, defect 8: `"Version": 1.0` is Version 1 (as in the JavaScript SDK and botocore).
+  #[test]
+  fn version_is_any_number_equal_to_one() {
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
+    for version in ["1", "1.0", "1e0", "1.00"] {
+      let out = format!(r#"{{"Version": {version}, "AccessKeyId": "A", "SecretAccessKey": "s"}}"#);
+      assert!(parse_output(out.as_bytes(), "proc", now).is_ok(), "{version}");
+    }
+    for version in ["2", "1.5", "0", "-1", "\"1\""] {
+      let out = format!(r#"{{"Version": {version}, "AccessKeyId": "A", "SecretAccessKey": "s"}}"#);
+      let e = parse_output(out.as_bytes(), "proc", now).unwrap_err();
+      assert_eq!(e.code(), "INVALID_CREDENTIALS_RESPONSE", "{version}");
+      assert!(e.message().contains("only Version 1 is supported"), "{version}: {e}");
+    }
   }
 
   #[tokio::test]

@@ -24,9 +24,13 @@
 //!   the same file works on EC2, ECS, Fargate, EKS and App Runner. `regional_cred_verification_url`
 //!   is kept ([`DEFAULT_VERIFICATION_URL`] if absent) and must name AWS STS's GetCallerIdentity:
 //!   `https`, host `sts.amazonaws.com`, `sts.{region}.amazonaws.com`, their `sts-fips` forms or
-//!   the `.amazonaws.com.cn` ones (`{region}` is substituted), and `Action=GetCallerIdentity` in
-//!   the query. The workload's AWS keys sign that request, so any other URL would let a
-//!   configuration obtain signed AWS requests of its choosing (this applies to options too);
+//!   the `.amazonaws.com.cn` ones (`{region}` is substituted), no port, no path, no fragment, and
+//!   a query of exactly `Action=GetCallerIdentity` and optionally `Version=2011-06-15`, each once,
+//!   in any order, as written, nothing else (the gcloud URL
+//!   `https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15` passes). The
+//!   workload's AWS keys sign that request, so any other URL or parameter (a second `Action`, a
+//!   `RoleArn`) would let a configuration obtain signed AWS requests of its choosing (this applies
+//!   to options too);
 //! * `token_url` defaults to `https://sts.{universe_domain}/v1/token`, `universe_domain` to
 //!   [`DEFAULT_UNIVERSE_DOMAIN`], `scopes` to [`DEFAULT_SCOPE`]; token and impersonation URLs must
 //!   be `https`, or `http` to loopback (tests, emulators): they receive the subject and STS tokens;
@@ -36,8 +40,15 @@
 //!   tokens, so their hosts must be Google's: `googleapis.com` or a subdomain (Private Service
 //!   Connect endpoints are `*.p.googleapis.com`), loopback (emulators), or a host the *code*
 //!   allows with the `allowedEndpointHosts` option (exact host, or `.suffix`), e.g. for another
-//!   universe or a private endpoint. Options passed in code (`new GoogleTokenFetcher({...})`) come
-//!   from the application and are not restricted beyond `https`;
+//!   universe or a private endpoint. Its `universe_domain` chooses hosts too: google-auth-library
+//!   sends the service account's token to `iamcredentials.<universe_domain>`,
+//!   `cloudresourcemanager.<universe_domain>`…, and the default `token_url` is under it; so every
+//!   host under it must pass the same rule: it must be `googleapis.com` (or a subdomain), or at or
+//!   under an allowed `.suffix` (an exact host entry allows one host, never a domain). Options
+//!   passed in code (`new GoogleTokenFetcher({...})`, `universeDomain` included) come from the
+//!   application and are not restricted beyond `https`;
+//! * **messages** never quote a URL whole: they show it through [`crate::redact::url`] (no query
+//!   value, no user information), or name the field;
 //! * `service_account_impersonation.token_lifetime_seconds`: a whole number in 600..=43200, default 3600;
 //! * `client_secret` needs `client_id`.
 
@@ -60,8 +71,9 @@ pub const DEFAULT_UNIVERSE_DOMAIN: &str = "googleapis.com";
 /// The variable naming the credential configuration file.
 pub const ENV_CREDENTIALS_FILE: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 
-/// A validated fetcher configuration. `Debug` redacts `client_secret`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated fetcher configuration. `Debug` redacts `client_secret`, and shows URLs as
+/// [`crate::redact::url`] does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FetcherConfig {
   pub audience: String,
   pub token_url: String,
@@ -76,8 +88,9 @@ pub struct FetcherConfig {
   pub regional_cred_verification_url: String,
 }
 
-/// Raw options (from JavaScript or from a file), before validation and defaults.
-#[derive(Debug, Clone, Default)]
+/// Raw options (from JavaScript or from a file), before validation and defaults. `Debug` as
+/// [`FetcherConfig`]'s.
+#[derive(Clone, Default)]
 pub struct FetcherOptions {
   pub audience: String,
   pub token_url: Option<String>,
@@ -89,6 +102,42 @@ pub struct FetcherOptions {
   pub client_secret: Option<Secret>,
   pub quota_project_id: Option<String>,
   pub regional_cred_verification_url: Option<String>,
+}
+
+impl std::fmt::Debug for FetcherConfig {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let url = |u: &String| crate::redact::url(u);
+    f.debug_struct("FetcherConfig")
+      .field("audience", &self.audience)
+      .field("token_url", &url(&self.token_url))
+      .field("service_account_impersonation_url", &self.service_account_impersonation_url.as_ref().map(url))
+      .field("token_lifetime", &self.token_lifetime)
+      .field("scopes", &self.scopes)
+      .field("universe_domain", &self.universe_domain)
+      .field("client_id", &self.client_id)
+      .field("client_secret", &self.client_secret)
+      .field("quota_project_id", &self.quota_project_id)
+      .field("regional_cred_verification_url", &url(&self.regional_cred_verification_url))
+      .finish()
+  }
+}
+
+impl std::fmt::Debug for FetcherOptions {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let url = |u: &String| crate::redact::url(u);
+    f.debug_struct("FetcherOptions")
+      .field("audience", &self.audience)
+      .field("token_url", &self.token_url.as_ref().map(url))
+      .field("service_account_impersonation_url", &self.service_account_impersonation_url.as_ref().map(url))
+      .field("token_lifetime_seconds", &self.token_lifetime_seconds)
+      .field("scopes", &self.scopes)
+      .field("universe_domain", &self.universe_domain)
+      .field("client_id", &self.client_id)
+      .field("client_secret", &self.client_secret)
+      .field("quota_project_id", &self.quota_project_id)
+      .field("regional_cred_verification_url", &self.regional_cred_verification_url.as_ref().map(url))
+      .finish()
+  }
 }
 
 fn invalid(msg: String) -> Error {
@@ -113,7 +162,7 @@ fn check_url(field: &str, url: &str, allow_loopback_http: bool) -> Result<()> {
   match parsed.scheme() {
     "https" => Ok(()),
     "http" if loopback && allow_loopback_http => Ok(()),
-    _ => Err(bad(&format!("must be an https URL (got {url})"))),
+    _ => Err(bad(&format!("must be an https URL (got {})", crate::redact::url(url)))),
   }
 }
 
@@ -143,26 +192,60 @@ fn check_verification_url(template: &str) -> Result<()> {
       "{FIELD} must be an AWS STS endpoint (sts.amazonaws.com, sts.{{region}}.amazonaws.com, their sts-fips and .amazonaws.com.cn forms), not {host}"
     )));
   }
-  if !matches!(parsed.path(), "" | "/") || !parsed.query_pairs().any(|(k, v)| k == "Action" && v == "GetCallerIdentity") {
-    return Err(invalid(format!("{FIELD} must be AWS STS's GetCallerIdentity (Action=GetCallerIdentity, no path)")));
+  if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() || !is_get_caller_identity_query(parsed.query()) {
+    return Err(invalid(format!(
+      "{FIELD} must be AWS STS's GetCallerIdentity: no path, and a query of Action=GetCallerIdentity and optionally \
+       Version=2011-06-15 (each once, in any order) and nothing else"
+    )));
   }
   Ok(())
 }
 
-/// The Google host rule for endpoints named by an untrusted configuration (see the module docs).
+/// The query of a GetCallerIdentity URL: exactly `Action=GetCallerIdentity`, and optionally
+/// `Version=2011-06-15`, each once, in any order, as written (no percent-encoding), nothing else.
+/// A query the workload signs is a request it makes: any other parameter (a second `Action`, a
+/// `RoleArn`) would let a configuration choose another AWS call.
+fn is_get_caller_identity_query(query: Option<&str>) -> bool {
+  let Some(query) = query else { return false };
+  let pairs: Vec<&str> = query.split('&').collect();
+  let count = |p: &str| pairs.iter().filter(|q| **q == p).count();
+  let (action, version) = (count("Action=GetCallerIdentity"), count("Version=2011-06-15"));
+  action == 1 && version <= 1 && pairs.len() == action + version
+}
+
+/// The host rule for an untrusted configuration (see the module docs): may `name`, a host (or, with
+/// `domain`, every host under a domain), receive the signed AWS proof and the tokens? Google's
+/// (`googleapis.com` and its subdomains), loopback hosts, and what the application allows in code:
+/// an exact host, or `.suffix` for the hosts under it. A domain is trusted when every host under it
+/// would be: at or under `googleapis.com` or under an allowed `.suffix` (an exact host entry
+/// allows that host only, so it never allows a domain).
+fn trusted(name: &str, domain: bool, allowed: &[String]) -> bool {
+  let name = name.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+  let at_or_under = |root: &str| name == root || name.ends_with(&format!(".{root}"));
+  if at_or_under(DEFAULT_UNIVERSE_DOMAIN) {
+    return true;
+  }
+  if !domain && (name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())) {
+    return true;
+  }
+  allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| match a.strip_prefix('.') {
+    Some(suffix) if !suffix.is_empty() => {
+      if domain {
+        at_or_under(suffix)
+      } else {
+        name.ends_with(&a)
+      }
+    }
+    Some(_) => false,
+    None => !domain && !a.is_empty() && name == a,
+  })
+}
+
+/// The trust rule for an endpoint URL named by an untrusted configuration.
 fn check_google_host(field: &str, url: &str, allowed: &[String]) -> Result<()> {
   let Ok(parsed) = reqwest::Url::parse(url) else { return Ok(()) }; // check_url has reported it
   let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-  let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-  let google = host == DEFAULT_UNIVERSE_DOMAIN || host.ends_with(&format!(".{DEFAULT_UNIVERSE_DOMAIN}"));
-  let listed = allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| {
-    if a.starts_with('.') {
-      host.ends_with(&a)
-    } else {
-      !a.is_empty() && host == a
-    }
-  });
-  if loopback || google || listed {
+  if trusted(&host, false, allowed) {
     return Ok(());
   }
   Err(
@@ -173,6 +256,25 @@ fn check_google_host(field: &str, url: &str, allowed: &[String]) -> Result<()> {
     .with_hint(
       "if you trust this endpoint (Private Service Connect, another universe), allow its host in code with the allowedEndpointHosts option",
     ),
+  )
+}
+
+/// The trust rule for the `universe_domain` of an untrusted configuration: google-auth-library
+/// sends the service account's token to hosts under it (`iamcredentials.<universe_domain>` for
+/// `sign()`, `cloudresourcemanager.<universe_domain>` for `getProjectId()`…), so every host under
+/// it must pass the host rule.
+fn check_universe_domain(domain: &str, allowed: &[String]) -> Result<()> {
+  if trusted(domain, true, allowed) {
+    return Ok(());
+  }
+  Err(
+    invalid(format!(
+      "universe_domain {domain} is not Google's ({DEFAULT_UNIVERSE_DOMAIN}): a credential configuration is not trusted to choose \
+       the hosts that receive its tokens"
+    ))
+    .with_hint(format!(
+      "if you trust this universe, allow the hosts under it in code with the allowedEndpointHosts option (['.{domain}'])"
+    )),
   )
 }
 
@@ -232,6 +334,8 @@ impl FetcherConfig {
       invalid(format!("{origin} is not valid JSON ({what} at line {} column {})", e.line(), e.column()))
     })?;
     let config = parse_object(&value).map_err(|e| e.context(origin))?;
+    // First: the default token_url is under the universe domain.
+    check_universe_domain(&config.universe_domain, allowed_hosts).map_err(|e| e.context(origin))?;
     check_google_host("token_url", &config.token_url, allowed_hosts).map_err(|e| e.context(origin))?;
     if let Some(url) = &config.service_account_impersonation_url {
       check_google_host("service_account_impersonation_url", url, allowed_hosts).map_err(|e| e.context(origin))?;
@@ -449,6 +553,28 @@ mod tests {
     assert!(!format!("{c:?}").contains("MARKER"));
   }
 
+  /// Issue 18, defect 7 (a sibling): `Debug` shows no URL query or user information either.
+  #[test]
+  fn debug_shows_urls_redacted() {
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      token_url: Some("http://127.0.0.1:9/v1/token?key=MARKER-KEY".into()),
+      service_account_impersonation_url: Some("https://u:MARKER-PW@iamcredentials.googleapis.com/v1/x:generateAccessToken".into()),
+      client_id: Some("id".into()),
+      client_secret: Some(Secret::new("MARKER-CLIENT-SECRET")),
+      ..Default::default()
+    };
+    let text = format!("{o:?}");
+    let o = FetcherOptions {
+      service_account_impersonation_url: Some("https://iamcredentials.googleapis.com/v1/x:generateAccessToken?k=MARKER-KEY".into()),
+      ..o
+    };
+    let c = FetcherConfig::from_options(o).unwrap();
+    let text = format!("{text} {c:?}");
+    assert!(!text.contains("MARKER"), "{text}");
+    assert!(text.contains("token_url: \"http://127.0.0.1:9/v1/token?…\""), "{text}");
+  }
+
   #[test]
   fn violations_are_named() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -560,6 +686,7 @@ mod tests {
       "https://sts.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
       "https://sts.cn-north-1.amazonaws.com.cn/?Action=GetCallerIdentity&Version=2011-06-15",
       "https://sts.{region}.amazonaws.com.cn?Version=2011-06-15&Action=GetCallerIdentity",
+      "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity",
     ] {
       assert!(with(ok).is_ok(), "{ok}: {:?}", with(ok).err());
     }
@@ -584,6 +711,75 @@ mod tests {
       ..Default::default()
     };
     assert_eq!(FetcherConfig::from_options(o).unwrap_err().code(), "CONFIG_INVALID");
+  }
+
+  /// Issue 18, defect 3: the query is exactly Action=GetCallerIdentity and optionally
+  /// Version=2011-06-15, each once, in any order, nothing else.
+  #[test]
+  fn verification_query_is_exactly_get_caller_identity() {
+    let with = |url: &str| {
+      let url = url.to_string();
+      FetcherConfig::from_json(&patched(move |v| v["credential_source"]["regional_cred_verification_url"] = url.into()), "f")
+    };
+    const BASE: &str = "https://sts.{region}.amazonaws.com";
+    for query in [
+      // The reproduced one: a signed AssumeRole, with GetCallerIdentity last.
+      "?Action=AssumeRole&RoleArn=arn:aws:iam::1:role/r&RoleSessionName=x&Version=2011-06-15&Action=GetCallerIdentity",
+      "?Action=GetCallerIdentity&Action=AssumeRole",
+      "?Action=GetCallerIdentity&Action=GetCallerIdentity",
+      "?Action=GetCallerIdentity&Version=2011-06-15&Version=2011-06-15",
+      "?Action=GetCallerIdentity&Version=2012-01-01",
+      "?Action=GetCallerIdentity&RoleArn=x",
+      "?Action=GetCallerIdentity&",
+      "?&Action=GetCallerIdentity",
+      "?Action=Get%43allerIdentity",
+      "?action=GetCallerIdentity",
+      "?Version=2011-06-15",
+      "?",
+      "",
+      "?Action=GetCallerIdentity#MARKER-FRAGMENT",
+      "?Action=GetCallerIdentity&X-Amz-Security-Token=MARKER-QUERY",
+    ] {
+      let e = with(&format!("{BASE}{query}")).unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{query}");
+      assert!(e.message().contains("credential_source.regional_cred_verification_url"), "{query}: {e}");
+      assert!(!format!("{e} {e:?}").contains("MARKER"), "{query}: {e}");
+    }
+    for query in
+      ["?Action=GetCallerIdentity&Version=2011-06-15", "?Version=2011-06-15&Action=GetCallerIdentity", "?Action=GetCallerIdentity"]
+    {
+      assert!(with(&format!("{BASE}{query}")).is_ok(), "{query}");
+    }
+    assert!(FetcherConfig::from_json(GCLOUD.as_bytes(), "f").is_ok(), "the gcloud URL");
+  }
+
+  /// Issue 18, defect 7: no query value and no user information of a configured URL in any
+  /// message or hint; the field is named, and the scheme, host, port and path are kept.
+  #[test]
+  fn messages_never_quote_a_query_or_user_information() {
+    let e = err_of(&patched(|v| v["token_url"] = "http://sts.example.test:8080/v1/token?key=MARKER-KEY".into()));
+    assert!(e.message().ends_with("token_url must be an https URL (got http://sts.example.test:8080/v1/token?…)"), "{e}");
+    let cases = [
+      patched(|v| v["token_url"] = "http://sts.example.test/v1/token?key=MARKER-KEY".into()),
+      patched(|v| v["token_url"] = "https://user:MARKER-PASSWORD@sts.googleapis.com/v1/token".into()),
+      patched(|v| v["token_url"] = "https://sts.attacker.example/v1/token?key=MARKER-KEY".into()),
+      patched(|v| v["service_account_impersonation_url"] = "http://iam.example.test/x:generateAccessToken?key=MARKER-KEY".into()),
+      patched(|v| v["service_account_impersonation_url"] = "https://MARKER-USER@iamcredentials.googleapis.com/x".into()),
+      patched(|v| v["credential_source"]["regional_cred_verification_url"] = "http://sts.{region}.amazonaws.com?MARKER-QUERY".into()),
+      patched(|v| {
+        v["credential_source"]["regional_cred_verification_url"] =
+          "https://u:MARKER-PW@sts.{region}.amazonaws.com?Action=GetCallerIdentity".into()
+      }),
+      patched(|v| {
+        v["credential_source"]["regional_cred_verification_url"] = "https://evil.example?Action=GetCallerIdentity&k=MARKER-QUERY".into()
+      }),
+    ];
+    for bytes in cases {
+      let e = err_of(&bytes);
+      assert_eq!(e.code(), "CONFIG_INVALID");
+      let text = format!("{e} {e:?} {}", e.hint().unwrap_or_default());
+      assert!(!text.contains("MARKER"), "{text}");
+    }
   }
 
   /// Issue 12, defect 3: a configuration file's token and impersonation URLs must be Google's.
@@ -624,5 +820,48 @@ mod tests {
       ..Default::default()
     };
     assert!(FetcherConfig::from_options(o).is_ok());
+  }
+
+  /// Issue 18, defect 9: a configuration's universe_domain chooses the hosts google-auth-library
+  /// sends the service account's token to, so it follows the host rule.
+  #[test]
+  fn universe_domain_of_a_configuration_follows_the_host_rule() {
+    let universe = |d: &'static str| patched(move |v| v["universe_domain"] = d.into());
+    for ok in ["googleapis.com", "GoogleAPIs.com", "p.googleapis.com"] {
+      assert!(FetcherConfig::from_json(&universe(ok), "f").is_ok(), "{ok}");
+    }
+    for bad in ["attacker.example", "googleapis.com.attacker.example", "localhost", "127.0.0.1", "com"] {
+      let e = FetcherConfig::from_json(&universe(bad), "credential configuration f").unwrap_err();
+      assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
+      assert!(e.message().starts_with("credential configuration f: universe_domain"), "{bad}: {e}");
+      assert!(e.hint().unwrap_or_default().contains("allowedEndpointHosts"), "{bad}");
+    }
+    // Without a token_url, the universe is named (not the token_url derived from it).
+    let derived = patched(|v| {
+      v["universe_domain"] = "attacker.example".into();
+      v.as_object_mut().unwrap().remove("token_url");
+    });
+    assert!(FetcherConfig::from_json(&derived, "f").unwrap_err().message().contains("universe_domain attacker.example"));
+    // What the application allows in code: the hosts under the universe (a `.suffix` at or above it).
+    let corp = patched(|v| {
+      v["universe_domain"] = "universe.corp.example".into();
+      v["token_url"] = "https://sts.universe.corp.example/v1/token".into();
+    });
+    let allowing = |hosts: &[&str]| FetcherConfig::from_json_allowing(&corp, "f", &hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    assert!(allowing(&[".universe.corp.example"]).is_ok());
+    assert!(allowing(&[".corp.example"]).is_ok());
+    assert_eq!(allowing(&[".corp.example"]).unwrap().universe_domain, "universe.corp.example");
+    for refused in [&[][..], &["universe.corp.example"], &["sts.universe.corp.example"], &[".other.example"], &["."]] {
+      let e = allowing(refused).unwrap_err();
+      assert!(e.message().contains("universe_domain universe.corp.example"), "{refused:?}: {e}");
+    }
+    // The same rule whether the configuration is a file or an object (both are from_json_allowing);
+    // options given in code are the application's own, universeDomain included.
+    let o = FetcherOptions {
+      audience: "//iam.googleapis.com/x".into(),
+      universe_domain: Some("universe.corp.example".into()),
+      ..Default::default()
+    };
+    assert_eq!(FetcherConfig::from_options(o).unwrap().token_url, "https://sts.universe.corp.example/v1/token");
   }
 }

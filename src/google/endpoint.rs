@@ -48,7 +48,7 @@ pub struct Endpoint<'a> {
 impl Endpoint<'_> {
   /// `Google STS (https://sts.googleapis.com/v1/token)`.
   pub fn origin(&self) -> String {
-    format!("{} ({})", self.name, crate::aws::container::redact_url(self.url))
+    format!("{} ({})", self.name, crate::redact::url(self.url))
   }
 
   pub fn scrub(&self, text: &str) -> String {

@@ -765,7 +765,7 @@ async fn run_steps(steps: &Steps, report: &mut Report) -> Option<()> {
   match &steps.config.service_account_impersonation_url {
     None => report.push(STEP_IMPERSONATION, StepStatus::Skipped, "not configured: the STS token is the access token".into(), None),
     Some(url) => {
-      let email = impersonation::service_account_email(url).unwrap_or(url).to_string();
+      let email = impersonation::service_account_email(url).map_or_else(|| crate::redact::url(url), str::to_string);
       report.record(STEP_IMPERSONATION, steps.impersonate(url, &sts.access_token, deadline).await, |t| {
         format!("{email}: token expires {}", format_rfc3339(t.expire_time))
       })?;
@@ -779,7 +779,7 @@ fn describe_config(c: &FetcherConfig) -> String {
     Some(email) => format!("impersonating {email} for {} s", c.token_lifetime.as_secs()),
     None => "no impersonation".to_string(),
   };
-  format!("audience {}; token_url {}; {imp}; scopes {}", c.audience, c.token_url, c.scopes.join(" "))
+  format!("audience {}; token_url {}; {imp}; scopes {}", c.audience, crate::redact::url(&c.token_url), c.scopes.join(" "))
 }
 
 fn describe_region(r: &ResolvedRegion) -> String {
@@ -795,7 +795,7 @@ fn describe_credentials(c: &AwsCredentials) -> String {
 
 fn describe_signed(s: &SignedRequest, c: &AwsCredentials) -> String {
   let auth = s.authorization_summary().replace(&c.access_key_id, &mask_key_id(&c.access_key_id));
-  format!("{} {}; {auth}", subject_token::METHOD, s.url)
+  format!("{} {} (GetCallerIdentity); {auth}", subject_token::METHOD, crate::redact::url(&s.url))
 }
 
 fn describe_sts(t: &StsToken) -> String {
@@ -1339,7 +1339,7 @@ mod tests {
       out[2].detail,
       "temporary credentials from container, access key ASIA…1234, account 123456789012, expire 2030-01-01T00:00:00Z"
     );
-    assert!(out[3].detail.starts_with("POST https://sts.us-east-2.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15; AWS4-HMAC-SHA256 Credential=ASIA…1234/20231114/us-east-2/sts/aws4_request"), "{}", out[3].detail);
+    assert!(out[3].detail.starts_with("POST https://sts.us-east-2.amazonaws.com?… (GetCallerIdentity); AWS4-HMAC-SHA256 Credential=ASIA…1234/20231114/us-east-2/sts/aws4_request"), "{}", out[3].detail);
     assert_eq!(out[4].detail, "Bearer token, expires in 3600 s");
     assert!(out[5].detail.starts_with("sa@p.iam.gserviceaccount.com: token expires 2023-11-14T23:13:20Z"));
     assert!(out[0].detail.contains("impersonating sa@p.iam.gserviceaccount.com for 1200 s"));

@@ -57,7 +57,7 @@ pub fn signing_service(host: &str) -> &str {
 
 /// The `host` of a URL as WHATWG `URL.host` gives it (with the port unless it is the default).
 pub fn url_host(url: &str) -> Result<String> {
-  let bad = |why: &str| Error::new(ErrorKind::ConfigInvalid, format!("the AWS verification URL {url} {why}"));
+  let bad = |why: &str| Error::new(ErrorKind::ConfigInvalid, format!("the AWS verification URL {} {why}", crate::redact::url(url)));
   let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
   let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("has no host"))?;
   Ok(match parsed.port() {
@@ -77,7 +77,7 @@ pub struct SignedRequest {
 impl std::fmt::Debug for SignedRequest {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
     let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
-    f.debug_struct("SignedRequest").field("url", &self.url).field("headers", &names).finish()
+    f.debug_struct("SignedRequest").field("url", &crate::redact::url(&self.url)).field("headers", &names).finish()
   }
 }
 
@@ -120,7 +120,9 @@ pub(crate) struct Signable<'a> {
 
 /// The headers SigV4 adds (`x-amz-date`, `authorization`, `x-amz-security-token`), lower-case.
 pub(crate) fn sigv4_headers(creds: &AwsCredentials, req: &Signable<'_>, now: SystemTime) -> Result<Vec<(String, String)>> {
-  let failed = |e: &dyn std::fmt::Display| Error::new(ErrorKind::ConfigInvalid, format!("cannot sign {} {}: {e}", req.method, req.url));
+  let failed = |e: &dyn std::fmt::Display| {
+    Error::new(ErrorKind::ConfigInvalid, format!("cannot sign {} {}: {e}", req.method, crate::redact::url(req.url)))
+  };
   let identity = aws_credential_types::Credentials::new(
     &creds.access_key_id,
     creds.secret_access_key.expose(),

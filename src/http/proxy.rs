@@ -45,26 +45,6 @@ impl std::fmt::Debug for ProxyConfig {
   }
 }
 
-/// `url` without its `user:password@` part (or the whole text replaced when it does not parse).
-pub fn without_credentials(url: &str) -> String {
-  match reqwest::Url::parse(url) {
-    Ok(mut u) => {
-      let had = !u.username().is_empty() || u.password().is_some();
-      let _ = u.set_username("");
-      let _ = u.set_password(None);
-      let mut s = u.to_string();
-      if s.ends_with('/') && !url.ends_with('/') {
-        s.pop();
-      }
-      if had {
-        s.push_str(" (credentials hidden)");
-      }
-      s
-    }
-    Err(_) => "(an unparsable URL)".to_string(),
-  }
-}
-
 impl ProxyConfig {
   pub fn from_env(env: &EnvSnapshot) -> Self {
     let found = PROXY_VARS.iter().find_map(|k| env.get(k).map(|v| (*k, v.trim().to_string())));
@@ -86,7 +66,7 @@ impl ProxyConfig {
   /// For `doctor` and logs: the proxy without credentials, and where it came from.
   pub fn describe(&self) -> String {
     match (&self.url, self.from) {
-      (Some(u), Some(from)) => format!("{} (from {from})", without_credentials(u)),
+      (Some(u), Some(from)) => format!("{} (from {from})", crate::redact::url(u)),
       _ => "none".to_string(),
     }
   }
