@@ -11,7 +11,8 @@
 // Run: node --test __test__/faults.test.mjs
 
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -312,5 +313,67 @@ describe('caching', () => {
     assertIssued(creds[0])
     for (const c of creds) assert.deepEqual(c, creds[0])
     assert.equal(em.count('container'), 1)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18, defect 5: a file read that never finishes (a FIFO with no writer here; a hung NFS or
+// EFS mount in production) held a runtime thread and the shared load with it, and later callers
+// waited past their timeoutMs.
+
+describe('a file that never answers', () => {
+  /** A FIFO in the test directory; `release()` lets every reader blocked in open() go (EOF). */
+  function fifo(name, path = join(dir, `${++seq}-${name}`)) {
+    const made = spawnSync('mkfifo', [path])
+    assert.equal(made.status, 0, 'mkfifo failed')
+    return { path, release: () => closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)) }
+  }
+
+  async function timed(promise) {
+    const started = performance.now()
+    const outcome = await promise.then((value) => ({ value }), (error) => ({ error }))
+    return { ...outcome, ms: performance.now() - started }
+  }
+
+  test('AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is a FIFO with no writer: every call settles within timeoutMs; another configuration goes on', TEST_TIMEOUT, async () => {
+    const token = fifo('token')
+    try {
+      const stuck = supplierAt(uniqueUri(), { timeoutMs: 1000 }, { AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: token.path })
+      const first = await timed(stuck.getAwsSecurityCredentials())
+      assertSupplierError(first.error, 'TIMEOUT')
+      assert.ok(first.ms < 1000 + SLACK_MS, `${first.ms} ms`)
+      assert.match(first.error.message, /AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE/)
+      // Later callers of the same configuration: bounded too, together and one after another.
+      const again = await Promise.all([timed(stuck.getAwsSecurityCredentials()), timed(stuck.getAwsSecurityCredentials())])
+      for (const r of again) {
+        assertSupplierError(r.error, 'TIMEOUT')
+        assert.ok(r.ms < 1000 + SLACK_MS, `${r.ms} ms`)
+      }
+      // Another configuration is not held up by the stuck read.
+      const other = await timed(supplierAt(uniqueUri(), { timeoutMs: 5000 }).getAwsSecurityCredentials())
+      assert.equal(other.error, undefined, other.error?.message)
+      assert.ok(other.ms < 1000, `${other.ms} ms`)
+      assert.equal(em.count('container'), 1, 'the stuck configuration sent nothing')
+    } finally {
+      token.release()
+    }
+  })
+
+  // The file stops answering after the supplier was built (a mount that hangs later): the
+  // constructor still reads the profile files synchronously (a known limit, issue 19's plan step).
+  test('AWS_CONFIG_FILE turns into a FIFO with no writer: the call settles within timeoutMs with TIMEOUT naming the file', TEST_TIMEOUT, async () => {
+    const path = join(dir, `${++seq}-config`)
+    const saved = { AWS_CONFIG_FILE: process.env.AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: process.env.AWS_SHARED_CREDENTIALS_FILE }
+    const supplier = supplierAt(uniqueUri(), { timeoutMs: 1000, region: 'us-east-1' }, { AWS_CONFIG_FILE: path, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') })
+    Object.assign(process.env, saved)
+    const config = fifo('config', path)
+    try {
+      const r = await timed(supplier.getAwsSecurityCredentials())
+      assertSupplierError(r.error, 'TIMEOUT')
+      assert.ok(r.ms < 1000 + SLACK_MS, `${r.ms} ms`)
+      assert.ok(r.error.message.includes(config.path), r.error.message)
+    } finally {
+      config.release()
+    }
   })
 })

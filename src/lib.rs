@@ -22,6 +22,7 @@ pub mod aws;
 pub mod cache;
 pub mod env;
 pub mod error;
+pub mod file_read;
 pub mod google;
 pub mod http;
 pub mod log;

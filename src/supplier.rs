@@ -137,37 +137,35 @@ impl SupplierCore {
     let chain = self.chain.clone();
     let timeout = self.options.timeout;
     let log = self.log;
-    self
-      .credentials
-      .get(move || async move {
-        log.debug(|| {
-          format!(
-            "loading AWS credentials (likely source: {}; variables set: {})",
-            chain.configured_source(),
-            chain.context().env.names().join(", ")
-          )
-        });
-        let deadline = Deadline::after(timeout);
-        match chain.load(deadline).await {
-          Ok(creds) => {
-            log.info(|| {
-              format!(
-                "AWS credentials from {} ({}), expire {}",
-                creds.source,
-                mask_key_id(&creds.access_key_id),
-                creds.expiration.map(format_rfc3339).unwrap_or_else(|| "never".into())
-              )
-            });
-            let exp = creds.expiration;
-            Ok((creds, exp))
-          }
-          Err(e) => {
-            log.info(|| format!("AWS credentials failed: {} {e}", e.code()));
-            Err(e)
-          }
+    let load = self.credentials.get(move || async move {
+      log.debug(|| {
+        format!(
+          "loading AWS credentials (likely source: {}; variables set: {})",
+          chain.configured_source(),
+          chain.context().env.names().join(", ")
+        )
+      });
+      let deadline = Deadline::after(timeout);
+      match chain.load(deadline).await {
+        Ok(creds) => {
+          log.info(|| {
+            format!(
+              "AWS credentials from {} ({}), expire {}",
+              creds.source,
+              mask_key_id(&creds.access_key_id),
+              creds.expiration.map(format_rfc3339).unwrap_or_else(|| "never".into())
+            )
+          });
+          let exp = creds.expiration;
+          Ok((creds, exp))
         }
-      })
-      .await
+        Err(e) => {
+          log.info(|| format!("AWS credentials failed: {} {e}", e.code()));
+          Err(e)
+        }
+      }
+    });
+    bounded(timeout, "AWS credentials", load).await
   }
 
   pub fn peek_region(&self) -> Option<ResolvedRegion> {
@@ -179,19 +177,33 @@ impl SupplierCore {
     let option = self.options.region.clone();
     let timeout = self.options.timeout;
     let log = self.log;
-    let entry = self
-      .region
-      .get(move || async move {
-        let deadline = Deadline::after(timeout);
-        let r = region::resolve(chain.context(), option.as_deref(), chain.imds(), deadline).await;
-        match &r {
-          Ok(r) => log.info(|| format!("AWS region {} (from {})", r.region, r.source)),
-          Err(e) => log.info(|| format!("AWS region failed: {} {e}", e.code())),
-        }
-        Ok((r?, None))
-      })
-      .await?;
-    Ok(entry.value)
+    let load = self.region.get(move || async move {
+      let deadline = Deadline::after(timeout);
+      let ctx = chain.with_profile_files(deadline).await?;
+      let r = region::resolve(&ctx, option.as_deref(), chain.imds(), deadline).await;
+      match &r {
+        Ok(r) => log.info(|| format!("AWS region {} (from {})", r.region, r.source)),
+        Err(e) => log.info(|| format!("AWS region failed: {} {e}", e.code())),
+      }
+      Ok((r?, None))
+    });
+    Ok(bounded(timeout, "the AWS region", load).await?.value)
+  }
+}
+
+/// A waiter's grace past its `timeoutMs`: a load that keeps its own deadline settles first, with
+/// its own, more telling error (which file, which endpoint).
+pub const WAIT_GRACE: Duration = Duration::from_millis(250);
+
+/// Wait for a (possibly shared) load at most `timeout` + [`WAIT_GRACE`]: a caller that joined a
+/// load started by another never waits past its own bound, whatever that load does.
+async fn bounded<T>(timeout: Duration, what: &str, load: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+  match tokio::time::timeout(timeout + WAIT_GRACE, load).await {
+    Ok(r) => r,
+    Err(_) => Err(
+      Error::new(ErrorKind::Timeout, format!("{what} did not arrive in time (bound {} ms)", timeout.as_millis()))
+        .with_hint("raise timeoutMs, or run `npx aws-wif-supplier doctor` to see which source is slow"),
+    ),
   }
 }
 

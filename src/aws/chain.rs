@@ -62,8 +62,9 @@ impl Chain {
     &self.ctx
   }
 
-  fn sdk(&self) -> &aws_config::provider_config::ProviderConfig {
-    self.sdk.get_or_init(|| super::sdk::provider_config(&self.ctx, &self.sts_region))
+  /// Built from `ctx`: this chain's context with the profile files read ([`Self::load`]).
+  fn sdk(&self, ctx: &Context) -> &aws_config::provider_config::ProviderConfig {
+    self.sdk.get_or_init(|| super::sdk::provider_config(ctx, &self.sts_region))
   }
 
   pub fn imds(&self) -> Option<&Imds> {
@@ -117,12 +118,15 @@ impl Chain {
   }
 
   /// Try the links in order: the first that is configured answers (credentials or its error).
+  /// The shared profile files are read first, once, within `deadline` and off the async workers
+  /// ([`crate::file_read::preload`]); the links read them from memory.
   pub async fn load(&self, deadline: Deadline) -> Result<AwsCredentials> {
+    let ctx = self.with_profile_files(deadline).await?;
     let mut tried: Vec<String> = Vec::new();
     for link in LINKS {
-      match self.load_link(link, deadline).await {
+      match self.load_link(&ctx, link, deadline).await {
         Ok(Some(c)) => return Ok(c),
-        Ok(None) => tried.push(link.describe(&self.ctx).detail),
+        Ok(None) => tried.push(link.describe(&ctx).detail),
         Err(e) => return Err(e),
       }
     }
@@ -132,12 +136,17 @@ impl Chain {
     ))
   }
 
-  async fn load_link(&self, link: Link, deadline: Deadline) -> Result<Option<AwsCredentials>> {
-    let ctx = &self.ctx;
+  /// This chain's context with the shared config and credentials files read within `deadline`.
+  pub async fn with_profile_files(&self, deadline: Deadline) -> Result<Context> {
+    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    crate::file_read::preload(&self.ctx, config.into_iter().chain(credentials), deadline).await
+  }
+
+  async fn load_link(&self, ctx: &Context, link: Link, deadline: Deadline) -> Result<Option<AwsCredentials>> {
     match link {
       Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
       Link::Profile => {
-        profile::load(ctx, || self.sdk(), &self.sts_region, self.region_option.as_deref(), self.imds.as_ref(), deadline).await
+        profile::load(ctx, || self.sdk(ctx), &self.sts_region, self.region_option.as_deref(), self.imds.as_ref(), deadline).await
       }
       Link::WebIdentity => web_identity::load(ctx, &self.sts_region, deadline).await,
       Link::Container => container::load(ctx, deadline).await,

@@ -138,15 +138,17 @@ async fn resolve_with_tokio(host: String) -> std::io::Result<Vec<IpAddr>> {
   Ok(tokio::net::lookup_host((host.as_str(), 80)).await?.map(|a| a.ip()).collect())
 }
 
-/// The `Authorization` value, read fresh on every fetch.
-pub fn auth_token(ctx: &Context) -> Result<Option<Secret>> {
+/// The `Authorization` value, read fresh on every fetch (a token file within `deadline`).
+pub async fn auth_token(ctx: &Context, deadline: Deadline) -> Result<Option<Secret>> {
   let raw = if let Some(path) = ctx.env.get(ENV_AUTH_TOKEN_FILE) {
     super::credentials::read_token_file(
       ctx,
       ENV_AUTH_TOKEN_FILE,
       path,
       Some("on EKS, check that the Pod Identity token volume is mounted"),
-    )?
+      deadline,
+    )
+    .await?
   } else if let Some(token) = ctx.env.get(ENV_AUTH_TOKEN) {
     token.to_string()
   } else {
@@ -247,7 +249,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
     Endpoint::Relative(_) => Route::DIRECT,
   };
   let origin = format!("container credentials endpoint {}", crate::redact::url(&url));
-  let token = auth_token(ctx)?;
+  let token = auth_token(ctx, deadline).await?;
   let mut req = Request::new(Method::Get, url).header("accept", "application/json").route(route);
   if let Some(t) = &token {
     req = req.sensitive_header("authorization", t.expose());
@@ -295,19 +297,20 @@ mod tests {
     assert!(Endpoint::from_env(&ctx(&[], &[])).is_none());
   }
 
-  #[test]
-  fn token_file_wins_is_trimmed_and_control_chars_refused() {
+  #[tokio::test]
+  async fn token_file_wins_is_trimmed_and_control_chars_refused() {
+    let d = || Deadline::after(Duration::from_secs(2));
     let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/t"), (ENV_AUTH_TOKEN, "from-env")], &[("/t", b"from-file\n")]);
-    assert_eq!(auth_token(&c).unwrap().unwrap().expose(), "from-file");
+    assert_eq!(auth_token(&c, d()).await.unwrap().unwrap().expose(), "from-file");
     let c = ctx(&[(ENV_AUTH_TOKEN, "from-env")], &[]);
-    assert_eq!(auth_token(&c).unwrap().unwrap().expose(), "from-env");
+    assert_eq!(auth_token(&c, d()).await.unwrap().unwrap().expose(), "from-env");
     let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/t")], &[("/t", b"MARKER\r\nX-Injected: 1")]);
-    let e = auth_token(&c).unwrap_err();
+    let e = auth_token(&c, d()).await.unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID");
     assert!(!e.to_string().contains("MARKER"));
     let c = ctx(&[(ENV_AUTH_TOKEN_FILE, "/missing")], &[]);
-    assert_eq!(auth_token(&c).unwrap_err().code(), "CONFIG_INVALID");
-    assert!(auth_token(&ctx(&[], &[])).unwrap().is_none());
+    assert_eq!(auth_token(&c, d()).await.unwrap_err().code(), "CONFIG_INVALID");
+    assert!(auth_token(&ctx(&[], &[]), d()).await.unwrap().is_none());
   }
 
   async fn no_dns(_: String) -> std::io::Result<Vec<IpAddr>> {

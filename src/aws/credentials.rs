@@ -116,11 +116,19 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, s
   })
 }
 
-/// The text of a token file named by the variable `var` (read on every fetch: tokens rotate).
-/// A file that cannot be read (with `read_hint`, if any) or is not UTF-8 is `CONFIG_INVALID`
-/// naming the variable and the path; the contents are never shown.
-pub fn read_token_file(ctx: &crate::env::Context, var: &str, path: &str, read_hint: Option<&str>) -> Result<String> {
-  let bytes = ctx.fs.read(std::path::Path::new(path)).map_err(|e| {
+/// The text of a token file named by the variable `var` (read on every fetch: tokens rotate),
+/// within `deadline` and off the async workers ([`crate::file_read::read`]: a read that does not
+/// finish in time is `TIMEOUT` naming `var`). A file that cannot be read (with `read_hint`, if any)
+/// or is not UTF-8 is `CONFIG_INVALID` naming the variable and the path; the contents are never shown.
+pub async fn read_token_file(
+  ctx: &crate::env::Context,
+  var: &str,
+  path: &str,
+  read_hint: Option<&str>,
+  deadline: crate::http::Deadline,
+) -> Result<String> {
+  let read = crate::file_read::read(&ctx.fs, std::path::Path::new(path), deadline).await.map_err(|e| e.context(var))?;
+  let bytes = read.map_err(|e| {
     let err = Error::new(ErrorKind::ConfigInvalid, format!("cannot read {var} ({path}): {e}"));
     match read_hint {
       Some(hint) => err.with_hint(hint),

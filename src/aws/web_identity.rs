@@ -67,7 +67,7 @@ pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result
     (Some(_), None) => return Ok(None), // skipped, as the AWS SDKs do ([`ignored`] says why)
     (None, Some(_)) => return Ok(None), // AWS_ROLE_ARN alone is used by other tools; not ours to reject
   };
-  let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None)?;
+  let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None, deadline).await?;
   let provider = WebIdentity::new(ctx, sts_region, token, role, ctx.env.get(ENV_SESSION_NAME));
   super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
 }
@@ -81,7 +81,8 @@ pub async fn load_profile(
   deadline: Deadline,
 ) -> Result<Option<AwsCredentials>> {
   let label = format!("profile {}", profile.profile);
-  let token = super::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None)?;
+  let token =
+    super::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None, deadline).await?;
   // The JavaScript SDK's `fromTokenFile`: the profile's `role_session_name`, else AWS_ROLE_SESSION_NAME.
   let session_name = profile.session_name.as_deref().or_else(|| ctx.env.get(ENV_SESSION_NAME));
   let provider = WebIdentity::new(ctx, sts_region, token, &profile.role_arn, session_name);

@@ -139,7 +139,7 @@ pub fn hint(error: &str, description: &str) -> Option<&'static str> {
   if mentions(&["attribute condition"]) {
     return Some("the workload identity provider's attribute condition rejected these AWS credentials: check the condition against the caller's assumed-role ARN");
   }
-  if mentions(&["has not been used", "is disabled", "service_disabled"]) {
+  if mentions(&["has not been used", "service_disabled"]) {
     return Some("enable the Security Token Service API (sts.googleapis.com) in the project of the workload identity pool, then retry after a few minutes");
   }
   match error {

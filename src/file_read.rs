@@ -1,0 +1,206 @@
+//! File reads under a caller's deadline, off the async workers.
+//!
+//! A token or profile file may sit on a hung NFS or EFS mount, or be a FIFO with no writer: a
+//! plain `read` would then block the runtime worker that runs it, and every caller waiting on that
+//! load with it. So a read that happens during a load goes through [`read`]:
+//! * it runs on the runtime's blocking pool (`spawn_blocking`), never on an async worker;
+//! * the caller waits at most until its [`Deadline`]: then it gets `TIMEOUT` naming the path;
+//! * **one read per path at a time**: callers asking for a path whose read has not finished share
+//!   it, so a stuck file holds one blocking thread however often it is asked for;
+//! * at most [`MAX_PENDING_READS`] distinct paths pending at once (a quarter of the blocking pool,
+//!   [`crate::runtime::MAX_BLOCKING_THREADS`]; DNS lookups use the rest): past that a new read is
+//!   `TIMEOUT` at once rather than queued behind stuck ones;
+//! * a read that finishes late still clears its slot, so the next call reads afresh.
+//!
+//! [`Preloaded`] is a [`Fs`] over files read that way up front: a load reads the shared profile
+//! files once, within its deadline, and the synchronous profile logic then reads them from memory.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use once_cell::sync::Lazy;
+use tokio::sync::watch;
+
+use crate::env::{Context, Fs};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Deadline;
+
+/// At most this many distinct paths may have a read pending.
+pub const MAX_PENDING_READS: usize = 4;
+
+type Outcome = std::result::Result<Vec<u8>, (io::ErrorKind, String)>;
+type Key = (usize, PathBuf);
+
+static PENDING: Lazy<Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>>>> = Lazy::new(Default::default);
+
+fn pending() -> std::sync::MutexGuard<'static, HashMap<Key, watch::Receiver<Option<Outcome>>>> {
+  PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Read `path` through `fs` within `deadline` (see the module doc). The outer error is `TIMEOUT`
+/// (or `INTERNAL` if the runtime dropped the read); the inner one is the file's own.
+pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<io::Result<Vec<u8>>> {
+  let key: Key = (Arc::as_ptr(fs) as *const () as usize, path.to_path_buf());
+  let mut rx = {
+    let mut map = pending();
+    match map.get(&key) {
+      Some(rx) => rx.clone(),
+      None => {
+        if map.len() >= MAX_PENDING_READS {
+          return Err(
+            Error::new(
+              ErrorKind::Timeout,
+              format!("reading {} was not started: {MAX_PENDING_READS} earlier file reads have not finished", path.display()),
+            )
+            .with_hint("a filesystem of this host does not answer (a hung NFS or EFS mount, or a FIFO with no writer)"),
+          );
+        }
+        let (tx, rx) = watch::channel(None);
+        map.insert(key.clone(), rx.clone());
+        let (fs, owned) = (fs.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+          let outcome = fs.read(&owned).map_err(|e| (e.kind(), e.to_string()));
+          let mut map = pending();
+          if map.get(&key).is_some_and(|r| r.same_channel(&tx.subscribe())) {
+            map.remove(&key);
+          }
+          drop(map);
+          let _ = tx.send(Some(outcome));
+        });
+        rx
+      }
+    }
+  };
+  let bound = deadline.remaining();
+  let settled = tokio::time::timeout(bound, rx.wait_for(Option::is_some)).await.map(|r| r.map(|v| v.clone()));
+  match settled {
+    Err(_) => Err(
+      Error::new(ErrorKind::Timeout, format!("reading {} did not finish in time (bound {} ms)", path.display(), bound.as_millis()))
+        .with_hint("a filesystem of this host does not answer (a hung NFS or EFS mount, or a FIFO with no writer)"),
+    ),
+    Ok(Ok(Some(Ok(bytes)))) => Ok(Ok(bytes)),
+    Ok(Ok(Some(Err((kind, msg))))) => Ok(Err(io::Error::new(kind, msg))),
+    Ok(Ok(None)) | Ok(Err(_)) => Err(Error::new(ErrorKind::Internal, format!("the read of {} was dropped", path.display()))),
+  }
+}
+
+/// `ctx` with `paths` read up front within `deadline` ([`Preloaded`]): the synchronous code that
+/// then reads them gets them from memory.
+pub async fn preload(ctx: &Context, paths: impl IntoIterator<Item = PathBuf>, deadline: Deadline) -> Result<Context> {
+  let files = Preloaded::read_all(&ctx.fs, paths, deadline).await?;
+  let mut out = ctx.clone();
+  out.fs = Arc::new(files);
+  Ok(out)
+}
+
+/// An [`Fs`] that answers some paths from reads made up front, and the rest from `fallback`.
+pub struct Preloaded {
+  files: HashMap<PathBuf, Outcome>,
+  fallback: Arc<dyn Fs>,
+}
+
+impl Preloaded {
+  /// Read each of `paths` (once; duplicates and `None`s skipped) within `deadline`.
+  pub async fn read_all(fallback: &Arc<dyn Fs>, paths: impl IntoIterator<Item = PathBuf>, deadline: Deadline) -> Result<Preloaded> {
+    let mut files = HashMap::new();
+    for path in paths {
+      if files.contains_key(&path) {
+        continue;
+      }
+      let outcome = read(fallback, &path, deadline).await?.map_err(|e| (e.kind(), e.to_string()));
+      files.insert(path, outcome);
+    }
+    Ok(Preloaded { files, fallback: fallback.clone() })
+  }
+}
+
+impl Fs for Preloaded {
+  fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+    match self.files.get(path) {
+      Some(Ok(bytes)) => Ok(bytes.clone()),
+      Some(Err((kind, msg))) => Err(io::Error::new(*kind, msg.clone())),
+      None => self.fallback.read(path),
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::atomic::{AtomicUsize, Ordering};
+  use std::time::Duration;
+
+  /// Reads of `/stuck/*` block until the test lets them go; others answer at once.
+  struct StuckFs {
+    reads: AtomicUsize,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+  }
+  impl Fs for StuckFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+      self.reads.fetch_add(1, Ordering::SeqCst);
+      if path.starts_with("/stuck") {
+        let _ = self.release.lock().unwrap().recv();
+      }
+      Ok(path.to_string_lossy().as_bytes().to_vec())
+    }
+  }
+
+  #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+  async fn a_stuck_read_is_cut_at_the_deadline_shared_and_delays_no_other_path() {
+    let (release, rx) = std::sync::mpsc::channel();
+    let stuck = Arc::new(StuckFs { reads: AtomicUsize::new(0), release: Mutex::new(rx) });
+    let fs: Arc<dyn Fs> = stuck.clone();
+    let started = std::time::Instant::now();
+    let e = read(&fs, Path::new("/stuck/a"), Deadline::after(Duration::from_millis(200))).await.unwrap_err();
+    assert_eq!(e.code(), "TIMEOUT", "{e}");
+    assert!(e.message().contains("/stuck/a"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // A second caller of the same path joins the pending read: no second blocking read.
+    let e = read(&fs, Path::new("/stuck/a"), Deadline::after(Duration::from_millis(100))).await.unwrap_err();
+    assert_eq!(e.code(), "TIMEOUT");
+    assert_eq!(stuck.reads.load(Ordering::SeqCst), 1);
+    // Another path is read at once.
+    let other = read(&fs, Path::new("/fine"), Deadline::after(Duration::from_secs(2))).await.unwrap().unwrap();
+    assert_eq!(other, b"/fine");
+    // Once the stuck read ends, its slot is cleared and the next call reads afresh.
+    release.send(()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while pending().keys().any(|(_, p)| p == Path::new("/stuck/a")) {
+      assert!(std::time::Instant::now() < deadline, "the slot was not cleared");
+      tokio::task::yield_now().await;
+    }
+    drop(release);
+    assert_eq!(read(&fs, Path::new("/stuck/a"), Deadline::after(Duration::from_secs(2))).await.unwrap().unwrap(), b"/stuck/a");
+  }
+
+  #[tokio::test]
+  async fn preloaded_answers_from_memory_and_keeps_not_found() {
+    struct Counting(AtomicUsize);
+    impl Fs for Counting {
+      fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        if path == Path::new("/missing") {
+          return Err(io::Error::new(io::ErrorKind::NotFound, "no such file"));
+        }
+        Ok(b"x".to_vec())
+      }
+    }
+    let counting = Arc::new(Counting(AtomicUsize::new(0)));
+    let fs: Arc<dyn Fs> = counting.clone();
+    let pre = Preloaded::read_all(
+      &fs,
+      [PathBuf::from("/a"), PathBuf::from("/missing"), PathBuf::from("/a")],
+      Deadline::after(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 2, "each path once");
+    assert_eq!(pre.read(Path::new("/a")).unwrap(), b"x");
+    assert_eq!(pre.read(Path::new("/missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+    assert_eq!(counting.0.load(Ordering::SeqCst), 2, "from memory");
+    pre.read(Path::new("/other")).unwrap();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 3, "others from the fallback");
+  }
+}
