@@ -7,9 +7,10 @@
 //! * the caller waits at most until its [`Deadline`]: then it gets `TIMEOUT` naming the path;
 //! * **one read per path at a time**: callers asking for a path whose read has not finished share
 //!   it, so a stuck file holds one blocking thread however often it is asked for;
-//! * at most [`MAX_PENDING_READS`] distinct paths pending at once (a quarter of the blocking pool,
-//!   [`crate::runtime::MAX_BLOCKING_THREADS`]; DNS lookups use the rest): past that a new read is
-//!   `TIMEOUT` at once rather than queued behind stuck ones;
+//! * at most [`MAX_STUCK_READS`] distinct paths **stuck** (pending longer than [`STUCK_AFTER`]) at
+//!   once (a quarter of the blocking pool, [`crate::runtime::MAX_BLOCKING_THREADS`]; reads that
+//!   answer and DNS lookups use the rest): past that a new read is `TIMEOUT` at once rather than
+//!   queued behind stuck ones;
 //! * a read that finishes late still clears its slot, so the next call reads afresh.
 //!
 //! [`Preloaded`] is a [`Fs`] over files read that way up front: a load reads the shared profile
@@ -27,15 +28,18 @@ use crate::env::{Context, Fs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
-/// At most this many distinct paths may have a read pending.
-pub const MAX_PENDING_READS: usize = 4;
+/// At most this many distinct paths may have a stuck read.
+pub const MAX_STUCK_READS: usize = 4;
+/// A read pending this long counts as stuck.
+pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 type Outcome = std::result::Result<Vec<u8>, (io::ErrorKind, String)>;
 type Key = (usize, PathBuf);
+type Pending = HashMap<Key, (watch::Receiver<Option<Outcome>>, std::time::Instant)>;
 
-static PENDING: Lazy<Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>>>> = Lazy::new(Default::default);
+static PENDING: Lazy<Mutex<Pending>> = Lazy::new(Default::default);
 
-fn pending() -> std::sync::MutexGuard<'static, HashMap<Key, watch::Receiver<Option<Outcome>>>> {
+fn pending() -> std::sync::MutexGuard<'static, Pending> {
   PENDING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -46,24 +50,24 @@ pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<i
   let mut rx = {
     let mut map = pending();
     match map.get(&key) {
-      Some(rx) => rx.clone(),
+      Some((rx, _)) => rx.clone(),
       None => {
-        if map.len() >= MAX_PENDING_READS {
+        if map.values().filter(|(_, since)| since.elapsed() >= STUCK_AFTER).count() >= MAX_STUCK_READS {
           return Err(
             Error::new(
               ErrorKind::Timeout,
-              format!("reading {} was not started: {MAX_PENDING_READS} earlier file reads have not finished", path.display()),
+              format!("reading {} was not started: {MAX_STUCK_READS} earlier file reads have not finished", path.display()),
             )
             .with_hint("a filesystem of this host does not answer (a hung NFS or EFS mount, or a FIFO with no writer)"),
           );
         }
         let (tx, rx) = watch::channel(None);
-        map.insert(key.clone(), rx.clone());
+        map.insert(key.clone(), (rx.clone(), std::time::Instant::now()));
         let (fs, owned) = (fs.clone(), path.to_path_buf());
         tokio::task::spawn_blocking(move || {
           let outcome = fs.read(&owned).map_err(|e| (e.kind(), e.to_string()));
           let mut map = pending();
-          if map.get(&key).is_some_and(|r| r.same_channel(&tx.subscribe())) {
+          if map.get(&key).is_some_and(|(r, _)| r.same_channel(&tx.subscribe())) {
             map.remove(&key);
           }
           drop(map);
