@@ -322,6 +322,18 @@ describe('caching', () => {
 // waited past their timeoutMs.
 
 describe('a file that never answers', () => {
+  test('fromCredentialConfig(path) of a FIFO with no writer throws TIMEOUT within timeoutMs', TEST_TIMEOUT, () => {
+    const { GoogleTokenFetcher } = createRequire(import.meta.url)(INDEX)
+    const file = fifo('wif.json')
+    try {
+      const started = performance.now()
+      assert.throws(() => GoogleTokenFetcher.fromCredentialConfig(file.path, { timeoutMs: 1000 }), (e) => e.code === 'TIMEOUT' && e.message.includes(file.path))
+      assert.ok(performance.now() - started < 1000 + SLACK_MS)
+    } finally {
+      file.release()
+    }
+  })
+
   /** A FIFO in the test directory; `release()` lets every reader blocked in open() go (EOF). */
   function fifo(name, path = join(dir, `${++seq}-${name}`)) {
     const made = spawnSync('mkfifo', [path])
@@ -359,14 +371,15 @@ describe('a file that never answers', () => {
     }
   })
 
-  // The file stops answering after the supplier was built (a mount that hangs later): the
-  // constructor still reads the profile files synchronously (a known limit, issue 19's plan step).
-  test('AWS_CONFIG_FILE turns into a FIFO with no writer: the call settles within timeoutMs with TIMEOUT naming the file', TEST_TIMEOUT, async () => {
+  test('AWS_CONFIG_FILE is a FIFO with no writer: the constructor and then the call each settle within timeoutMs; the call is TIMEOUT naming the file', TEST_TIMEOUT, async () => {
     const path = join(dir, `${++seq}-config`)
-    const saved = { AWS_CONFIG_FILE: process.env.AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: process.env.AWS_SHARED_CREDENTIALS_FILE }
-    const supplier = supplierAt(uniqueUri(), { timeoutMs: 1000, region: 'us-east-1' }, { AWS_CONFIG_FILE: path, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') })
-    Object.assign(process.env, saved)
     const config = fifo('config', path)
+    const saved = { AWS_CONFIG_FILE: process.env.AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: process.env.AWS_SHARED_CREDENTIALS_FILE }
+    const started = performance.now()
+    const supplier = supplierAt(uniqueUri(), { timeoutMs: 1000, region: 'us-east-1' }, { AWS_CONFIG_FILE: path, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none') })
+    const built = performance.now() - started
+    Object.assign(process.env, saved)
+    assert.ok(built < 1000 + SLACK_MS, `the constructor took ${built} ms`)
     try {
       const r = await timed(supplier.getAwsSecurityCredentials())
       assertSupplierError(r.error, 'TIMEOUT')

@@ -15,6 +15,11 @@
 //!
 //! [`Preloaded`] is a [`Fs`] over files read that way up front: a load reads the shared profile
 //! files once, within its deadline, and the synchronous profile logic then reads them from memory.
+//!
+//! Synchronous callers (a constructor's plan, `describeAwsChain()`, a credential configuration
+//! file named to a factory) run on the JavaScript thread, outside the runtime: [`read_blocking`]
+//! reads on a thread of its own and waits at most its timeout, after which the path answers
+//! `TimedOut` (one such thread per path at a time; at most [`MAX_STUCK_READS`] stuck).
 
 use std::collections::HashMap;
 use std::io;
@@ -88,6 +93,71 @@ pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<i
     Ok(Ok(Some(Err((kind, msg))))) => Ok(Err(io::Error::new(kind, msg))),
     Ok(Ok(None)) | Ok(Err(_)) => Err(Error::new(ErrorKind::Internal, format!("the read of {} was dropped", path.display()))),
   }
+}
+
+type SyncPending = HashMap<Key, std::time::Instant>;
+static SYNC_PENDING: Lazy<Mutex<SyncPending>> = Lazy::new(Default::default);
+
+fn sync_pending() -> std::sync::MutexGuard<'static, SyncPending> {
+  SYNC_PENDING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Read `path` through `fs` on a thread of its own, waiting at most `timeout` (see the module
+/// doc); a read that does not finish in time is `TimedOut`, and so is a path whose earlier read
+/// has not finished. The thread is joined when it answers in time, so no thread outlives a read
+/// that answered.
+pub fn read_blocking(fs: &Arc<dyn Fs>, path: &Path, timeout: std::time::Duration) -> io::Result<Vec<u8>> {
+  let timed_out = |why: String| io::Error::new(io::ErrorKind::TimedOut, why);
+  let key: Key = (Arc::as_ptr(fs) as *const () as usize, path.to_path_buf());
+  {
+    let mut map = sync_pending();
+    if map.contains_key(&key) {
+      return Err(timed_out("an earlier read of this file has not finished".into()));
+    }
+    if map.values().filter(|since| since.elapsed() >= STUCK_AFTER).count() >= MAX_STUCK_READS {
+      return Err(timed_out(format!("{MAX_STUCK_READS} earlier file reads have not finished")));
+    }
+    map.insert(key.clone(), std::time::Instant::now());
+  }
+  let (tx, rx) = std::sync::mpsc::channel();
+  let (fs, owned, slot) = (fs.clone(), path.to_path_buf(), key.clone());
+  let spawned = std::thread::Builder::new().name("aws-wif-supplier-read".into()).spawn(move || {
+    let outcome = fs.read(&owned);
+    sync_pending().remove(&slot);
+    let _ = tx.send(outcome);
+  });
+  let handle = match spawned {
+    Ok(h) => h,
+    Err(e) => {
+      sync_pending().remove(&key);
+      return Err(io::Error::other(format!("no thread could be started to read it ({e})")));
+    }
+  };
+  match rx.recv_timeout(timeout) {
+    Ok(outcome) => {
+      let _ = handle.join();
+      outcome
+    }
+    Err(_) => Err(timed_out(format!("it did not answer within {} ms (a hung filesystem?)", timeout.as_millis()))),
+  }
+}
+
+/// `ctx` with `paths` read up front by [`read_blocking`], each within `timeout`: a path that did
+/// not answer reads as `TimedOut` (the profile logic reports it like any unreadable file).
+pub fn preload_blocking(ctx: &Context, paths: impl IntoIterator<Item = PathBuf>, timeout: std::time::Duration) -> Context {
+  let started = std::time::Instant::now();
+  let mut files = HashMap::new();
+  for path in paths {
+    if files.contains_key(&path) {
+      continue;
+    }
+    let left = timeout.saturating_sub(started.elapsed());
+    let outcome = read_blocking(&ctx.fs, &path, left).map_err(|e| (e.kind(), e.to_string()));
+    files.insert(path, outcome);
+  }
+  let mut out = ctx.clone();
+  out.fs = Arc::new(Preloaded { files, fallback: ctx.fs.clone() });
+  out
 }
 
 /// `ctx` with `paths` read up front within `deadline` ([`Preloaded`]): the synchronous code that
@@ -177,6 +247,29 @@ mod tests {
     }
     drop(release);
     assert_eq!(read(&fs, Path::new("/stuck/a"), Deadline::after(Duration::from_secs(2))).await.unwrap().unwrap(), b"/stuck/a");
+  }
+
+  #[test]
+  fn a_blocking_read_is_cut_at_its_timeout_and_joined_when_it_answers() {
+    let (release, rx) = std::sync::mpsc::channel();
+    let stuck = Arc::new(StuckFs { reads: AtomicUsize::new(0), release: Mutex::new(rx) });
+    let fs: Arc<dyn Fs> = stuck.clone();
+    let started = std::time::Instant::now();
+    let e = read_blocking(&fs, Path::new("/stuck/sync"), Duration::from_millis(200)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let e = read_blocking(&fs, Path::new("/stuck/sync"), Duration::from_secs(5)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "a path whose read is pending answers at once");
+    assert_eq!(stuck.reads.load(Ordering::SeqCst), 1);
+    assert_eq!(read_blocking(&fs, Path::new("/fine"), Duration::from_secs(2)).unwrap(), b"/fine");
+    let view = preload_blocking(
+      &Context::new(crate::env::EnvSnapshot::default(), fs.clone(), Arc::new(crate::env::SystemClock)),
+      [PathBuf::from("/stuck/sync"), PathBuf::from("/fine")],
+      Duration::from_millis(100),
+    );
+    assert_eq!(view.fs.read(Path::new("/stuck/sync")).unwrap_err().kind(), io::ErrorKind::TimedOut);
+    assert_eq!(view.fs.read(Path::new("/fine")).unwrap(), b"/fine");
+    release.send(()).unwrap();
   }
 
   #[tokio::test]

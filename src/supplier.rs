@@ -97,7 +97,7 @@ impl SupplierCore {
     let forever =
       Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
     Arc::new(SupplierCore {
-      chain: Arc::new(Chain::new(ctx, options.region.as_deref())),
+      chain: Arc::new(Chain::with_timeout(ctx, options.region.as_deref(), options.timeout)),
       credentials: Cache::new(policy, clock.clone()),
       region: Cache::new(forever, clock),
       log: Logger(Level::from_env(&ctx_env)),

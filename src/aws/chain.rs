@@ -32,8 +32,11 @@ use super::{container, env_keys, imds, profile, web_identity};
 pub struct Chain {
   ctx: Context,
   imds: Option<Imds>,
-  /// Region for AWS STS calls made by the profile and web-identity links.
-  sts_region: String,
+  /// Region for AWS STS calls made by the profile and web-identity links, decided at the first
+  /// load (it may come from the profile files, which are read only within a call's bound).
+  sts_region: once_cell::sync::OnceCell<String>,
+  /// The bound of the synchronous reads of the profile files ([`Self::view`]).
+  timeout: std::time::Duration,
   /// The `region` option, for the region of a profile role chain
   /// ([`super::region::role_chain_sts_region`]).
   region_option: Option<String>,
@@ -43,18 +46,28 @@ pub struct Chain {
   /// [`Self::may_use_https`], decided once per chain (it reads the profile files): suppliers of
   /// one configuration share the chain, and each construction asks.
   may_use_https: once_cell::sync::OnceCell<bool>,
+  /// [`Self::ignored_settings`], decided once per chain, for the same reason.
+  ignored: once_cell::sync::OnceCell<Vec<String>>,
 }
 
 impl Chain {
+  /// A chain with the default bound ([`crate::supplier::DEFAULT_TIMEOUT`]) on its synchronous reads.
   pub fn new(ctx: Context, region_hint: Option<&str>) -> Self {
-    let sts_region = super::region::sts_region(&ctx, region_hint);
+    Chain::with_timeout(ctx, region_hint, crate::supplier::DEFAULT_TIMEOUT)
+  }
+
+  /// Constructing reads nothing: the profile files are read by each load within its deadline, and
+  /// by [`Self::describe`] and its kin within `timeout`.
+  pub fn with_timeout(ctx: Context, region_hint: Option<&str>, timeout: std::time::Duration) -> Self {
     Chain {
       imds: Imds::from_env(&ctx),
       ctx,
-      sts_region,
+      sts_region: once_cell::sync::OnceCell::new(),
+      timeout,
       region_option: region_hint.map(str::to_string),
       sdk: once_cell::sync::OnceCell::new(),
       may_use_https: once_cell::sync::OnceCell::new(),
+      ignored: once_cell::sync::OnceCell::new(),
     }
   }
 
@@ -64,7 +77,19 @@ impl Chain {
 
   /// Built from `ctx`: this chain's context with the profile files read ([`Self::load`]).
   fn sdk(&self, ctx: &Context) -> &aws_config::provider_config::ProviderConfig {
-    self.sdk.get_or_init(|| super::sdk::provider_config(ctx, &self.sts_region))
+    self.sdk.get_or_init(|| super::sdk::provider_config(ctx, self.sts_region(ctx)))
+  }
+
+  fn sts_region(&self, ctx: &Context) -> &str {
+    self.sts_region.get_or_init(|| super::region::sts_region(ctx, self.region_option.as_deref()))
+  }
+
+  /// This chain's context with the profile files read on the calling thread within the chain's
+  /// timeout ([`crate::file_read::preload_blocking`]): for the synchronous answers below, which
+  /// run on the JavaScript thread. A file that does not answer in time reads as unreadable.
+  fn view(&self) -> Context {
+    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    crate::file_read::preload_blocking(&self.ctx, config.into_iter().chain(credentials), self.timeout)
   }
 
   pub fn imds(&self) -> Option<&Imds> {
@@ -73,7 +98,8 @@ impl Chain {
 
   /// What each link sees, in chain order (what `doctor` prints).
   pub fn describe(&self) -> Vec<Description> {
-    LINKS.iter().map(|l| l.describe(&self.ctx)).collect()
+    let view = self.view();
+    LINKS.iter().map(|l| l.describe(&view)).collect()
   }
 
   /// The link `load` will try first: the first configured one (or, when none is, IMDS's
@@ -114,7 +140,13 @@ impl Chain {
   /// Settings of this chain's environment that are set but ignored (half of a pair), each with
   /// why; the package's JavaScript warns once per message.
   pub fn ignored_settings(&self) -> Vec<String> {
-    [env_keys::ignored(&self.ctx), web_identity::ignored(&self.ctx)].into_iter().flatten().collect()
+    self
+      .ignored
+      .get_or_init(|| {
+        let view = self.view();
+        [env_keys::ignored(&view), web_identity::ignored(&view)].into_iter().flatten().collect()
+      })
+      .clone()
   }
 
   /// Try the links in order: the first that is configured answers (credentials or its error).
@@ -146,9 +178,9 @@ impl Chain {
     match link {
       Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
       Link::Profile => {
-        profile::load(ctx, || self.sdk(ctx), &self.sts_region, self.region_option.as_deref(), self.imds.as_ref(), deadline).await
+        profile::load(ctx, || self.sdk(ctx), self.sts_region(ctx), self.region_option.as_deref(), self.imds.as_ref(), deadline).await
       }
-      Link::WebIdentity => web_identity::load(ctx, &self.sts_region, deadline).await,
+      Link::WebIdentity => web_identity::load(ctx, self.sts_region(ctx), deadline).await,
       Link::Container => container::load(ctx, deadline).await,
       Link::Imds => match &self.imds {
         None => Ok(None),

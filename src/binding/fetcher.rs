@@ -194,6 +194,12 @@ fn id_lease(e: Entry<IdToken>) -> IdTokenLease {
   }
 }
 
+/// The bound of a factory's read of its configuration file: `timeoutMs`, else the default (an
+/// invalid `timeoutMs` is refused later, by [`build`]).
+fn read_bound(rt: &FetcherRuntimeOptions) -> Duration {
+  SupplierOptions::from_raw(None, None, rt.timeout_ms).map(|o| o.timeout).unwrap_or(crate::supplier::DEFAULT_TIMEOUT)
+}
+
 fn runtime(o: Option<FetcherRuntimeOptions>) -> FetcherRuntimeOptions {
   o.unwrap_or(FetcherRuntimeOptions {
     region: None,
@@ -311,7 +317,10 @@ impl GoogleTokenFetcher {
     let config = match path_or_object.get_type()? {
       ValueType::String => {
         let path: String = unsafe { path_or_object.cast()? };
-        FetcherConfig::load(&ctx, std::path::Path::new(&path), &allowed)
+        let path = std::path::PathBuf::from(path);
+        // Read on a thread of its own within timeoutMs: a hung mount never hangs the constructor.
+        let view = crate::file_read::preload_blocking(&ctx, [path.clone()], read_bound(&rt));
+        FetcherConfig::load(&view, &path, &allowed)
       }
       ValueType::Object => {
         let json: Object = env.get_global()?.get_named_property("JSON")?;
@@ -332,7 +341,8 @@ impl GoogleTokenFetcher {
   pub fn from_env(env: Env, options: Option<FetcherRuntimeOptions>) -> Result<Self> {
     let ctx = super::context::thread_context(&env)?;
     let rt = runtime(options);
-    let config = FetcherConfig::from_context(&ctx, rt.allowed_endpoint_hosts.as_deref().unwrap_or_default());
+    let view = crate::file_read::preload_blocking(&ctx, FetcherConfig::path_from_env(&ctx), read_bound(&rt));
+    let config = FetcherConfig::from_context(&view, rt.allowed_endpoint_hosts.as_deref().unwrap_or_default());
     build(&env, ctx, config, rt)
   }
 

@@ -346,8 +346,16 @@ impl FetcherConfig {
   /// Read and parse the file at `path` through `ctx.fs`.
   pub fn load(ctx: &Context, path: &Path, allowed_hosts: &[String]) -> Result<FetcherConfig> {
     let shown = path.display().to_string();
-    let bytes = ctx.fs.read(path).map_err(|e| invalid(format!("cannot read the credential configuration {shown}: {e}")))?;
+    let bytes = ctx.fs.read(path).map_err(|e| {
+      let kind = if e.kind() == std::io::ErrorKind::TimedOut { ErrorKind::Timeout } else { ErrorKind::ConfigInvalid };
+      Error::new(kind, format!("cannot read the credential configuration {shown}: {e}"))
+    })?;
     Self::from_json_allowing(&bytes, &format!("credential configuration {shown}"), allowed_hosts)
+  }
+
+  /// The path `GOOGLE_APPLICATION_CREDENTIALS` names, if set.
+  pub fn path_from_env(ctx: &Context) -> Option<std::path::PathBuf> {
+    ctx.env.get(ENV_CREDENTIALS_FILE).map(|p| std::path::PathBuf::from(p.trim()))
   }
 
   /// The file named by `GOOGLE_APPLICATION_CREDENTIALS`.
