@@ -103,9 +103,38 @@ pub fn url(raw: &str) -> String {
   out
 }
 
+/// `text` with every `http://` or `https://` URL in it passed through [`url`] (for text a
+/// dependency wrote, such as aws-config's errors, which may quote an endpoint with its query).
+pub fn urls_in(text: &str) -> String {
+  let mut out = String::with_capacity(text.len());
+  let mut rest = text;
+  loop {
+    let next = ["https://", "http://"].iter().filter_map(|p| rest.find(p)).min();
+    let Some(start) = next else {
+      out.push_str(rest);
+      return out;
+    };
+    out.push_str(&rest[..start]);
+    let tail = &rest[start..];
+    let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '`')).unwrap_or(tail.len());
+    let found = &tail[..end];
+    out.push_str(&url(found));
+    rest = &tail[end..];
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn urls_in_text_lose_their_query_and_user_info() {
+    let text = "dispatch failure (https://sts.example.com/?X-Amz-Signature=MARKER-SIG) and http://user:MARKER-PW@h:8/p, then";
+    let out = urls_in(text);
+    assert!(!out.contains("MARKER"), "{out}");
+    assert_eq!(out, "dispatch failure (https://sts.example.com/?…) and http://h:8/p, (credentials hidden) then");
+    assert_eq!(urls_in("no url here"), "no url here");
+  }
 
   #[test]
   fn secret_never_prints() {

@@ -268,7 +268,7 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn map_error(e: &CredentialsError, link: &str) -> Error {
-  let text = crate::redact::scrub_body(&chain_text(e), &[]);
+  let text = crate::redact::scrub_body(&crate::redact::urls_in(&chain_text(e)), &[]);
   let kind = match e {
     CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
     CredentialsError::InvalidConfiguration(_) => ErrorKind::ConfigInvalid,
