@@ -446,7 +446,7 @@ describe('doctor: link-local runtimes (private network namespace)', () => {
   test('App Runner (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI only): credentials from 169.254.170.2', NETNS, async () => {
     const result = await netnsDoctor({ vars: { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, AWS_REGION: 'us-east-1' }, emulatorConfig: { credentials: CONTAINER_CREDENTIALS } })
     assert.equal(result.code, 0, result.stdout)
-    assert.equal(result.report.runtime, 'App Runner (or ECS without task metadata) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
+    assert.equal(result.report.runtime, 'ECS or App Runner (no task metadata variables) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
     assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
     assert.match(stepOf(result.report, 'credentials').detail, /^temporary credentials from container, access key ASIA…NER1, account 123456789012, expire /)
     assert.deepEqual(routes(result, 'container').map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', relative, 200]])
@@ -456,7 +456,7 @@ describe('doctor: link-local runtimes (private network namespace)', () => {
   test('App Runner whose credentials endpoint answers 500 → credentials FAIL with a code, exit 1', NETNS, async () => {
     const result = await netnsDoctor({ vars: { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: relative, AWS_REGION: 'us-east-1' }, always: { container: { status: 500 } } })
     assert.equal(result.code, 1, result.stdout)
-    assert.equal(result.report.runtime, 'App Runner (or ECS without task metadata) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
+    assert.equal(result.report.runtime, 'ECS or App Runner (no task metadata variables) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)')
     const step = assertFailsAt(result.report, 'credentials', 'CREDENTIALS_ENDPOINT_ERROR')
     assert.ok(CREDENTIAL_CODES.includes(step.detail.split(':')[0]))
     assert.match(step.detail, /169\.254\.170\.2/)
@@ -469,7 +469,7 @@ describe('doctor: link-local runtimes (private network namespace)', () => {
       emulatorConfig: { region: 'eu-west-3', credentials: CONTAINER_CREDENTIALS },
     })
     assert.equal(result.code, 0, result.stdout)
-    assert.equal(result.report.runtime, 'ECS on Fargate (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, ECS_CONTAINER_METADATA_URI_V4, AWS_EXECUTION_ENV)')
+    assert.equal(result.report.runtime, 'ECS on Fargate (also ECS Express Mode) (evidence: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, ECS_CONTAINER_METADATA_URI_V4, AWS_EXECUTION_ENV)')
     assert.deepEqual(labels(result.report), STEPS.map((s) => [s, 'PASS']))
     assert.equal(stepOf(result.report, 'region').detail, 'eu-west-3 (from ECS task metadata)')
     assert.deepEqual(routes(result, 'taskMetadata').map((r) => [r.listener, r.path, r.status]), [['169.254.170.2:80', '/ecs-metadata/v4/abc/task', 200]])

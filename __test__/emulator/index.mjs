@@ -211,6 +211,16 @@ class Emulator {
     this.urls.push(`${tls ? 'https' : 'http'}://${hostPart}:${address.port}`)
   }
 
+  /**
+   * Close every keep-alive connection that is not serving a request, as a server does with idle
+   * connections while a Lambda process is frozen. Returns how many connections were open.
+   */
+  closeIdleConnections() {
+    const open = this.#sockets.size
+    for (const server of this.#servers) server.closeIdleConnections()
+    return open
+  }
+
   /** Stop listening, destroy every open socket (keep-alive and hanging ones), cancel delays. */
   close() {
     this.#closing ??= this.#shutdown()

@@ -163,7 +163,7 @@ impl Chain {
       }
     }
     Err(Error::new(ErrorKind::CredentialsNotFound, format!("no AWS credentials found; tried: {}", tried.join("; "))).with_hint(
-      "in ECS/Fargate/App Runner give the task or service an IAM role; in EKS set up Pod Identity or IRSA; \
+      "in ECS/Fargate (Express Mode too)/App Runner give the task or service an IAM role; in EKS set up Pod Identity or IRSA; \
        on EC2 attach an instance profile; elsewhere set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     ))
   }
@@ -295,7 +295,7 @@ mod tests {
       (
         &[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")],
         "container",
-        "App Runner (or ECS without task metadata)",
+        "ECS or App Runner (no task metadata variables)",
         &["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
       ),
       (
@@ -305,7 +305,7 @@ mod tests {
           ("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE"),
         ],
         "container",
-        "ECS on Fargate",
+        "ECS on Fargate (also ECS Express Mode)",
         &["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "ECS_CONTAINER_METADATA_URI_V4", "AWS_EXECUTION_ENV"],
       ),
       (

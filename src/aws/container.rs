@@ -1,4 +1,5 @@
-//! Container credentials endpoint: ECS, Fargate, App Runner (task role) and EKS Pod Identity.
+//! Container credentials endpoint: ECS, Fargate (and ECS Express Mode, which runs on it), App
+//! Runner (task role) and EKS Pod Identity.
 //!
 //! Spec (AWS SDKs "Container credential provider"; smithy-rs aws-config `ecs.rs`):
 //! * `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` wins: `GET http://169.254.170.2` + relative URI.
@@ -211,8 +212,8 @@ pub fn describe(ctx: &Context) -> Description {
     Some(Endpoint::Relative(_)) => {
       let ecs = ECS_META.iter().any(|v| ctx.env.get(v).is_some());
       let runtime = match (ecs, ctx.env.get("AWS_EXECUTION_ENV").map(str::trim)) {
-        (false, _) => "App Runner (or ECS without task metadata)",
-        (true, Some("AWS_ECS_FARGATE")) => "ECS on Fargate",
+        (false, _) => "ECS or App Runner (no task metadata variables)",
+        (true, Some("AWS_ECS_FARGATE")) => "ECS on Fargate (also ECS Express Mode)",
         (true, Some("AWS_ECS_EC2")) => "ECS on EC2",
         (true, _) => "ECS / Fargate",
       };
