@@ -47,6 +47,12 @@ module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
     return undefined
   }
 
+  /** The version of a google-auth-library module the application loaded and passed in. */
+  function versionOfLoaded(gal) {
+    const mod = Object.values(require.cache).find((m) => m && m.exports === gal && m.filename)
+    return mod ? versionAt(mod.filename) : undefined
+  }
+
   /** The version of each google-auth-library module this file loaded itself, for the "too old" message. */
   const versions = new WeakMap()
 
@@ -121,9 +127,11 @@ module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
     const { AuthClient } = gal
     const mergeHeaders = gal.gaxios && gal.gaxios.Gaxios && gal.gaxios.Gaxios.mergeHeaders
     if (typeof AuthClient.prototype.addUserProjectAndAuthHeaders !== 'function' || typeof mergeHeaders !== 'function') {
-      const found = versions.get(gal)
+      const own = versions.get(gal)
+      const given = own ? undefined : versionOfLoaded(gal)
+      const found = own ? `; the application's is ${own}` : given ? `; the one given is ${given}` : ''
       throw configInvalid(
-        `authClient() and idTokenClient() need google-auth-library 10 or later${found ? `; the application's is ${found}` : ''}`,
+        `authClient() and idTokenClient() need google-auth-library 10 or later${found}`,
         'upgrade google-auth-library to 10 or later, or use ContainerAwsCredentialsSupplier with its AwsClient',
       )
     }
