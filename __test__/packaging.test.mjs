@@ -1,5 +1,5 @@
 // Packaging, as a user meets it (issue #4):
-//   - every Linux binary that was built (npm/<platform>/*.node, see .ci/build-linux-binaries.sh)
+//   - every Linux binary that was built (npm/<platform>/*.node, see .ci/build-binaries.sh)
 //     has the right ELF machine, a musl one needs no glibc, a gnu one needs glibc <= 2.17;
 //   - the arm64 glibc binary loads and answers under qemu-user (when qemu and an arm64 sysroot exist);
 //   - `npm pack` ships only what users need;
@@ -8,7 +8,7 @@
 //     the emulator, through both require() and import;
 //   - without a binary for the platform, the error names the platform and the package to install.
 //
-// Run: node --test __test__/packaging.test.mjs   (after .ci/build-linux-binaries.sh for the binaries)
+// Run: node --test __test__/packaging.test.mjs   (after .ci/build-binaries.sh for the binaries)
 
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
@@ -19,6 +19,7 @@ import { delimiter, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { hermeticEnv, startEmulator } from './emulator/index.mjs'
 import { here, runNode } from './support.mjs'
+import { CPU, readMachO } from './support/macho.mjs'
 
 const ROOT = here('..')
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
@@ -63,10 +64,29 @@ function dynamicNeeds(path) {
 
 const versionKey = (v) => v.split('.').map(Number).reduce((a, n) => a * 1000 + n, 0)
 
+// macOS binaries, cross-built here with zig (issue 20, section 6): no Apple framework is linked
+// (TLS trusts Node's roots; no platform verifier, no keychain), so nothing but libSystem and what
+// Rust's std needs (libiconv) is loaded, and Node finds the module's entry point.
+const DARWIN = { 'darwin-arm64': CPU.arm64, 'darwin-x64': CPU.x86_64 }
+describe('macOS binaries', () => {
+  for (const [platform, cpu] of Object.entries(DARWIN)) {
+    const path = binaryOf(platform)
+    test(`${platform}: Mach-O dylib for its CPU, no Apple framework, napi_register_module_v1 exported`, { skip: !existsSync(path) && `not built (run .ci/build-binaries.sh)` }, (t) => {
+      const m = readMachO(path)
+      t.diagnostic(`${platform}: ${(readFileSync(path).length / 1e6).toFixed(2)} MB; loads ${m.dylibs.join(', ')}`)
+      assert.equal(m.cputype, cpu, 'CPU type')
+      assert.equal(m.filetype, 6, 'MH_DYLIB')
+      assert.deepEqual(m.dylibs.filter((d) => d.includes('.framework/')), [], 'Apple frameworks linked')
+      for (const d of m.dylibs) assert.match(d, /^\/usr\/lib\/lib(System\.B|iconv\.2|charset\.1)\.dylib$/, `unexpected library ${d}`)
+      assert.ok(m.exports.has('_napi_register_module_v1'), 'napi_register_module_v1 is not exported')
+    })
+  }
+})
+
 describe('Linux binaries', () => {
   for (const [platform, want] of Object.entries(PLATFORMS)) {
     const path = binaryOf(platform)
-    test(`${platform}: architecture, libc and size`, { skip: !existsSync(path) && `not built (run .ci/build-linux-binaries.sh)` }, (t) => {
+    test(`${platform}: architecture, libc and size`, { skip: !existsSync(path) && `not built (run .ci/build-binaries.sh)` }, (t) => {
       assert.equal(elfMachine(path), want.machine, 'ELF machine')
       const size = readFileSync(path).length
       t.diagnostic(`${platform}: ${(size / 1e6).toFixed(2)} MB stripped`)
@@ -141,7 +161,7 @@ test('npm pack ships only what users need', (t) => {
   }
 })
 
-describe('installed from packed tarballs, no cargo, offline', { skip: !existsSync(binaryOf('linux-x64-gnu')) && 'npm/linux-x64-gnu binary not built (run .ci/build-linux-binaries.sh)' }, () => {
+describe('installed from packed tarballs, no cargo, offline', { skip: !existsSync(binaryOf('linux-x64-gnu')) && 'npm/linux-x64-gnu binary not built (run .ci/build-binaries.sh)' }, () => {
   let work
   let project
   let em

@@ -40,7 +40,9 @@ pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 type Outcome = std::result::Result<Vec<u8>, (io::ErrorKind, String)>;
 type Key = (usize, PathBuf);
-type Pending = HashMap<Key, (watch::Receiver<Option<Outcome>>, std::time::Instant)>;
+/// A batch of paths read in one blocking task, keyed by the `Fs` and the paths.
+type BatchKey = (usize, Vec<PathBuf>);
+type Pending = HashMap<BatchKey, (watch::Receiver<Option<Vec<Outcome>>>, std::time::Instant)>;
 
 static PENDING: Lazy<Mutex<Pending>> = Lazy::new(Default::default);
 
@@ -48,10 +50,21 @@ fn pending() -> std::sync::MutexGuard<'static, Pending> {
   PENDING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn shown(paths: &[PathBuf]) -> String {
+  paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Read `path` through `fs` within `deadline` (see the module doc). The outer error is `TIMEOUT`
 /// (or `INTERNAL` if the runtime dropped the read); the inner one is the file's own.
 pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<io::Result<Vec<u8>>> {
-  let key: Key = (Arc::as_ptr(fs) as *const () as usize, path.to_path_buf());
+  let mut all = read_batch(fs, vec![path.to_path_buf()], deadline).await?;
+  all.pop().ok_or_else(|| Error::new(ErrorKind::Internal, format!("the read of {} settled without a value", path.display())))
+}
+
+/// Read `paths` one after another in **one** blocking task (one thread, however many files), within
+/// `deadline`; callers asking for the same batch share it. Outcomes in the order of `paths`.
+pub async fn read_batch(fs: &Arc<dyn Fs>, paths: Vec<PathBuf>, deadline: Deadline) -> Result<Vec<io::Result<Vec<u8>>>> {
+  let key: BatchKey = (Arc::as_ptr(fs) as *const () as usize, paths.clone());
   let mut rx = {
     let mut map = pending();
     match map.get(&key) {
@@ -61,22 +74,22 @@ pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<i
           return Err(
             Error::new(
               ErrorKind::Timeout,
-              format!("reading {} was not started: {MAX_STUCK_READS} earlier file reads have not finished", path.display()),
+              format!("reading {} was not started: {MAX_STUCK_READS} earlier file reads have not finished", shown(&paths)),
             )
             .with_hint("a filesystem of this host does not answer (a hung NFS or EFS mount, or a FIFO with no writer)"),
           );
         }
         let (tx, rx) = watch::channel(None);
         map.insert(key.clone(), (rx.clone(), std::time::Instant::now()));
-        let (fs, owned) = (fs.clone(), path.to_path_buf());
+        let (fs, owned) = (fs.clone(), paths.clone());
         tokio::task::spawn_blocking(move || {
-          let outcome = fs.read(&owned).map_err(|e| (e.kind(), e.to_string()));
+          let outcomes: Vec<Outcome> = owned.iter().map(|p| fs.read(p).map_err(|e| (e.kind(), e.to_string()))).collect();
           let mut map = pending();
           if map.get(&key).is_some_and(|(r, _)| r.same_channel(&tx.subscribe())) {
             map.remove(&key);
           }
           drop(map);
-          let _ = tx.send(Some(outcome));
+          let _ = tx.send(Some(outcomes));
         });
         rx
       }
@@ -86,12 +99,11 @@ pub async fn read(fs: &Arc<dyn Fs>, path: &Path, deadline: Deadline) -> Result<i
   let settled = tokio::time::timeout(bound, rx.wait_for(Option::is_some)).await.map(|r| r.map(|v| v.clone()));
   match settled {
     Err(_) => Err(
-      Error::new(ErrorKind::Timeout, format!("reading {} did not finish in time (bound {} ms)", path.display(), bound.as_millis()))
+      Error::new(ErrorKind::Timeout, format!("reading {} did not finish in time (bound {} ms)", shown(&paths), bound.as_millis()))
         .with_hint("a filesystem of this host does not answer (a hung NFS or EFS mount, or a FIFO with no writer)"),
     ),
-    Ok(Ok(Some(Ok(bytes)))) => Ok(Ok(bytes)),
-    Ok(Ok(Some(Err((kind, msg))))) => Ok(Err(io::Error::new(kind, msg))),
-    Ok(Ok(None)) | Ok(Err(_)) => Err(Error::new(ErrorKind::Internal, format!("the read of {} was dropped", path.display()))),
+    Ok(Ok(Some(outcomes))) => Ok(outcomes.into_iter().map(|o| o.map_err(|(kind, msg)| io::Error::new(kind, msg))).collect()),
+    Ok(Ok(None)) | Ok(Err(_)) => Err(Error::new(ErrorKind::Internal, format!("the read of {} was dropped", shown(&paths)))),
   }
 }
 
@@ -176,16 +188,16 @@ pub struct Preloaded {
 }
 
 impl Preloaded {
-  /// Read each of `paths` (once; duplicates and `None`s skipped) within `deadline`.
+  /// Read each of `paths` (once; duplicates skipped) within `deadline`, in one blocking task.
   pub async fn read_all(fallback: &Arc<dyn Fs>, paths: impl IntoIterator<Item = PathBuf>, deadline: Deadline) -> Result<Preloaded> {
-    let mut files = HashMap::new();
+    let mut unique: Vec<PathBuf> = Vec::new();
     for path in paths {
-      if files.contains_key(&path) {
-        continue;
+      if !unique.contains(&path) {
+        unique.push(path);
       }
-      let outcome = read(fallback, &path, deadline).await?.map_err(|e| (e.kind(), e.to_string()));
-      files.insert(path, outcome);
     }
+    let outcomes = read_batch(fallback, unique.clone(), deadline).await?;
+    let files = unique.into_iter().zip(outcomes).map(|(p, o)| (p, o.map_err(|e| (e.kind(), e.to_string())))).collect();
     Ok(Preloaded { files, fallback: fallback.clone() })
   }
 }
@@ -241,7 +253,7 @@ mod tests {
     // Once the stuck read ends, its slot is cleared and the next call reads afresh.
     release.send(()).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while pending().keys().any(|(_, p)| p == Path::new("/stuck/a")) {
+    while pending().keys().any(|(_, p)| p.iter().any(|p| p == Path::new("/stuck/a"))) {
       assert!(std::time::Instant::now() < deadline, "the slot was not cleared");
       tokio::task::yield_now().await;
     }
@@ -293,7 +305,7 @@ mod tests {
     )
     .await
     .unwrap();
-    assert_eq!(counting.0.load(Ordering::SeqCst), 2, "each path once");
+    assert_eq!(counting.0.load(Ordering::SeqCst), 2, "each path once, in one batch");
     assert_eq!(pre.read(Path::new("/a")).unwrap(), b"x");
     assert_eq!(pre.read(Path::new("/missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
     assert_eq!(counting.0.load(Ordering::SeqCst), 2, "from memory");

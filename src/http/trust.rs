@@ -13,7 +13,9 @@
 //!    `NODE_EXTRA_CA_CERTS`;
 //! 2. **the system store** when it has certificates (`rustls-native-certs`: `SSL_CERT_FILE` /
 //!    `SSL_CERT_DIR` as OpenSSL reads them, else the distribution's bundle), so a corporate CA
-//!    installed there keeps working.
+//!    installed there keeps working. **Not on macOS**: there the system store is the keychain, which
+//!    Node itself reads only under `--use-system-ca` (and then hands it over in step 1); reading it
+//!    natively would link Apple's Security framework, which the cross builds cannot link.
 //!
 //! A certificate that does not parse (in either set) is skipped, as Node skips it; it does not fail
 //! the store. Only a store with no certificate at all is an error ([`TransportError::InvalidRequest`],
@@ -86,6 +88,7 @@ fn add_pems(store: &mut rustls::RootCertStore, pems: &[String], skipped: &mut us
   added
 }
 
+#[cfg_attr(target_os = "macos", allow(dead_code))]
 fn add_ders(store: &mut rustls::RootCertStore, ders: Vec<CertificateDer<'static>>, skipped: &mut usize) -> usize {
   let (added, ignored) = store.add_parsable_certificates(ders);
   *skipped += ignored;
@@ -100,9 +103,12 @@ pub fn root_store() -> (rustls::RootCertStore, TrustSummary) {
     summary.node_set_given = true;
     summary.node = add_pems(&mut store, &pems, &mut summary.skipped);
   }
-  let system = rustls_native_certs::load_native_certs();
-  summary.skipped += system.errors.len();
-  summary.system = add_ders(&mut store, system.certs, &mut summary.skipped);
+  #[cfg(not(target_os = "macos"))]
+  {
+    let system = rustls_native_certs::load_native_certs();
+    summary.skipped += system.errors.len();
+    summary.system = add_ders(&mut store, system.certs, &mut summary.skipped);
+  }
   (store, summary)
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Build the Linux release binaries with zig (cargo-zigbuild) and put each into its npm/ package:
+# Build the release binaries with zig (cargo-zigbuild) and put each into its npm/ package:
 #   x86_64-unknown-linux-gnu (glibc >= 2.17)   -> npm/linux-x64-gnu/
 #   aarch64-unknown-linux-gnu (glibc >= 2.17)  -> npm/linux-arm64-gnu/
 #   x86_64-unknown-linux-musl                  -> npm/linux-x64-musl/
 #   aarch64-unknown-linux-musl                 -> npm/linux-arm64-musl/
-# Usage: .ci/build-linux-binaries.sh [TARGET...]   (default: all four)
+#   aarch64-apple-darwin                       -> npm/darwin-arm64/   (no Apple framework linked:
+#   x86_64-apple-darwin                        -> npm/darwin-x64/      zig's libSystem stubs suffice)
+# Usage: .ci/build-binaries.sh [TARGET...]   (default: all six)
 # Needs: rustup, pip (for the `ziglang` package), cargo (installs cargo-zigbuild if missing).
 # The x64 gnu binary is also left in the package root, where the loader finds it for the tests (a
 # failed build leaves whatever was there, e.g. the host build of `npm run demo`).
@@ -29,6 +31,8 @@ platform_of() {
     aarch64-unknown-linux-gnu*) echo linux-arm64-gnu ;;
     x86_64-unknown-linux-musl) echo linux-x64-musl ;;
     aarch64-unknown-linux-musl) echo linux-arm64-musl ;;
+    aarch64-apple-darwin) echo darwin-arm64 ;;
+    x86_64-apple-darwin) echo darwin-x64 ;;
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }
@@ -51,5 +55,5 @@ build_one() {
 
 ensure_tools
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(x86_64-unknown-linux-gnu.2.17 aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+[ ${#targets[@]} -gt 0 ] || targets=(x86_64-unknown-linux-gnu.2.17 aarch64-unknown-linux-gnu.2.17 x86_64-unknown-linux-musl aarch64-unknown-linux-musl aarch64-apple-darwin x86_64-apple-darwin)
 for t in "${targets[@]}"; do build_one "$t"; done
