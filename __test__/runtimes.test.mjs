@@ -32,8 +32,11 @@ const RUN_TIMEOUT_MS = 60_000
 const TEST = { timeout: RUN_TIMEOUT_MS + 10_000 }
 /** Set by .ci/run, which installs the runtimes: a missing one fails instead of skipping. */
 const REQUIRED = process.env.WIF_TEST_RUNTIMES_REQUIRED === '1'
-/** No update checks, no crash reports or telemetry: nothing may leave the machine. */
-const QUIET = { DENO_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1' }
+/**
+ * No update checks, no crash reports or telemetry (nothing may leave the machine), and no cache
+ * written to the home directory (Bun's transpiler cache is off; Deno's DENO_DIR is a temporary one).
+ */
+const QUIET = { DENO_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1', BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' }
 
 /**
  * The runtime `name` from __test__/runtimes/node_modules/.bin: {bin, version}; {skip} when it is not
