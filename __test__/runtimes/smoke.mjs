@@ -37,7 +37,7 @@ const fetcherOptions = {
 
 const runtime = () => (globalThis.Bun ? `bun ${globalThis.Bun.version}` : globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : `node ${process.version}`)
 
-/** BigQuery on the emulator, with `authClient`: the principal of the first row. */
+/** One BigQuery query on the emulator with `authClient`: the principal of each row. */
 async function queryPrincipal(authClient) {
   const { BigQuery } = require('@google-cloud/bigquery')
   const bigquery = new BigQuery({ projectId: 'my-project', location: 'US', authClient, apiEndpoint: url })
