@@ -111,13 +111,18 @@ export function summariseRequests(requests) {
 }
 
 /**
- * Run `node script` with exactly `env` (in `cwd`, default this process's); resolves {code, signal, stdout, stderr, timedOut, result}
+ * Run `command ...args` with exactly `env` (in `cwd`, default this process's); resolves {code, signal, stdout, stderr, timedOut, result}
  * where `result` is the JSON of the last stdout line (or undefined). Killed after timeoutMs.
  */
-export function runNode(script, { env, args = [], timeoutMs = 30_000, cwd } = {}) {
-  assert.ok(env, 'runNode needs an explicit (hermetic) env')
-  const child = spawn(process.execPath, [script, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+export function runCommand(command, args, { env, timeoutMs = 30_000, cwd } = {}) {
+  assert.ok(env, 'runCommand needs an explicit (hermetic) env')
+  const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   return collectChild(child, timeoutMs).then((run) => ({ ...run, result: lastJsonLine(run.stdout) }))
+}
+
+/** runCommand with this process's Node: `node script ...args`. */
+export function runNode(script, { args = [], ...options } = {}) {
+  return runCommand(process.execPath, [script, ...args], options)
 }
 
 /** Parse the last non-empty line of `text` as JSON (undefined if none or not JSON). */
