@@ -22,7 +22,8 @@ use crate::http::Deadline;
 use crate::log::{Level, Logger};
 use crate::time::format_rfc3339;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default `timeoutMs` (its home is [`crate::http`], beside [`Deadline`]).
+pub use crate::http::DEFAULT_TIMEOUT;
 pub const MAX_MARGIN: Duration = Duration::from_secs(3600);
 
 /// Options of a supplier (validated).

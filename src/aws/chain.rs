@@ -51,9 +51,9 @@ pub struct Chain {
 }
 
 impl Chain {
-  /// A chain with the default bound ([`crate::supplier::DEFAULT_TIMEOUT`]) on its synchronous reads.
+  /// A chain with the default bound ([`crate::http::DEFAULT_TIMEOUT`]) on its synchronous reads.
   pub fn new(ctx: Context, region_hint: Option<&str>) -> Self {
-    Chain::with_timeout(ctx, region_hint, crate::supplier::DEFAULT_TIMEOUT)
+    Chain::with_timeout(ctx, region_hint, crate::http::DEFAULT_TIMEOUT)
   }
 
   /// Constructing reads nothing: the profile files are read by each load within its deadline, and

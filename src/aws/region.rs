@@ -164,7 +164,8 @@ pub async fn resolve(ctx: &Context, option: Option<&str>, imds: Option<&Imds>, d
   match imds {
     None => tried.push("IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)".into()),
     Some(imds) => match imds.region(deadline).await {
-      Ok(Lookup::Found(r)) => return found(r, "IMDS"),
+      Ok(Lookup::Found(r)) if is_valid_region(&r) => return found(r, "IMDS"),
+      Ok(Lookup::Found(_)) => tried.push(format!("IMDS: IMDS at {} returned an invalid region", imds.endpoint())),
       Ok(Lookup::Unavailable(why)) => tried.push(why),
       Err(e) => tried.push(format!("IMDS: {}", e.message())),
     },

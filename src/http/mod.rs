@@ -39,6 +39,8 @@ use crate::error::is_transient_status;
 pub use proxy::ProxyConfig;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default bound of one call (`timeoutMs`: 10 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
