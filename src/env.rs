@@ -1,4 +1,5 @@
-//! The outside world, injected: environment variables, files, the clock and the HTTP client.
+//! The outside world, injected: environment variables, files and the clock ([`crate::context`]
+//! bundles them with the HTTP client).
 //!
 //! Nothing below the binding reads `std::env`, the filesystem or `SystemTime::now()` directly.
 //! The binding takes an [`EnvSnapshot`] of the process environment once, when a supplier or
@@ -152,41 +153,6 @@ impl ManualClock {
 impl Clock for ManualClock {
   fn now(&self) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
-  }
-}
-
-/// Everything a credential source may look at.
-#[derive(Clone)]
-pub struct Context {
-  pub env: EnvSnapshot,
-  pub fs: Arc<dyn Fs>,
-  pub clock: Arc<dyn Clock>,
-  /// The HTTP client: trust and the proxy decision of this environment ([`crate::http`]).
-  pub http: crate::http::Http,
-}
-
-impl Context {
-  /// A context whose HTTP client follows `env`'s proxy variables.
-  pub fn new(env: EnvSnapshot, fs: Arc<dyn Fs>, clock: Arc<dyn Clock>) -> Self {
-    let http = crate::http::Http::from_env(&env);
-    Context { env, fs, clock, http }
-  }
-
-  /// The same context with another HTTP client (tests).
-  pub fn with_http(mut self, http: crate::http::Http) -> Self {
-    self.http = http;
-    self
-  }
-
-  /// The real process: its environment now, the OS filesystem and the system clock.
-  pub fn from_process() -> Self {
-    Context::new(EnvSnapshot::from_process(), Arc::new(OsFs), Arc::new(SystemClock))
-  }
-}
-
-impl std::fmt::Debug for Context {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.debug_struct("Context").field("env", &self.env).field("http", &self.http).finish_non_exhaustive()
   }
 }
 

@@ -29,7 +29,8 @@ use std::sync::{Arc, Mutex};
 use once_cell::sync::Lazy;
 use tokio::sync::watch;
 
-use crate::env::{Context, Fs};
+use crate::context::Context;
+use crate::env::Fs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 

@@ -20,6 +20,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod context;
 pub mod env;
 pub mod error;
 pub mod file_read;

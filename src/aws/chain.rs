@@ -18,7 +18,7 @@
 //! aws-config's ECS provider ignores its timeout settings, rejects token files that end in a
 //! newline and has no body cap; see the module docs of each.
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 

@@ -24,7 +24,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Deadline, Method, Request, Route, TransportError};
 use crate::redact::Secret;

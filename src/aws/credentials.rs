@@ -121,7 +121,7 @@ pub fn parse_credentials_json(body: &[u8], origin: &str, source: &'static str, s
 /// finish in time is `TIMEOUT` naming `var`). A file that cannot be read (with `read_hint`, if any)
 /// or is not UTF-8 is `CONFIG_INVALID` naming the variable and the path; the contents are never shown.
 pub async fn read_token_file(
-  ctx: &crate::env::Context,
+  ctx: &crate::context::Context,
   var: &str,
   path: &str,
   read_hint: Option<&str>,

@@ -10,7 +10,7 @@
 //! (its `fromEnv` is skipped when `AWS_PROFILE` is set, with a warning), which is what this
 //! package replaces; aws-config would take the keys. The link is then skipped and says why.
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::Result;
 use crate::redact::Secret;
 

@@ -22,7 +22,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::is_transient_status;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Deadline, Http, Method, Request, Route, TransportError};

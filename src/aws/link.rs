@@ -10,7 +10,7 @@
 //! [`super::chain::Chain`] is the list of links in order: `load` tries them in that order and
 //! `describe` is what `doctor` prints, so "which source" has one answer.
 
-use crate::env::Context;
+use crate::context::Context;
 
 /// What a link sees in the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 use crate::redact::Secret;

@@ -29,7 +29,7 @@ use aws_config::provider_config::ProviderConfig;
 
 use super::profile_walk::{walk_selected, Base, Walk};
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 

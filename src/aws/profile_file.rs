@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 
 pub const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";

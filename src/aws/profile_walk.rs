@@ -41,7 +41,7 @@ use std::task::{Poll, Waker};
 use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::profile::ProfileSet;
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::Result;
 use crate::redact::Secret;
 

@@ -22,7 +22,7 @@
 
 use serde_json::Value;
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Deadline, Http, Method, Request, Route};
 

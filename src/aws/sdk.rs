@@ -41,7 +41,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Deadline, Http, TransportError};
 use crate::redact::Secret;

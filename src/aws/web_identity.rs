@@ -21,7 +21,8 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
 use aws_credential_types::provider::ProvideCredentials;
 
-use crate::env::{epoch_millis, Context};
+use crate::context::Context;
+use crate::env::epoch_millis;
 use crate::error::Result;
 use crate::http::Deadline;
 

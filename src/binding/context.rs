@@ -17,7 +17,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi::Env;
 
-use crate::env::{Context, EnvSnapshot, OsFs, SystemClock, RELEVANT_VARS};
+use crate::context::Context;
+use crate::env::{EnvSnapshot, OsFs, SystemClock, RELEVANT_VARS};
 
 /// The calling thread's `process.env`, for [`RELEVANT_VARS`]; the OS environment when there is
 /// no `process.env` object (an embedder without one).

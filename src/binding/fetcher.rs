@@ -9,7 +9,8 @@ use napi_derive::napi;
 
 use super::js_error::{spawn, to_napi};
 use crate::cache::{Entry, Policy};
-use crate::env::{epoch_millis, Context};
+use crate::context::Context;
+use crate::env::epoch_millis;
 use crate::google::config_file::{FetcherConfig, FetcherOptions};
 use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, Refresh, StepOutcome, StepStatus};
 use crate::google::id_token::IdToken;

@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::env::Context;
+use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::redact::Secret;
 

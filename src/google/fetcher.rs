@@ -806,7 +806,8 @@ fn describe_sts(t: &StsToken) -> String {
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::env::{Clock, Context, EnvSnapshot, ManualClock, OsFs};
+  use crate::context::Context;
+  use crate::env::{Clock, EnvSnapshot, ManualClock, OsFs};
   use crate::google::config_file::FetcherOptions;
   use crate::google::test_server::{percent_decode, reply, Canned, Recorded, TestServer};
   use crate::redact::Secret;

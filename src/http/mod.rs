@@ -1,6 +1,6 @@
 //! One small HTTP layer for every endpoint the crate talks to.
 //!
-//! * [`Http`] is the client a [`crate::env::Context`] carries: it is built from the environment
+//! * [`Http`] is the client a [`crate::context::Context`] carries: it is built from the environment
 //!   snapshot of the thread that constructed the supplier or fetcher, so its proxy decision
 //!   ([`proxy`]) is that thread's, and tests inject their own.
 //! * **Each request carries its [`Route`]**, set by the code that chose and validated its
@@ -133,7 +133,7 @@ fn client(key: ClientKey) -> Result<reqwest::Client, TransportError> {
   Ok(built)
 }
 
-/// The HTTP client of one [`crate::env::Context`]: the proxy decision of its environment, on the
+/// The HTTP client of one [`crate::context::Context`]: the proxy decision of its environment, on the
 /// process-wide connection pools.
 #[derive(Clone, Default)]
 pub struct Http {
