@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url'
 import { addonPath } from './support/ensure-addon.mjs'
 import { DEFAULT_CONFIG, emulatorSignature, hermeticEnv, makeProcessHermetic, startEmulator, verifyJwt } from './emulator/index.mjs'
 import { BigQuery, galVersion, googleAuthLibrary as gal, stackPaths } from './stack.mjs'
-import { FETCHER_CODES, QUERY, assertSignedAs, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode, signedUrlV4 } from './support.mjs'
+import { FETCHER_CODES, QUERY, assertSignedAs, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode, signedUrlV4, supplierAwsClient } from './support.mjs'
 
 makeProcessHermetic()
 const { GoogleTokenFetcher } = createRequire(import.meta.url)('../index.js')
@@ -225,13 +225,7 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     // The oracle: the event google-auth-library's own AwsClient emits for a token it fetched.
     const { ContainerAwsCredentialsSupplier } = createRequire(import.meta.url)('../index.js')
     freshEnv()
-    const galClient = new gal.AwsClient({
-      audience: DEFAULT_CONFIG.audience,
-      subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
-      token_url: `${em.url}/v1/token`,
-      service_account_impersonation_url: impersonationUrl(em.url, SA),
-      aws_security_credentials_supplier: new ContainerAwsCredentialsSupplier(),
-    })
+    const galClient = supplierAwsClient(gal, { baseUrl: em.url, audience: DEFAULT_CONFIG.audience, serviceAccount: SA, supplier: new ContainerAwsCredentialsSupplier() })
     const galEvents = []
     galClient.on('tokens', (t) => galEvents.push(t))
     await galClient.getAccessToken()

@@ -28,7 +28,7 @@ import { dirname, join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { startProxy } from './support/proxy.mjs'
-import { assertSignedAs, here, impersonationUrl, loopbackOnly, rejection, runNode, signedUrlV4 } from './support.mjs'
+import { assertSignedAs, here, impersonationUrl, loopbackOnly, rejection, runNode, signedUrlV4, supplierAwsClient } from './support.mjs'
 
 makeProcessHermetic()
 const { ContainerAwsCredentialsSupplier, GoogleTokenFetcher } = createRequire(import.meta.url)('../index.js')
@@ -124,13 +124,7 @@ const CLIENTS = {
     return { client: fetcher.authClient({ googleAuthLibrary: gal }), saToken: async () => (await fetcher.getAccessToken()).token }
   },
   'AwsClient with the drop-in supplier': (gal) => {
-    const client = new gal.AwsClient({
-      audience: DEFAULT_CONFIG.audience,
-      subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
-      token_url: `${em.url}/v1/token`,
-      service_account_impersonation_url: impersonationUrl(em.url, SA),
-      aws_security_credentials_supplier: new ContainerAwsCredentialsSupplier(),
-    })
+    const client = supplierAwsClient(gal, { baseUrl: em.url, audience: DEFAULT_CONFIG.audience, serviceAccount: SA, supplier: new ContainerAwsCredentialsSupplier() })
     return { client, saToken: async () => (await client.getAccessToken()).token }
   },
 }

@@ -143,6 +143,21 @@ export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform'
 export const impersonationUrl = (baseUrl, serviceAccount) => `${baseUrl}/v1/projects/-/serviceAccounts/${serviceAccount}:generateAccessToken`
 
 /**
+ * google-auth-library's AwsClient (of the module `gal`) with `supplier` (e.g. a
+ * ContainerAwsCredentialsSupplier), impersonating `serviceAccount`, its STS and IAM Credentials on
+ * the emulator at `baseUrl`.
+ */
+export function supplierAwsClient(gal, { baseUrl, audience, serviceAccount, supplier }) {
+  return new gal.AwsClient({
+    audience,
+    subject_token_type: AWS4_REQUEST,
+    token_url: `${baseUrl}/v1/token`,
+    service_account_impersonation_url: impersonationUrl(baseUrl, serviceAccount),
+    aws_security_credentials_supplier: supplier,
+  })
+}
+
+/**
  * The credential configuration `gcloud iam workload-identity-pools create-cred-config --aws
  * --service-account=… --output-file=…` writes, with its Google endpoints pointed at the emulator at
  * `baseUrl`. The EC2 credential_source URLs point at the emulator's IMDS routes too, so a test can
