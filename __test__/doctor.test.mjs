@@ -14,13 +14,14 @@
 // Run: node --test __test__/doctor.test.mjs
 
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
-import { netnsUnavailableReason, runInNetns } from './netns.mjs'
+import { collectChild, netnsUnavailableReason, runInNetns } from './netns.mjs'
 import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
 import { CREDENTIAL_CODES, gcloudCredConfig, here, lastJsonLine, runNode } from './support.mjs'
 import galCopies from '../bin/gal-copies.js'
@@ -568,6 +569,19 @@ describe('doctor: the google-auth-library copies of the application in the worki
     ])
     assert.equal(out.truncated, false)
     assert.equal(report.warnings.length, 1)
+  })
+
+  test('a working directory that was removed: the libraries are not listed, and the rest of the report is as usual', TEST_TIMEOUT, async (t) => {
+    const gone = appFolder(t)
+    // A shell enters the folder, removes it, then runs the doctor there.
+    mkdirSync(join(gone, 'sub'))
+    const child = spawn('sh', ['-c', 'cd "$1" && rmdir "$1" && exec "$2" "$3" doctor --json', 'sh', join(gone, 'sub'), process.execPath, BIN], { env: hermeticEnv(containerVars()), stdio: ['ignore', 'pipe', 'pipe'] })
+    const run = await collectChild(child, 40_000)
+    assert.equal(run.code, 0, run.stdout + run.stderr)
+    const out = JSON.parse(run.stdout)
+    assert.deepEqual(out.steps.map((s) => [s.step, s.status]), [['region', 'ok'], ['credentials', 'ok']])
+    assert.deepEqual(out.googleAuthLibrary.application, { dir: null, name: null })
+    assert.match(out.googleAuthLibrary.error, /ENOENT/)
   })
 
   test(`at most ${galCopies.MAX_PACKAGES} package folders are read: the rest is left out, and the report says so`, TEST_TIMEOUT, async (t) => {

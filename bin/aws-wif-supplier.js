@@ -12,7 +12,8 @@
 //     listed even when the configuration cannot be loaded (the Google ones as not run);
 //   - the google-auth-library copies that the application (the working directory: run doctor in
 //     the application's folder) and its client libraries resolve, with a warning and the fix when
-//     there is more than one (gal-copies.js). A warning does not change the exit status.
+//     there is more than one (gal-copies.js). A warning does not change the exit status; a listing
+//     that cannot be made (a removed working directory) says why, in `error` under --json.
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error (an empty
 // --config value included: `--config="$UNSET"` must not silently skip the Google steps).
 
@@ -62,8 +63,9 @@ const LABEL = { ok: 'PASS', failed: 'FAIL', skipped: 'SKIP' }
 
 /** The google-auth-library copies of the application in the working directory; never throws. */
 function authLibraries() {
-  const dir = process.cwd()
+  let dir = null
   try {
+    dir = process.cwd() // throws when the working directory was removed
     return googleAuthLibraryCopies(dir)
   } catch (e) {
     return { application: { dir, name: null }, copies: [], scanned: 0, truncated: false, warning: null, error: String(e && e.message) }
@@ -71,7 +73,7 @@ function authLibraries() {
 }
 
 function printAuthLibraries(libs) {
-  const app = `${libs.application.dir}${libs.application.name ? ` (${libs.application.name})` : ''}`
+  const app = `${libs.application.dir ?? '(unknown)'}${libs.application.name ? ` (${libs.application.name})` : ''}`
   console.log(`  application   ${app}: the working directory; run doctor in the application's folder`)
   if (libs.error) console.log(`  auth library  not listed: ${libs.error}`)
   else if (libs.copies.length === 0) console.log(`  auth library  none: no google-auth-library resolves from the application or the packages in its node_modules`)
