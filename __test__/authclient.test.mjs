@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url'
 import { addonPath } from './support/ensure-addon.mjs'
 import { DEFAULT_CONFIG, emulatorSignature, hermeticEnv, makeProcessHermetic, startEmulator, verifyJwt } from './emulator/index.mjs'
 import { BigQuery, galVersion, googleAuthLibrary as gal, stackPaths } from './stack.mjs'
-import { FETCHER_CODES, QUERY, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode } from './support.mjs'
+import { FETCHER_CODES, QUERY, assertSignedAs, assertSupplierError, here, impersonationUrl, inWorkers, pollUntil, rejection, runNode, signedUrlV4, supplierAwsClient } from './support.mjs'
 
 makeProcessHermetic()
 const { GoogleTokenFetcher } = createRequire(import.meta.url)('../index.js')
@@ -155,25 +155,12 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     Object.assign(process.env, { HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1,localhost' })
     let url
     try {
-      ;[url] = await storage.bucket('reports').file('2026/daily.csv').getSignedUrl({
-        version: 'v4',
-        action: 'read',
-        expires: Date.now() + 600_000,
-        signingEndpoint: `${em.url}/v1/projects/-/serviceAccounts/`,
-      })
+      url = await signedUrlV4(storage, em)
     } finally {
       for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]
       else process.env[k] = v
     }
-    const signed = new URL(url)
-    assert.equal(signed.pathname, '/reports/2026/daily.csv')
-    assert.match(signed.searchParams.get('X-Goog-Credential'), new RegExp(`^${SA.replace(/[.@]/g, '\\$&')}/\\d{8}/auto/storage/goog4_request$`))
-    const [request] = only('iamSignBlob')
-    assert.equal(request.path, `/v1/projects/-/serviceAccounts/${SA}:signBlob`)
-    assert.equal(bearer(request), (await fetcher.getAccessToken()).token, "the service account's own token")
-    const payload = Buffer.from(JSON.parse(request.body).payload, 'base64')
-    assert.match(payload.toString(), /^GOOG4-RSA-SHA256\n/)
-    assert.equal(signed.searchParams.get('X-Goog-Signature'), Buffer.from(emulatorSignature(em, payload), 'base64').toString('hex'))
+    assertSignedAs(em, url, { serviceAccount: SA, token: (await fetcher.getAccessToken()).token })
   })
 
   test('raw authClient.request({ url }), promise and callback', TEST_TIMEOUT, async () => {
@@ -238,13 +225,7 @@ describe(`authClient() on google-auth-library ${galVersion}`, () => {
     // The oracle: the event google-auth-library's own AwsClient emits for a token it fetched.
     const { ContainerAwsCredentialsSupplier } = createRequire(import.meta.url)('../index.js')
     freshEnv()
-    const galClient = new gal.AwsClient({
-      audience: DEFAULT_CONFIG.audience,
-      subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
-      token_url: `${em.url}/v1/token`,
-      service_account_impersonation_url: impersonationUrl(em.url, SA),
-      aws_security_credentials_supplier: new ContainerAwsCredentialsSupplier(),
-    })
+    const galClient = supplierAwsClient(gal, { baseUrl: em.url, audience: DEFAULT_CONFIG.audience, serviceAccount: SA, supplier: new ContainerAwsCredentialsSupplier() })
     const galEvents = []
     galClient.on('tokens', (t) => galEvents.push(t))
     await galClient.getAccessToken()

@@ -1,7 +1,9 @@
 // `aws-wif-supplier doctor` (bin/aws-wif-supplier.js) against the emulator: a passing setup, the
 // runtime it recognises (App Runner, ECS, EKS Pod Identity, IRSA, static keys) with its evidence,
 // and for each broken setup the step that fails, its code and a fix; exit 0 / 1 / 2; --json; and no
-// marker secret in any output.
+// marker secret in any output. And the google-auth-library copies of the application in the working
+// directory (bin/gal-copies.js), on planted node_modules layouts (npm nesting, pnpm links, odd
+// folders, the package cap); the real npm stack of issue 20 is in nested.test.mjs.
 //
 // Every run is a child process with a hermetic environment (the doctor is a CLI; the AWS side
 // caches per process). Loopback setups use an emulator in this process on 127.0.0.1. The runtimes
@@ -12,15 +14,17 @@
 // Run: node --test __test__/doctor.test.mjs
 
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
-import { netnsUnavailableReason, runInNetns } from './netns.mjs'
+import { collectChild, netnsUnavailableReason, runInNetns } from './netns.mjs'
 import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
 import { CREDENTIAL_CODES, gcloudCredConfig, here, lastJsonLine, runNode } from './support.mjs'
+import galCopies from '../bin/gal-copies.js'
 
 makeProcessHermetic()
 
@@ -66,20 +70,27 @@ const configFile = (overrides) => tempFile('wif.json', gcloudCredConfig(em.url, 
 const containerVars = () => ({ AWS_CONTAINER_CREDENTIALS_FULL_URI: `${em.url}/v1/credentials`, AWS_REGION: 'us-east-2' })
 
 /**
- * Parse the human report: {header, runtime, chain: [{mark, detail}], googleConfig, steps: [{label, step, detail, fix?}]}.
- * Step lines are `PASS|FAIL|SKIP <step padded to 14> <detail>`, a failure's fix on the next line.
+ * Parse the human report: {header, runtime, chain: [{mark, detail}], googleConfig, application,
+ * authLibraries: [line], steps: [{label, step, detail, fix?}], warnings: [{topic, detail, fixes}]}.
+ * Step lines are `PASS|FAIL|SKIP <step padded to 14> <detail>`, a failure's fix on the next line;
+ * warnings are `WARN <topic padded to 14> <detail>`, each fix on a line of its own.
  */
 function parseReport(stdout) {
   const lines = stdout.split('\n').filter((l) => l !== '')
-  const report = { header: lines[0], runtime: null, chain: [], googleConfig: null, steps: [] }
+  const report = { header: lines[0], runtime: null, chain: [], googleConfig: null, application: null, authLibraries: [], steps: [], warnings: [] }
+  let last = null
   for (const line of lines.slice(1)) {
     let match
     if ((match = /^ {2}runtime {7}(.*)$/.exec(line))) report.runtime = match[1]
     else if ((match = /^ {2}chain {9}([*+-]) (.*)$/.exec(line))) report.chain.push({ mark: match[1], detail: match[2] })
     else if ((match = /^ {2}proxy {9}(.*)$/.exec(line))) report.proxy = match[1]
     else if ((match = /^ {2}google config (.*)$/.exec(line))) report.googleConfig = match[1]
-    else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push({ label: match[1], step: match[2], detail: match[3] })
-    else if ((match = /^ {5}fix: (.*)$/.exec(line))) report.steps.at(-1).fix = match[1]
+    else if ((match = /^ {2}application {3}(.*)$/.exec(line))) report.application = match[1]
+    else if ((match = /^ {2}auth library {2}(.*)$/.exec(line))) report.authLibraries.push(match[1])
+    else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push((last = { label: match[1], step: match[2], detail: match[3] }))
+    else if ((match = /^WARN (\S+) +(.*)$/.exec(line))) report.warnings.push((last = { topic: match[1], detail: match[2], fixes: [] }))
+    else if ((match = /^ {5}fix: (.*)$/.exec(line)) && last?.fixes) last.fixes.push(match[1])
+    else if (match && last) last.fix = match[1]
     else assert.fail(`unexpected report line: ${JSON.stringify(line)}\n${stdout}`)
   }
   return report
@@ -95,8 +106,8 @@ function assertNothingSecret(run, extraMarkers = {}) {
 }
 
 /** Run the doctor with a hermetic environment plus `vars`; checks the run ended and leaked nothing. */
-async function doctor(vars, args, { extraMarkers } = {}) {
-  const run = await runNode(BIN, { env: hermeticEnv(vars), args, timeoutMs: 40_000 })
+async function doctor(vars, args, { extraMarkers, cwd } = {}) {
+  const run = await runNode(BIN, { env: hermeticEnv(vars), args, timeoutMs: 40_000, cwd })
   assert.equal(run.timedOut, false, `doctor timed out\n${run.stdout}\n${run.stderr}`)
   assertNothingSecret(run, extraMarkers)
   return run
@@ -176,7 +187,7 @@ describe('doctor: passing setups (loopback)', () => {
     const run = await doctor({ ...containerVars(), AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu-west-1' }, ['doctor', '--config', config, '--json'])
     assert.equal(run.code, 0, run.stdout + run.stderr)
     const out = JSON.parse(run.stdout)
-    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'proxy', 'config', 'steps'])
+    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'proxy', 'config', 'steps', 'googleAuthLibrary'])
     assert.equal(out.proxy, 'none')
     assert.deepEqual(out.chain.map((l) => l.link), ['environment', 'profile', 'web identity', 'container', 'imds'], 'every link, in chain order')
     assert.deepEqual(out.chain.filter((l) => l.selected).map((l) => l.link), ['container'])
@@ -424,6 +435,169 @@ describe('doctor: URLs without query values or user information', () => {
 
 const unavailable = netnsUnavailableReason()
 const NETNS = { timeout: 60_000, skip: unavailable ? `network namespace unavailable: ${unavailable}` : false }
+
+describe('doctor: the google-auth-library copies of the application in the working directory', () => {
+  /** A fresh application folder (its package.json written), removed after the test. */
+  function appFolder(t) {
+    const app = mkdtempSync(join(tmpdir(), 'aws-wif-doctor-app-'))
+    t.after(() => rmSync(app, { recursive: true, force: true }))
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'the-app', dependencies: { 'google-auth-library': '^10.9.1' } }))
+    return app
+  }
+
+  /** A package.json at `app`/`path` (a folder made as needed); `dependsOnGal`: its google-auth-library range, or none. */
+  function plant(app, path, name, version, { dependsOnGal, field = 'dependencies' } = {}) {
+    mkdirSync(join(app, path), { recursive: true })
+    writeFileSync(join(app, path, 'package.json'), JSON.stringify({ name, version, ...(dependsOnGal ? { [field]: { 'google-auth-library': dependsOnGal } } : {}) }))
+  }
+
+  /** The app of issue 20: its own google-auth-library 10, and @google-cloud/storage 8.4 with a nested 11. */
+  function nestedApp(app) {
+    plant(app, 'node_modules/google-auth-library', 'google-auth-library', '10.9.1')
+    plant(app, 'node_modules/@google-cloud/storage', '@google-cloud/storage', '8.4.0', { dependsOnGal: '^11.3.4' })
+    plant(app, 'node_modules/@google-cloud/storage/node_modules/google-auth-library', 'google-auth-library', '11.3.4')
+    plant(app, 'node_modules/@google-cloud/common', '@google-cloud/common', '6.1.0', { dependsOnGal: '^10.0.0' })
+    plant(app, 'node_modules/firebase-admin', 'firebase-admin', '13.0.0', { dependsOnGal: '^10.0.0', field: 'optionalDependencies' })
+    plant(app, 'node_modules/gcp-metadata', 'gcp-metadata', '8.1.2')
+  }
+
+  /** The doctor's human report and JSON, run in `app` (with a passing AWS side: exit 0 unless told). */
+  async function doctorIn(app, { exit = 0 } = {}) {
+    const human = await doctor(containerVars(), ['doctor'], { cwd: app })
+    assert.equal(human.code, exit, human.stdout + human.stderr)
+    assert.equal(human.stderr, '')
+    const json = await doctor(containerVars(), ['doctor', '--json'], { cwd: app })
+    assert.equal(json.code, exit, json.stdout + json.stderr)
+    return { report: parseReport(human.stdout), out: JSON.parse(json.stdout).googleAuthLibrary }
+  }
+
+  test('an app on google-auth-library 10 with Storage 8.4 (its own 11): both copies with their users, a WARN with the fixes, exit status unchanged', TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    nestedApp(app)
+    const { report, out } = await doctorIn(app)
+    assert.equal(report.application, `${app} (the-app): the working directory; run doctor in the application's folder`)
+    assert.deepEqual(report.authLibraries, [
+      '10.9.1 at node_modules/google-auth-library, used by the application, @google-cloud/common@6.1.0, firebase-admin@13.0.0',
+      '11.3.4 at node_modules/@google-cloud/storage/node_modules/google-auth-library, used by @google-cloud/storage@8.4.0',
+    ])
+    assert.deepEqual(labels(report), [['region', 'PASS'], ['credentials', 'PASS']], 'a warning is not a step')
+    assert.equal(report.warnings.length, 1)
+    const [warning] = report.warnings
+    assert.equal(warning.topic, 'auth_library')
+    assert.match(warning.detail, /^2 copies of google-auth-library: a client built on one copy is not an instance of another copy's classes/)
+    assert.deepEqual(warning.fixes, [
+      "for @google-cloud/storage (google-auth-library 11.3.4): fetcher.authClient({ googleAuthLibrary: require('node:module').createRequire(require.resolve('@google-cloud/storage'))('google-auth-library') }); with the drop-in supplier, build the AwsClient from that copy",
+      'or one copy for all: in package.json, "google-auth-library": "^11.3.4" (a version every library accepts) and "overrides": { "google-auth-library": "$google-auth-library" }, then npm install',
+    ])
+    assert.deepEqual(out.application, { dir: app, name: 'the-app' })
+    assert.deepEqual(out.copies, [
+      { version: '10.9.1', path: 'node_modules/google-auth-library', usedBy: ['the application', '@google-cloud/common@6.1.0', 'firebase-admin@13.0.0'] },
+      { version: '11.3.4', path: 'node_modules/@google-cloud/storage/node_modules/google-auth-library', usedBy: ['@google-cloud/storage@8.4.0'] },
+    ])
+    assert.deepEqual([out.scanned, out.truncated], [6, false])
+    assert.deepEqual(out.warning, { message: warning.detail, fixes: warning.fixes })
+  })
+
+  test('one copy for all (deduplicated, or an overrides entry): listed, no warning', TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    plant(app, 'node_modules/google-auth-library', 'google-auth-library', '11.3.4')
+    plant(app, 'node_modules/@google-cloud/storage', '@google-cloud/storage', '8.4.0', { dependsOnGal: '^11.3.4' })
+    const { report, out } = await doctorIn(app)
+    assert.deepEqual(report.authLibraries, ['11.3.4 at node_modules/google-auth-library, used by the application, @google-cloud/storage@8.4.0'])
+    assert.deepEqual(report.warnings, [])
+    assert.equal(out.warning, null)
+  })
+
+  test('the working directory is the application: run elsewhere, its copies are not listed, and the report says where it looked', TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    nestedApp(app)
+    const elsewhere = appFolder(t)
+    rmSync(join(elsewhere, 'package.json'))
+    const { report, out } = await doctorIn(elsewhere)
+    assert.equal(report.application, `${elsewhere}: the working directory; run doctor in the application's folder`)
+    assert.deepEqual(report.authLibraries, ['none: no google-auth-library resolves from the application or the packages in its node_modules'])
+    assert.deepEqual(out, { application: { dir: elsewhere, name: null }, copies: [], scanned: 0, truncated: false, warning: null })
+  })
+
+  test('pnpm: packages linked from node_modules/.pnpm resolve their dependencies beside their real folders', TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    const store = (id, name) => `node_modules/.pnpm/${id}/node_modules/${name}`
+    plant(app, store('google-auth-library@10.9.1', 'google-auth-library'), 'google-auth-library', '10.9.1')
+    plant(app, store('google-auth-library@11.3.4', 'google-auth-library'), 'google-auth-library', '11.3.4')
+    plant(app, store('@google-cloud+storage@8.4.0', '@google-cloud/storage'), '@google-cloud/storage', '8.4.0', { dependsOnGal: '^11.3.4' })
+    plant(app, store('google-gax@5.0.0', 'google-gax'), 'google-gax', '5.0.0', { dependsOnGal: '^10.0.0' })
+    const link = (target, path) => {
+      mkdirSync(dirname(join(app, path)), { recursive: true })
+      symlinkSync(join(app, target), join(app, path), 'dir')
+    }
+    link(store('google-auth-library@10.9.1', 'google-auth-library'), 'node_modules/google-auth-library')
+    link(store('@google-cloud+storage@8.4.0', '@google-cloud/storage'), 'node_modules/@google-cloud/storage')
+    // storage's dependencies, beside it in the store: its google-auth-library 11 and (transitively) google-gax.
+    link(store('google-auth-library@11.3.4', 'google-auth-library'), store('@google-cloud+storage@8.4.0', 'google-auth-library'))
+    link(store('google-gax@5.0.0', 'google-gax'), store('@google-cloud+storage@8.4.0', 'google-gax'))
+    link(store('google-auth-library@10.9.1', 'google-auth-library'), store('google-gax@5.0.0', 'google-auth-library'))
+    const { out } = await doctorIn(app)
+    assert.deepEqual(out.copies, [
+      { version: '10.9.1', path: store('google-auth-library@10.9.1', 'google-auth-library'), usedBy: ['the application', 'google-gax@5.0.0'] },
+      { version: '11.3.4', path: store('google-auth-library@11.3.4', 'google-auth-library'), usedBy: ['@google-cloud/storage@8.4.0'] },
+    ])
+    assert.match(out.warning.fixes[0], /^for @google-cloud\/storage \(google-auth-library 11\.3\.4\): /)
+  })
+
+  test('an odd node_modules (broken links, a loop, files for folders, invalid JSON, names that are not package names): skipped, never fatal', TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    nestedApp(app)
+    const nm = join(app, 'node_modules')
+    symlinkSync(join(app, 'nowhere'), join(nm, 'broken-link'))
+    symlinkSync(app, join(nm, 'loop'), 'dir') // node_modules/loop/node_modules/loop/...
+    symlinkSync(nm, join(nm, '@google-cloud', 'storage', 'node_modules', 'up'), 'dir')
+    writeFileSync(join(nm, 'a-file'), 'not a package')
+    writeFileSync(join(nm, '@a-file-scope'), 'not a scope')
+    mkdirSync(join(nm, 'no-package-json'))
+    mkdirSync(join(nm, 'bad-json'))
+    writeFileSync(join(nm, 'bad-json', 'package.json'), '{"name": "bad-json", "dependencies": {"google-auth-library"')
+    plant(app, 'node_modules/null-json', 'x', '1.0.0')
+    writeFileSync(join(nm, 'null-json', 'package.json'), 'null')
+    plant(app, 'node_modules/odd-deps', 'odd-deps', '1.0.0')
+    writeFileSync(join(nm, 'odd-deps', 'package.json'), JSON.stringify({ name: 'odd-deps', dependencies: 'google-auth-library' }))
+    plant(app, 'node_modules/escape', '\u001b[31mred', '1.0.0', { dependsOnGal: '^10' })
+    plant(app, 'node_modules/odd-version', 'odd-version', '\u001b[31m1', { dependsOnGal: '^10' })
+    const { report, out } = await doctorIn(app)
+    assert.deepEqual(out.copies.map((c) => [c.version, c.path, c.usedBy]), [
+      ['10.9.1', 'node_modules/google-auth-library', ['the application', '@google-cloud/common@6.1.0', 'firebase-admin@13.0.0', 'odd-version@unknown']],
+      ['11.3.4', 'node_modules/@google-cloud/storage/node_modules/google-auth-library', ['@google-cloud/storage@8.4.0']],
+    ])
+    assert.equal(out.truncated, false)
+    assert.equal(report.warnings.length, 1)
+  })
+
+  test('a working directory that was removed: the libraries are not listed, and the rest of the report is as usual', TEST_TIMEOUT, async (t) => {
+    const gone = appFolder(t)
+    // A shell enters the folder, removes it, then runs the doctor there.
+    mkdirSync(join(gone, 'sub'))
+    const child = spawn('sh', ['-c', 'cd "$1" && rmdir "$1" && exec "$2" "$3" doctor --json', 'sh', join(gone, 'sub'), process.execPath, BIN], { env: hermeticEnv(containerVars()), stdio: ['ignore', 'pipe', 'pipe'] })
+    const run = await collectChild(child, 40_000)
+    assert.equal(run.code, 0, run.stdout + run.stderr)
+    const out = JSON.parse(run.stdout)
+    assert.deepEqual(out.steps.map((s) => [s.step, s.status]), [['region', 'ok'], ['credentials', 'ok']])
+    assert.deepEqual(out.googleAuthLibrary.application, { dir: null, name: null })
+    assert.match(out.googleAuthLibrary.error, /ENOENT/)
+  })
+
+  test(`at most ${galCopies.MAX_PACKAGES} package folders are read: the rest is left out, and the report says so`, TEST_TIMEOUT, async (t) => {
+    const app = appFolder(t)
+    nestedApp(app)
+    // Breadth first: the planted top level is read before these nested folders, which overflow the
+    // cap before the level below them (with a user of google-auth-library) is reached.
+    for (let i = 0; i < galCopies.MAX_PACKAGES; i++) plant(app, `node_modules/gcp-metadata/node_modules/p${i}`, `p${i}`, '1.0.0')
+    plant(app, 'node_modules/gcp-metadata/node_modules/p0/node_modules/late-user', 'late-user', '1.0.0', { dependsOnGal: '^10' })
+    const { report, out } = await doctorIn(app)
+    assert.deepEqual([out.scanned, out.truncated], [galCopies.MAX_PACKAGES, true])
+    assert.equal(report.authLibraries.at(-1), `(the first ${galCopies.MAX_PACKAGES} packages of node_modules only: the list may be incomplete)`)
+    assert.ok(!out.copies.some((c) => c.usedBy.includes('late-user@1.0.0')), 'a package past the cap is not read')
+    assert.equal(out.copies.length, 2)
+  })
+})
 
 describe('doctor: link-local runtimes (private network namespace)', () => {
   /** Run the doctor in a namespace next to an emulator on the link-local addresses. */

@@ -82,8 +82,9 @@ function bigQuery(em, authClient) {
 }
 
 /** POST a form to the Google STS emulator; returns {status, body, verdict}. */
+/** POST an STS token exchange (an override of undefined leaves that parameter out). */
 async function exchange(em, subjectToken, overrides = {}) {
-  const form = new URLSearchParams({
+  const params = {
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
     audience: em.config.audience,
     scope: 'https://www.googleapis.com/auth/cloud-platform',
@@ -91,7 +92,8 @@ async function exchange(em, subjectToken, overrides = {}) {
     subject_token: subjectToken,
     subject_token_type: AWS4_REQUEST,
     ...overrides,
-  })
+  }
+  const form = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined))
   const res = await fetch(`${em.url}/v1/token`, { method: 'POST', body: form })
   return { status: res.status, body: await res.json(), verdict: em.requests.at(-1).verdict }
 }
@@ -185,6 +187,72 @@ describe('google-auth-library AwsClient and @google-cloud/bigquery through the e
     assert.equal(ok.status, 200)
     const lifetimeMs = Date.parse(ok.body.expireTime) - Date.now()
     assert.ok(lifetimeMs > 590_000 && lifetimeMs <= 600_000, `expireTime ${ok.body.expireTime}`)
+  })
+})
+
+describe('Credential Access Boundaries: STS downscoping and Cloud Storage objects.get', () => {
+  const ctx = useEmulator()
+  const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
+  const rule = (extra = {}) => ({ availableResource: '//storage.googleapis.com/projects/_/buckets/reports', availablePermissions: ['inRole:roles/storage.objectViewer'], ...extra })
+  const boundary = (...rules) => ({ accessBoundary: { accessBoundaryRules: rules } })
+  /** A downscoping request as google-auth-library's StsCredentials sends it (no audience, no scope). */
+  const downscope = (em, subjectToken, options) =>
+    exchange(em, subjectToken, { subject_token_type: ACCESS_TOKEN, audience: undefined, scope: undefined, ...(options === undefined ? {} : { options: typeof options === 'string' ? options : JSON.stringify(options) }) })
+  const sourceToken = async (em) => (await exchange(em, encodeSubjectToken(signedRequest(em)))).body.access_token
+  const read = (em, bearer, bucket, object) =>
+    getJson(`${em.url}/storage/v1/b/${bucket}/o/${encodeURIComponent(object)}`, bearer ? { headers: { authorization: `Bearer ${bearer}` } } : {})
+
+  test('a downscoped token: the source principal, scopes and expiry, and the boundary; objects.get only within it', TEST_TIMEOUT, async () => {
+    const { em } = ctx
+    const source = await sourceToken(em)
+    const res = await downscope(em, source, boundary(rule({ availabilityCondition: { expression: "resource.name.startsWith('projects/_/buckets/reports/objects/daily/')" } })))
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual([...new URLSearchParams(em.requests.at(-1).body).keys()].sort(), ['grant_type', 'options', 'requested_token_type', 'subject_token', 'subject_token_type'])
+    assert.deepEqual(Object.keys(res.body).sort(), ['access_token', 'expires_in', 'issued_token_type', 'token_type'])
+    assert.equal(res.body.issued_token_type, ACCESS_TOKEN)
+    const [record, src] = [em.googleTokens.get(res.body.access_token), em.googleTokens.get(source)]
+    assert.deepEqual([record.kind, record.principal, record.scopes, record.expiresAt], ['downscoped', src.principal, src.scopes, src.expiresAt])
+    assert.ok(res.body.expires_in <= 3600 && res.body.expires_in >= 3590, `expires_in ${res.body.expires_in}: the source's remaining lifetime`)
+    const token = res.body.access_token
+    assert.equal((await read(em, token, 'reports', 'daily/a.csv')).status, 200)
+    assert.deepEqual((await read(em, token, 'reports', 'daily/a.csv')).body, { kind: 'storage#object', id: 'reports/daily/a.csv/1', bucket: 'reports', name: 'daily/a.csv', generation: '1', contentType: 'text/csv', size: '0' })
+    const outside = await read(em, token, 'reports', 'monthly/a.csv')
+    assert.equal(outside.status, 403)
+    assert.match(outside.body.error.message, /storage\.objects\.get/)
+    assert.equal((await read(em, token, 'payroll', 'daily/a.csv')).status, 403)
+    assert.equal((await read(em, source, 'payroll', 'daily/a.csv')).status, 200, 'the source token is not bounded')
+    // A rule without a condition: the whole bucket; a role that cannot read objects: nothing.
+    const whole = (await downscope(em, source, boundary(rule()))).body.access_token
+    assert.equal((await read(em, whole, 'reports', 'monthly/a.csv')).status, 200)
+    const lister = (await downscope(em, source, boundary(rule({ availablePermissions: ['inRole:roles/storage.legacyBucketReader'] })))).body.access_token
+    assert.equal((await read(em, lister, 'reports', 'daily/a.csv')).status, 403)
+  })
+
+  test('refused: no or malformed options (invalid_request), an unknown or expired subject token (invalid_grant)', TEST_TIMEOUT, async () => {
+    const { em } = ctx
+    const source = await sourceToken(em)
+    const badRequests = [undefined, 'not json', {}, boundary(), boundary(...Array(11).fill(rule())), boundary(rule({ availablePermissions: [] })), boundary(rule({ availablePermissions: ['roles/storage.objectViewer'] })), boundary({ availablePermissions: ['inRole:roles/storage.objectViewer'] })]
+    for (const options of badRequests) {
+      const res = await downscope(em, source, options)
+      assert.deepEqual([res.status, res.body.error, res.verdict.reason], [400, 'invalid_request', 'bad-access-boundary'], JSON.stringify(options))
+    }
+    assert.equal((await downscope(em, 'ya29.not-issued', boundary(rule()))).body.error, 'invalid_grant')
+    em.googleTokens.get(source).expiresAt = em.now() - 1
+    const expired = await downscope(em, source, boundary(rule()))
+    assert.deepEqual([expired.status, expired.body.error, expired.verdict.reason], [400, 'invalid_grant', 'bad-subject-token'])
+  })
+
+  test('objects.get: no or unknown bearer 401, no storage scope 403, a condition the emulator cannot evaluate 500', TEST_TIMEOUT, async () => {
+    const { em } = ctx
+    assert.equal((await read(em, null, 'reports', 'a.csv')).status, 401)
+    assert.equal((await read(em, 'ya29.not-issued', 'reports', 'a.csv')).status, 401)
+    const bigQueryOnly = (await exchange(em, encodeSubjectToken(signedRequest(em)), { scope: 'https://www.googleapis.com/auth/bigquery' })).body.access_token
+    assert.equal((await read(em, bigQueryOnly, 'reports', 'a.csv')).status, 403)
+    const source = await sourceToken(em)
+    const token = (await downscope(em, source, boundary(rule({ availabilityCondition: { expression: "resource.name.endsWith('.csv')" } })))).body.access_token
+    const res = await read(em, token, 'reports', 'a.csv')
+    assert.equal(res.status, 500)
+    assert.match(res.body.message, /evaluates only resource\.name\.startsWith/)
   })
 })
 

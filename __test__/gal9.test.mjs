@@ -14,7 +14,7 @@ import { createRequire } from 'node:module'
 import { after, before, test } from 'node:test'
 import { DEFAULT_CONFIG, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { BigQuery, galVersion, googleAuthLibrary as gal } from './stack.mjs'
-import { impersonationUrl } from './support.mjs'
+import { supplierAwsClient } from './support.mjs'
 
 makeProcessHermetic()
 const { ContainerAwsCredentialsSupplier, GoogleTokenFetcher } = createRequire(import.meta.url)('../index.js')
@@ -29,13 +29,7 @@ after(() => em?.close())
 test("the article's app on google-auth-library 9 and BigQuery 7: AwsClient with the drop-in supplier reads a row as the service account", { skip, timeout: 30_000 }, async () => {
   process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = `${em.url}/v2/credentials/gal9`
   process.env.AWS_REGION = 'us-east-1'
-  const authClient = new gal.AwsClient({
-    audience: DEFAULT_CONFIG.audience,
-    subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
-    token_url: `${em.url}/v1/token`,
-    service_account_impersonation_url: impersonationUrl(em.url, DEFAULT_CONFIG.serviceAccount),
-    aws_security_credentials_supplier: new ContainerAwsCredentialsSupplier(),
-  })
+  const authClient = supplierAwsClient(gal, { baseUrl: em.url, audience: DEFAULT_CONFIG.audience, serviceAccount: DEFAULT_CONFIG.serviceAccount, supplier: new ContainerAwsCredentialsSupplier() })
   const bigquery = new BigQuery({ projectId: 'my-project', location: 'US', authClient, apiEndpoint: em.url })
   const [rows] = await bigquery.query({ query: 'SELECT 1', location: 'US' })
   assert.equal(rows[0].principal, DEFAULT_CONFIG.serviceAccount)

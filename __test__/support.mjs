@@ -5,9 +5,10 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
+import net, { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { emulatorSignature } from './emulator/google.mjs'
 import { decodeSubjectToken } from './emulator/sigv4-oracle.mjs'
 import { collectChild } from './netns.mjs'
 
@@ -147,6 +148,21 @@ export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform'
 export const impersonationUrl = (baseUrl, serviceAccount) => `${baseUrl}/v1/projects/-/serviceAccounts/${serviceAccount}:generateAccessToken`
 
 /**
+ * google-auth-library's AwsClient (of the module `gal`) with `supplier` (e.g. a
+ * ContainerAwsCredentialsSupplier), impersonating `serviceAccount`, its STS and IAM Credentials on
+ * the emulator at `baseUrl`.
+ */
+export function supplierAwsClient(gal, { baseUrl, audience, serviceAccount, supplier }) {
+  return new gal.AwsClient({
+    audience,
+    subject_token_type: AWS4_REQUEST,
+    token_url: `${baseUrl}/v1/token`,
+    service_account_impersonation_url: impersonationUrl(baseUrl, serviceAccount),
+    aws_security_credentials_supplier: supplier,
+  })
+}
+
+/**
  * The credential configuration `gcloud iam workload-identity-pools create-cred-config --aws
  * --service-account=… --output-file=…` writes, with its Google endpoints pointed at the emulator at
  * `baseUrl`. The EC2 credential_source URLs point at the emulator's IMDS routes too, so a test can
@@ -211,4 +227,66 @@ export async function inWorkers(count, body, workerData) {
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client libraries in this process (authclient.test.mjs, nested.test.mjs)
+
+const isLoopback = (host) => host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '[::1]'
+
+/**
+ * Watch every TCP connection this process opens from JavaScript (net and tls, hence http, https,
+ * fetch, node-fetch and gaxios alike; not the addon's native connections): each destination is
+ * recorded as `host:port` (clear the arrays to start afresh), and one that is not loopback is refused
+ * before any name is resolved or packet sent (the socket is destroyed with an error). Returns
+ * { destinations, refused, restore() }.
+ */
+export function loopbackOnly() {
+  const original = net.Socket.prototype.connect
+  const destinations = []
+  const refused = []
+  net.Socket.prototype.connect = function connect(...args) {
+    // net.connect() hands its normalized [options, callback] over as one array.
+    const first = Array.isArray(args[0]) ? args[0][0] : args[0]
+    const options = first !== null && typeof first === 'object' ? first : { port: first, host: typeof args[1] === 'string' ? args[1] : undefined }
+    if (!options.path) {
+      const destination = `${options.host ?? 'localhost'}:${Number(options.port)}`
+      destinations.push(destination)
+      if (!isLoopback(options.host ?? 'localhost')) {
+        refused.push(destination)
+        process.nextTick(() => this.destroy(new Error(`the test refused a connection to ${destination}: not loopback`)))
+        return this
+      }
+    }
+    return original.apply(this, args)
+  }
+  return { destinations, refused, restore: () => void (net.Socket.prototype.connect = original) }
+}
+
+/** @google-cloud/storage getSignedUrl() (v4, read, 10 minutes) of reports/2026/daily.csv, signed through the emulator's signBlob. */
+export async function signedUrlV4(storage, em) {
+  const [url] = await storage.bucket('reports').file('2026/daily.csv').getSignedUrl({
+    version: 'v4',
+    action: 'read',
+    expires: Date.now() + 600_000,
+    signingEndpoint: `${em.url}/v1/projects/-/serviceAccounts/`,
+  })
+  return url
+}
+
+/**
+ * Assert that `url` (from signedUrlV4) was signed by the emulator's signBlob as `serviceAccount`,
+ * the one signBlob request carrying `token` (the service account's own access token).
+ */
+export function assertSignedAs(em, url, { serviceAccount, token }) {
+  const signed = new URL(url)
+  assert.equal(signed.pathname, '/reports/2026/daily.csv')
+  assert.match(signed.searchParams.get('X-Goog-Credential'), new RegExp(`^${serviceAccount.replace(/[.@]/g, '\\$&')}/\\d{8}/auto/storage/goog4_request$`))
+  const requests = em.requests.filter((r) => r.route === 'iamSignBlob')
+  assert.equal(requests.length, 1)
+  assert.equal(requests[0].path, `/v1/projects/-/serviceAccounts/${serviceAccount}:signBlob`)
+  assert.equal(requests[0].headers.authorization, `Bearer ${token}`, "the service account's own token")
+  const payload = Buffer.from(JSON.parse(requests[0].body).payload, 'base64')
+  assert.match(payload.toString(), /^GOOG4-RSA-SHA256\n/)
+  assert.equal(signed.searchParams.get('X-Goog-Signature'), Buffer.from(emulatorSignature(em, payload), 'base64').toString('hex'))
 }

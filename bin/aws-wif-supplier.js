@@ -9,11 +9,16 @@
 //   - the AWS region and where it came from; the AWS credential source and the expiry;
 //   - with --config FILE or GOOGLE_APPLICATION_CREDENTIALS: every federation step (subject token,
 //     STS exchange, impersonation), PASS or FAIL, and for a failure what to fix. All six steps are
-//     listed even when the configuration cannot be loaded (the Google ones as not run).
+//     listed even when the configuration cannot be loaded (the Google ones as not run);
+//   - the google-auth-library copies that the application (the working directory: run doctor in
+//     the application's folder) and its client libraries resolve, with a warning and the fix when
+//     there is more than one (gal-copies.js). A warning does not change the exit status; a listing
+//     that cannot be made (a removed working directory) says why, in `error` under --json.
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error (an empty
 // --config value included: `--config="$UNSET"` must not silently skip the Google steps).
 
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
+const { googleAuthLibraryCopies } = require('./gal-copies.js')
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
 
@@ -56,15 +61,40 @@ function parseArgs(argv) {
 
 const LABEL = { ok: 'PASS', failed: 'FAIL', skipped: 'SKIP' }
 
-function printHuman(runtime, chain, configSource, steps) {
+/** The google-auth-library copies of the application in the working directory; never throws. */
+function authLibraries() {
+  let dir = null
+  try {
+    dir = process.cwd() // throws when the working directory was removed
+    return googleAuthLibraryCopies(dir)
+  } catch (e) {
+    return { application: { dir, name: null }, copies: [], scanned: 0, truncated: false, warning: null, error: String(e && e.message) }
+  }
+}
+
+function printAuthLibraries(libs) {
+  const app = `${libs.application.dir ?? '(unknown)'}${libs.application.name ? ` (${libs.application.name})` : ''}`
+  console.log(`  application   ${app}: the working directory; run doctor in the application's folder`)
+  if (libs.error) console.log(`  auth library  not listed: ${libs.error}`)
+  else if (libs.copies.length === 0) console.log(`  auth library  none: no google-auth-library resolves from the application or the packages in its node_modules`)
+  for (const c of libs.copies) console.log(`  auth library  ${c.version} at ${c.path}, used by ${c.usedBy.join(', ')}`)
+  if (libs.truncated) console.log(`  auth library  (the first ${libs.scanned} packages of node_modules only: the list may be incomplete)`)
+}
+
+function printHuman(runtime, chain, configSource, steps, libs) {
   console.log('aws-wif-supplier doctor')
   console.log(`  runtime       ${runtime.runtime}${runtime.evidence.length ? ` (evidence: ${runtime.evidence.join(', ')})` : ''}`)
   for (const l of chain) console.log(`  chain         ${l.selected ? '*' : l.configured ? '+' : '-'} ${l.detail}`)
   console.log(`  proxy         ${describeProxy()}`)
   console.log(`  google config ${configSource ?? 'none (pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS to check the Google steps)'}`)
+  printAuthLibraries(libs)
   for (const s of steps) {
     console.log(`${LABEL[s.status] ?? s.status} ${s.step.padEnd(14)} ${s.detail}`)
     if (s.status === 'failed' && s.hint) console.log(`     fix: ${s.hint}`)
+  }
+  if (libs.warning) {
+    console.log(`WARN ${'auth_library'.padEnd(14)} ${libs.warning.message}`)
+    for (const fix of libs.warning.fixes) console.log(`     fix: ${fix}`)
   }
 }
 
@@ -95,8 +125,9 @@ async function doctor(opts) {
     }
     if (fetcher) steps = await fetcher.diagnose()
   }
-  if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps }, null, 2))
-  else printHuman(runtime, chain, configSource, steps)
+  const googleAuthLibrary = authLibraries()
+  if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps, googleAuthLibrary }, null, 2))
+  else printHuman(runtime, chain, configSource, steps, googleAuthLibrary)
   return steps.some((s) => s.status === 'failed') ? 1 : 0
 }
 

@@ -1,5 +1,6 @@
-// Google side of the loopback emulator: STS token exchange, IAM Credentials impersonation, and just
-// enough BigQuery for the real @google-cloud/bigquery client to run a query.
+// Google side of the loopback emulator: STS token exchange (and downscoping with a Credential Access
+// Boundary), IAM Credentials impersonation, just enough BigQuery for the real @google-cloud/bigquery
+// client to run a query, and Cloud Storage object metadata that honours access boundaries.
 //
 // Routes and wire formats:
 //   [sts]      POST /v1/token, application/x-www-form-urlencoded:
@@ -11,6 +12,18 @@
 //                   "token_type":"Bearer","expires_in":3600}
 //              400 {"error":"invalid_request"|"invalid_target"|"invalid_grant","error_description":…}
 //              Every request's log entry gets `verdict` {ok, reason, message, signedHeaders, accessKeyId}.
+//            Downscoping (google-auth-library's DownscopedClient; Credential Access Boundaries):
+//                grant_type=urn:ietf:params:oauth:grant-type:token-exchange
+//                requested_token_type=urn:ietf:params:oauth:token-type:access_token
+//                subject_token_type=urn:ietf:params:oauth:token-type:access_token
+//                subject_token=<a live Google access token the emulator issued>
+//                options=<URL-encoded JSON {"accessBoundary":{"accessBoundaryRules":[{"availableResource",
+//                  "availablePermissions":["inRole:…",…],"availabilityCondition"?:{"expression",…}}, …1-10]}}>
+//              200 as above, for a token of kind 'downscoped' with the source's principal, scopes and
+//                  expiry (expires_in: the source token's remaining lifetime) and the boundary;
+//                  400 invalid_request (no or malformed options), invalid_grant (unknown or expired
+//                  subject token). The log entry gets `verdict` {ok, reason: 'downscoped'|…, principal}
+//                  and `accessBoundary` (the parsed options).
 //   [iam]      POST /v1/projects/-/serviceAccounts/<email>:generateAccessToken
 //              Authorization: Bearer <STS token>, JSON {"scope":[…],"lifetime":"3600s"}
 //              200 {"accessToken":"ya29.sa.…","expireTime":"YYYY-MM-DDTHH:MM:SSZ"}
@@ -26,6 +39,16 @@
 //              http://<Host header>/run/<service>. It accepts only `Authorization: Bearer <ID token>`
 //              with a valid emulator signature, an unexpired exp, aud equal to that URL, and not in
 //              em.revokedIdTokens; else 401. 200 {"service","aud","email","method","path"}.
+//   [storage]  GET /storage/v1/b/<bucket>/o/<object, URL-encoded>: Cloud Storage objects.get (metadata),
+//              Authorization: Bearer <any emulator token with cloud-platform or a devstorage scope>.
+//              A 'downscoped' token only within its boundary: a rule whose availableResource is
+//              //storage.googleapis.com/projects/_/buckets/<bucket>, with a role that can read
+//              objects (inRole:roles/storage.objectViewer, objectUser, objectAdmin, admin,
+//              legacyObjectReader), and whose availabilityCondition, if any, holds; the emulator
+//              evaluates only resource.name.startsWith('<literal>') (another expression: 500).
+//              200 {"kind":"storage#object","bucket","name","generation","contentType","size"};
+//              401 (no or unknown bearer), 403 (outside the boundary, or no storage scope).
+//              The log entry gets `storage` {bucket, object, kind, principal}.
 //   [bigquery] BigQuery REST v2 under /bigquery/v2/projects/<p>/ (Authorization: Bearer <STS or IAM token>):
 //              POST queries            jobs.query (the client's fast path)
 //              POST jobs               jobs.insert (used when the fast path is not possible)
@@ -101,6 +124,7 @@ function describeRejection(verdict) {
 }
 
 async function exchange(em, form) {
+  if (form.get('subject_token_type') === ACCESS_TOKEN_TYPE) return downscope(em, form)
   const paramError = checkExchangeParams(em, form)
   if (paramError) return paramError
   const verdict = await verifySubjectToken(form.get('subject_token'), {
@@ -125,9 +149,53 @@ async function exchange(em, form) {
 }
 
 async function tokenExchange(ctx) {
-  const { verdict, reply } = await exchange(ctx.em, new URLSearchParams(ctx.body))
+  const { verdict, reply, accessBoundary } = await exchange(ctx.em, new URLSearchParams(ctx.body))
   ctx.entry.verdict = verdict
+  if (accessBoundary) ctx.entry.accessBoundary = accessBoundary
   return reply
+}
+
+const MAX_ACCESS_BOUNDARY_RULES = 10
+
+/** The access boundary in a downscoping request's `options`, or null when it is not a valid one. */
+function parseAccessBoundary(options) {
+  let parsed
+  try {
+    parsed = JSON.parse(options)
+  } catch {
+    return null
+  }
+  const rules = parsed?.accessBoundary?.accessBoundaryRules
+  if (!Array.isArray(rules) || rules.length === 0 || rules.length > MAX_ACCESS_BOUNDARY_RULES) return null
+  const valid = rules.every(
+    (r) =>
+      typeof r?.availableResource === 'string' &&
+      Array.isArray(r.availablePermissions) &&
+      r.availablePermissions.length > 0 &&
+      r.availablePermissions.every((p) => typeof p === 'string' && p.startsWith('inRole:')) &&
+      (r.availabilityCondition === undefined || typeof r.availabilityCondition?.expression === 'string'),
+  )
+  return valid ? parsed.accessBoundary : null
+}
+
+/** Exchange a Google access token for one limited by a Credential Access Boundary. */
+function downscope(em, form) {
+  if (form.get('grant_type') !== TOKEN_EXCHANGE) return stsError('invalid_request', 'bad-grant-type', `Invalid value for "grant_type": ${form.get('grant_type')}`)
+  if (form.get('requested_token_type') !== ACCESS_TOKEN_TYPE) return stsError('invalid_request', 'bad-requested-token-type', `Invalid value for "requested_token_type": ${form.get('requested_token_type')}`)
+  const accessBoundary = form.get('options') ? parseAccessBoundary(form.get('options')) : null
+  if (!accessBoundary) return stsError('invalid_request', 'bad-access-boundary', 'The "options" parameter must hold a valid access boundary with 1 to 10 rules.')
+  const source = em.googleTokens.get(form.get('subject_token'))
+  if (!source || !(em.now() < source.expiresAt)) {
+    return stsError('invalid_grant', 'bad-subject-token', 'The subject token is invalid or expired.')
+  }
+  const lifetimeSeconds = Math.floor((source.expiresAt - em.now()) / 1000)
+  const token = `ya29.downscoped.${randomToken(48)}`
+  em.googleTokens.set(token, { kind: 'downscoped', principal: source.principal, scopes: source.scopes, expiresAt: source.expiresAt, accessBoundary })
+  return {
+    verdict: { ok: true, reason: 'downscoped', principal: source.principal },
+    accessBoundary,
+    reply: json(200, { access_token: token, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: lifetimeSeconds }),
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +308,38 @@ function cloudRun(ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// [storage] objects.get, within access boundaries
+
+const STORAGE_SCOPES = ['https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/cloud-platform.read-only', 'https://www.googleapis.com/auth/devstorage.read_only', 'https://www.googleapis.com/auth/devstorage.read_write', 'https://www.googleapis.com/auth/devstorage.full_control']
+const OBJECT_READERS = ['objectViewer', 'objectUser', 'objectAdmin', 'admin', 'legacyObjectReader'].map((r) => `inRole:roles/storage.${r}`)
+const STARTS_WITH = /^\s*resource\.name\.startsWith\(\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\)\s*$/
+
+/** Whether an access boundary lets its token read the object; throws on a condition the emulator cannot evaluate. */
+function boundaryAllows(boundary, bucket, object) {
+  const resource = `//storage.googleapis.com/projects/_/buckets/${bucket}`
+  const name = `projects/_/buckets/${bucket}/objects/${object}`
+  return boundary.accessBoundaryRules.some((rule) => {
+    if (rule.availableResource !== resource || !rule.availablePermissions.some((p) => OBJECT_READERS.includes(p))) return false
+    if (rule.availabilityCondition === undefined) return true
+    const m = STARTS_WITH.exec(rule.availabilityCondition.expression)
+    if (!m) throw new Error(`the emulator evaluates only resource.name.startsWith('…') conditions, not ${rule.availabilityCondition.expression}`)
+    return name.startsWith(m[1] ?? m[2])
+  })
+}
+
+function storageObject(ctx) {
+  const caller = callerToken(ctx)
+  if (!caller) return UNAUTHENTICATED()
+  const [bucket, object] = ctx.params.map(decodeURIComponent)
+  ctx.entry.storage = { bucket, object, kind: caller.kind, principal: caller.principal }
+  const denied = () =>
+    googleError(403, 'PERMISSION_DENIED', `${caller.principal} does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist).`)
+  if (!caller.scopes.some((s) => STORAGE_SCOPES.includes(s))) return denied()
+  if (caller.kind === 'downscoped' && !boundaryAllows(caller.accessBoundary, bucket, object)) return denied()
+  return json(200, { kind: 'storage#object', id: `${bucket}/${object}/1`, bucket, name: object, generation: '1', contentType: 'text/csv', size: '0' })
+}
+
+// ---------------------------------------------------------------------------------------------
 // [bigquery] REST v2 subset
 
 const RESULT_SCHEMA = {
@@ -334,6 +434,7 @@ export const googleRoutes = [
   { route: 'iamSignBlob', method: 'POST', pattern: /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):signBlob$/, handle: signBlob },
   { route: 'cloudRun', method: 'GET', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
   { route: 'cloudRun', method: 'POST', pattern: /^\/run\/([^/]+)(?:\/.*)?$/, handle: cloudRun },
+  { route: 'storage', method: 'GET', pattern: /^\/storage\/v1\/b\/([^/]+)\/o\/([^/]+)$/, handle: storageObject },
   { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/queries$`), handle: withBigQueryAuth(jobsQuery) },
   { route: 'bigquery', method: 'POST', pattern: new RegExp(`${BQ}\\/jobs$`), handle: withBigQueryAuth(jobsInsert) },
   { route: 'bigquery', method: 'GET', pattern: new RegExp(`${BQ}\\/queries\\/([^/]+)$`), handle: withBigQueryAuth(withJob(queryResponse)) },

@@ -2,7 +2,7 @@
 // IMDS. An AWS SDK in such an environment can only reach what a test points it at (the emulator).
 
 /** Variables that configure AWS / Google SDKs or the network path; none may leak into a test. */
-const AMBIENT = /^(AWS_|ECS_|GOOGLE_|GCLOUD_|CLOUDSDK_|BIGQUERY_EMULATOR_HOST$|FAST_QUERY_PATH$)|^(https?_proxy|all_proxy|no_proxy)$/i
+const AMBIENT = /^(AWS_|ECS_|GOOGLE_|GCLOUD_|CLOUDSDK_|GCE_METADATA_|METADATA_SERVER_DETECTION$|BIGQUERY_EMULATOR_HOST$|FAST_QUERY_PATH$)|^(https?_proxy|all_proxy|no_proxy)$/i
 
 /** Settings every hermetic process gets. Inside a private network namespace a test may drop the first. */
 export const HERMETIC_DEFAULTS = {

@@ -9,11 +9,12 @@
 //   [imds]         PUT  /latest/api/token, GET /latest/meta-data/…     aws.mjs   EC2 IMDSv2
 //   [taskMetadata] GET  /ecs-metadata/v4/<id>[/task]                   aws.mjs   ECS task metadata v4
 //   [awsSts]       POST /aws-sts[/]                                    aws.mjs   AssumeRoleWithWebIdentity
-//   [sts]          POST /v1/token                                      google.mjs + sigv4-oracle.mjs
+//   [sts]          POST /v1/token (AWS subject tokens; and downscoping)   google.mjs + sigv4-oracle.mjs
 //   [iam]          POST /v1/projects/-/serviceAccounts/<sa>:generateAccessToken   google.mjs
 //   [iamIdToken]   POST /v1/projects/-/serviceAccounts/<sa>:generateIdToken       google.mjs
 //   [iamSignBlob]  POST /v1/projects/-/serviceAccounts/<sa>:signBlob             google.mjs
 //   [cloudRun]     GET|POST /run/<service>[/…] (accepts only an ID token for its URL)   google.mjs
+//   [storage]      GET  /storage/v1/b/<bucket>/o/<object> (within access boundaries)   google.mjs
 //   [bigquery]     /bigquery/v2/projects/<p>/{queries,jobs}[/<id>]     google.mjs
 //   [unknown]      anything else -> 404 JSON
 //
@@ -100,7 +101,7 @@ class Emulator {
   requests = []
   /** accessKeyId -> {secretAccessKey, token, expiration, expiresAt, arn, source} of every AWS key handed out. */
   issued = new Map()
-  /** Google access token -> {kind: 'sts'|'sa', principal, scopes, expiresAt}. */
+  /** Google access token -> {kind: 'sts'|'sa'|'downscoped', principal, scopes, expiresAt, accessBoundary?}. */
   googleTokens = new Map()
   /** IMDSv2 session token -> expiry (ms). */
   imdsTokens = new Map()
