@@ -36,12 +36,12 @@ test('a worker terminated mid-request leaves the process-wide cache working for 
   assert.equal(r.requests, 2, 'the hung attempt, then one retry that answered')
 })
 
-test('importing starts no thread; the first call starts at most 2 runtime workers and 1 blocking thread', { timeout: 40_000, skip: process.platform !== 'linux' && 'reads /proc/self/status' }, async () => {
+test('importing starts no thread; the first call starts at most 2 runtime workers and 2 blocking threads', { timeout: 40_000, skip: process.platform !== 'linux' && 'reads /proc/self/status' }, async () => {
   const r = await run('threads')
   assert.equal(r.afterImport - r.before, 0, `threads at import: ${JSON.stringify(r)}`)
-  // 2 async workers, and 1 thread of the blocking pool for the bounded file reads (the profile
-  // files), let go after 10 s idle.
-  assert.ok(r.afterCall - r.before <= 3, `threads after the first call: ${JSON.stringify(r)}`)
+  // 2 async workers, and the blocking pool's threads for the bounded reads of the profile files:
+  // one per load in flight (the credentials and the region may load at once), let go after 10 s idle.
+  assert.ok(r.afterCall - r.before <= 4, `threads after the first call: ${JSON.stringify(r)}`)
 })
 
 test('EKS IRSA configured only in the env of a worker reaches AWS STS at the AWS_ENDPOINT_URL_STS of that env', { timeout: 40_000 }, async () => {
