@@ -197,6 +197,25 @@ describe('protocol', () => {
     }
   })
 
+  test('token?scopes= on a fetcher made from options or from a configuration object: a fetcher of the same options with those scopes', TEST_TIMEOUT, async () => {
+    for (const make of [
+      () => new GoogleTokenFetcher({ audience: DEFAULT_CONFIG.audience, tokenUrl: `${em.url}/v1/token`, serviceAccountImpersonationUrl: credConfig().service_account_impersonation_url }),
+      () => GoogleTokenFetcher.fromCredentialConfig(credConfig()),
+    ]) {
+      em.reset()
+      freshEnv()
+      const server = await make().serveMetadata()
+      try {
+        const t = await get(server, `${V1}/instance/service-accounts/default/token?scopes=${BIGQUERY}`)
+        assert.equal(t.status, 200, t.body)
+        assert.deepEqual(em.googleTokens.get(t.json.access_token).scopes, [BIGQUERY])
+        assert.equal(em.googleTokens.get(t.json.access_token).principal, SA)
+      } finally {
+        await server.close()
+      }
+    }
+  })
+
   test('email, scopes (one per line), recursive and alt= forms, project, numeric project (from the pool audience), universe', TEST_TIMEOUT, async () => {
     const { server } = await serve()
     try {

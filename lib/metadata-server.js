@@ -213,7 +213,7 @@ function serveMetadata(source, Fetcher, { host = '127.0.0.1', port = 0, projectI
   ])
 
   /** The JSON of a directory for `?recursive=true` (GCE's names: camelCase keys, no tokens). */
-  function recursive(node, name) {
+  function recursive(node) {
     if (node === accounts) return Object.fromEntries([...accounts.keys()].map((k) => [k, accountSummary]))
     if (node instanceof Map && [...accounts.values()].includes(node)) return accountSummary
     if (node === root.get('instance')) return { serviceAccounts: recursive(accounts) }
@@ -313,7 +313,7 @@ function serveMetadata(source, Fetcher, { host = '127.0.0.1', port = 0, projectI
         close() {
           closing ??= new Promise((done) => {
             server.close(() => done())
-            server.closeAllConnections()
+            server.closeAllConnections?.() // Node 18.2+
           })
           return closing
         },
