@@ -99,6 +99,32 @@ export interface IdTokenClientOptions<G extends GoogleAuthLibraryModule = Google
   includeEmail?: boolean
 }
 
+/** Options of `fetcher.serveMetadata()`. */
+export interface MetadataServerOptions {
+  /** The address to listen on. Any other than loopback exposes the tokens to whatever reaches it. @default '127.0.0.1' */
+  host?: string
+  /** The port; 0 picks a free one. @default 0 */
+  port?: number
+  /**
+   * What `project/project-id` answers. Default: `GOOGLE_CLOUD_PROJECT`, else the project of the
+   * impersonated service account's email (`name@PROJECT.iam.gserviceaccount.com`); without any,
+   * `project/project-id` is 404.
+   */
+  projectId?: string
+}
+
+/** A running metadata server (`fetcher.serveMetadata()`). */
+export interface MetadataServer {
+  /** `http://host:port`, e.g. `http://127.0.0.1:41234`. */
+  url: string
+  /** The address it listens on. */
+  host: string
+  /** The port it listens on. */
+  port: number
+  /** Stop listening and close every connection. */
+  close(): Promise<void>
+}
+
 /** Options of `fetcher.getIdToken()`. */
 export interface GetIdTokenOptions {
   /** Ask for the `email` and `email_verified` claims. @default false */
@@ -177,6 +203,19 @@ export declare class GoogleTokenFetcher {
   idTokenClient(audience: string, options: IdTokenClientOptions): GoogleAuthLibraryAuthClient
   /** The project sent as `x-goog-user-project`, if any. */
   get quotaProjectId(): string | null
+  /**
+   * Serve the GCE metadata server protocol from this fetcher, so that every client that knows
+   * Application Default Credentials (google-auth-library's `Compute` client, google-auth for
+   * Python, the Go metadata client…) gets this workload's tokens: set `GCE_METADATA_HOST` and
+   * `GCE_METADATA_IP` to `host:port` (before the client libraries are loaded). Tokens come from this
+   * fetcher's process-wide cache with background refresh (one exchange for every client); a
+   * `?scopes=` other than the fetcher's own uses a fetcher of the same configuration with those
+   * scopes (at most 16 scope sets). Requests need `Metadata-Flavor: Google`; a request with
+   * `X-Forwarded-For` is refused (403). Anything that can reach the port gets the service account's
+   * tokens, as on GCE: keep the default loopback `host` unless that is what you want.
+   * Rejects with the listen error (`code` `EADDRINUSE`…) when the address cannot be bound.
+   */
+  serveMetadata(options?: MetadataServerOptions): Promise<MetadataServer>
   /**
    * Run every step once (config, region, credentials, subject token, STS, impersonation) and report
    * each, without secrets. Used by `npx aws-wif-supplier doctor`.

@@ -249,7 +249,7 @@ class ContainerAwsCredentialsSupplier {
   }
 }
 
-/** Set while a static factory wraps a native fetcher it already built. */
+/** Set while a static factory wraps a native fetcher it already built (`{ native, origin }`). */
 let adopting = null
 
 /**
@@ -261,9 +261,12 @@ class GoogleTokenFetcher {
   #memos
   #background
   #quota
+  /** How it was made (`{ options }` or `{ config, options }`), for serveMetadata's fetchers of other scopes. */
+  #origin
 
   constructor(options) {
-    this.#native = adopting ?? construct(() => new binding.GoogleTokenFetcher(options))
+    this.#native = adopting?.native ?? construct(() => new binding.GoogleTokenFetcher(options))
+    this.#origin = adopting?.origin ?? { options }
     this.#memos = memosFor(this.#native)
     this.#background = this.#native.backgroundRefresh
     this.#quota = this.#native.quotaProjectId
@@ -272,11 +275,11 @@ class GoogleTokenFetcher {
   }
 
   static fromCredentialConfig(pathOrObject, options) {
-    return adopt(construct(() => binding.GoogleTokenFetcher.fromCredentialConfig(pathOrObject, options)))
+    return adopt(construct(() => binding.GoogleTokenFetcher.fromCredentialConfig(pathOrObject, options)), { config: pathOrObject, options })
   }
 
   static fromEnv(options) {
-    return adopt(construct(() => binding.GoogleTokenFetcher.fromEnv(options)))
+    return adopt(construct(() => binding.GoogleTokenFetcher.fromEnv(options)), { config: process.env.GOOGLE_APPLICATION_CREDENTIALS, options })
   }
 
   /** The access token, refreshed in the background or not (default: the object's option). */
@@ -359,6 +362,15 @@ class GoogleTokenFetcher {
     return this.#quota
   }
 
+  serveMetadata(options) {
+    try {
+      const source = { info: this.#native.clientInfo, origin: this.#origin, token: () => this.#token(true), idToken: (a, e) => this.#idToken(a, e) }
+      return require('./lib/metadata-server.js').serveMetadata(source, GoogleTokenFetcher, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
   diagnose() {
     return this.#native.diagnose()
   }
@@ -372,8 +384,8 @@ class GoogleTokenFetcher {
   }
 }
 
-function adopt(native) {
-  adopting = native
+function adopt(native, origin) {
+  adopting = { native, origin }
   try {
     return new GoogleTokenFetcher()
   } finally {

@@ -33,7 +33,7 @@ const TEST_TIMEOUT = { timeout: 45_000 }
 const SA = DEFAULT_CONFIG.serviceAccount
 const AUDIENCE = DEFAULT_CONFIG.audience
 const STEPS = ['config', 'region', 'credentials', 'subject_token', 'sts', 'impersonation']
-const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
+const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]\n       aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]'
 
 const m = makeMarkers(randomBytes(6).toString('hex'))
 /** What the container endpoint hands out (marker secrets). */

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 'use strict'
-// aws-wif-supplier command line: `npx aws-wif-supplier doctor [--config FILE] [--json]`.
+// aws-wif-supplier command line: `npx aws-wif-supplier doctor [--config FILE] [--json]`, and
+// `aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]`
+// (the GCE metadata server protocol on this workload's tokens: lib/metadata-server.js; see
+// metadataServer() below).
 //
 // doctor reports, without ever printing a secret (variable names, never values; masked key ids):
 //   - the AWS credential chain link by link, as the chain itself sees it (describeAwsChain), and so
@@ -20,7 +23,7 @@
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 const { googleAuthLibraryCopies } = require('./gal-copies.js')
 
-const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]'
+const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]\n       aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]'
 
 function set(name) {
   const v = process.env[name]
@@ -131,8 +134,80 @@ async function doctor(opts) {
   return steps.some((s) => s.status === 'failed') ? 1 : 0
 }
 
+/** `{ host, port, config, project }` of `metadata-server`, or `{ usage: line }`. */
+function parseServerArgs(rest) {
+  const opts = { host: '127.0.0.1', port: 0, config: undefined, project: undefined }
+  const names = { '--host': 'host', '--port': 'port', '--config': 'config', '--project': 'project' }
+  for (let i = 0; i < rest.length; i++) {
+    const eq = rest[i].indexOf('=')
+    const flag = eq > 0 ? rest[i].slice(0, eq) : rest[i]
+    const key = names[flag]
+    if (!key) return { usage: USAGE }
+    let value
+    if (eq > 0) value = rest[i].slice(eq + 1)
+    else if (i + 1 < rest.length) value = rest[++i]
+    else return { usage: `aws-wif-supplier metadata-server: ${flag} needs a value` }
+    if (value.trim() === '') return { usage: `aws-wif-supplier metadata-server: ${flag} needs a value, and its value is empty (an unset variable?)` }
+    opts[key] = value
+  }
+  if (!/^\d+$/.test(String(opts.port)) || Number(opts.port) > 65535) return { usage: `aws-wif-supplier metadata-server: --port must be a number from 0 to 65535` }
+  opts.port = Number(opts.port)
+  return opts
+}
+
+/**
+ * Serve the GCE metadata protocol until SIGTERM or SIGINT (then exit 0). One line on stdout when
+ * ready (`… listening on http://HOST:PORT`); a configuration that cannot be loaded or an address
+ * that cannot be bound: one line on stderr, exit 1.
+ */
+async function metadataServer(opts) {
+  const name = 'aws-wif-supplier metadata-server'
+  if (!opts.config && !set('GOOGLE_APPLICATION_CREDENTIALS')) {
+    console.error(`${name}: no credential configuration: pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS (the file gcloud iam workload-identity-pools create-cred-config --aws writes)`)
+    return 1
+  }
+  let fetcher
+  try {
+    const runtime = { backgroundRefresh: true }
+    fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config, runtime) : GoogleTokenFetcher.fromEnv(runtime)
+  } catch (e) {
+    console.error(`${name}: the credential configuration cannot be used: ${e.code ?? 'ERROR'}: ${oneLine(e.message)}`)
+    return 1
+  }
+  let server
+  try {
+    server = await fetcher.serveMetadata({ host: opts.host, port: opts.port, projectId: opts.project })
+  } catch (e) {
+    const why = e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EADDRNOTAVAIL' ? 'no interface has that address' : e.code === 'EACCES' ? 'permission denied' : oneLine(e.message)
+    console.error(`${name}: cannot listen on ${opts.host}:${opts.port}: ${why}${e.code ? ` (${e.code})` : ''}`)
+    return 1
+  }
+  console.log(`${name}: listening on ${server.url}`)
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop)
+      process.off('SIGINT', stop)
+      server.close().then(() => resolve(0))
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+}
+
+const oneLine = (text) => String(text ?? '').replace(/\s*\n\s*/g, ' ')
+
 async function main() {
-  const opts = parseArgs(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  if (argv[0] === 'metadata-server') {
+    const opts = parseServerArgs(argv.slice(1))
+    if (opts.usage) {
+      console.error(opts.usage)
+      return 2
+    }
+    // A background refresh in flight must not hold the process past the signal.
+    return metadataServer(opts).then((code) => process.exit(code))
+  }
+  const opts = parseArgs(argv)
   if (opts.usage) {
     console.error(opts.usage)
     return 2

@@ -1,6 +1,6 @@
 // Compiles under `tsc --strict`: the native fetcher's typings, the way the README uses them.
 // Checked by __test__/typings.test.mjs; never executed.
-import { GoogleTokenFetcher, GoogleAccessToken, GoogleTokenFetcherOptions, DiagnosticStep, diagnoseAws } from '../../index'
+import { GoogleTokenFetcher, GoogleAccessToken, GoogleTokenFetcherOptions, DiagnosticStep, MetadataServer, diagnoseAws } from '../../index'
 
 const options: GoogleTokenFetcherOptions = {
   audience: '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/aws',
@@ -26,5 +26,13 @@ export async function use(): Promise<string> {
   new GoogleTokenFetcher({})
   // @ts-expect-error the token is a string
   const n: number = (await fromEnv.getAccessToken()).token
-  return `${token.token}${expires}${headers.authorization}${failed.join()}${n}`
+  const server: MetadataServer = await fromEnv.serveMetadata({ host: '127.0.0.1', port: 0, projectId: 'my-project' })
+  process.env.GCE_METADATA_HOST = `${server.host}:${server.port}`
+  await (await fetcher.serveMetadata()).close()
+  // @ts-expect-error the port is a number
+  await fetcher.serveMetadata({ port: '8080' })
+  // @ts-expect-error serveMetadata resolves once listening: await it before reading url
+  const u: string = fetcher.serveMetadata().url
+  await server.close()
+  return `${token.token}${expires}${headers.authorization}${failed.join()}${n}${server.url}${u}`
 }
