@@ -2,9 +2,9 @@
 // metadata-server`, against the loopback emulator, with real clients that no one here wrote.
 //
 //   1. Protocol: each rule (403 without Metadata-Flavor and with X-Forwarded-For, 405, 404,
-//      Metadata-Flavor and Content-Type on every answer), the token, email, scopes, identity, project,
-//      numeric project, universe and recursive answers; errors as a status and a short text, the
-//      code once on stderr; a debug line per request.
+//      Metadata-Flavor, Content-Type and `Server: aws-wif-supplier/<version>` on every answer), the
+//      token, email, scopes, identity, project, numeric project, universe and recursive answers;
+//      errors as a status and a short text, the code once on stderr; a debug line per request.
 //   2. Node: with only GCE_METADATA_HOST / GCE_METADATA_IP set, `new GoogleAuth()` gets the Compute
 //      client and an IAM-issued token; BigQuery without projectId finds the project and queries.
 //   3. Python: google-auth's `google.auth.default()`, `refresh()`, an AuthorizedSession call and
@@ -21,7 +21,7 @@
 
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -40,6 +40,7 @@ const SA = DEFAULT_CONFIG.serviceAccount
 const BIGQUERY = 'https://www.googleapis.com/auth/bigquery'
 const V1 = '/computeMetadata/v1'
 const GUARD = here('fixtures/loopback-only.cjs')
+const VERSION = JSON.parse(readFileSync(here('../package.json'), 'utf8')).version
 const PYTHON_SITE = process.env.WIF_TEST_PYTHON_SITE ?? here('python/site')
 
 let em
@@ -90,6 +91,7 @@ async function get(server, path, { headers = { 'Metadata-Flavor': 'Google' }, me
   const res = await fetch(`${server.url}${path}`, { headers, method })
   const body = await res.text()
   assert.equal(res.headers.get('metadata-flavor'), 'Google', `${method} ${path}: Metadata-Flavor`)
+  assert.equal(res.headers.get('server'), `aws-wif-supplier/${VERSION}`, `${method} ${path}: Server (how doctor recognises us)`)
   const type = res.headers.get('content-type')
   assert.match(type ?? '', /^(application\/json|text\/plain; charset=utf-8)$/, `${method} ${path}: Content-Type ${type}`)
   const json = type === 'application/json' ? JSON.parse(body) : undefined

@@ -22,6 +22,9 @@
 // Every answer carries `Metadata-Flavor: Google` and a Content-Type (Python's google-auth reads it):
 // application/json for JSON, text/plain otherwise. `?alt=json|text` chooses between them where both
 // make sense.
+// Every answer also carries `Server: aws-wif-supplier/<version>` (SERVER below, the package's version):
+// how `aws-wif-supplier doctor` tells that GCE_METADATA_HOST points at a server of ours
+// (identifyMetadataServer below). It names the package and its version only, as any HTTP server does.
 
 const http = require('node:http')
 const { readFile } = require('node:fs/promises')
@@ -30,6 +33,8 @@ const PREFIX = '/computeMetadata/v1'
 /** At most this many fetchers for scope sets other than the fetcher's own (least recently used evicted). */
 const MAX_SCOPE_SETS = 16
 const TAG = '[aws-wif-supplier]'
+/** The Server header of every answer; doctor recognises it (identifyMetadataServer). */
+const SERVER = `aws-wif-supplier/${require('../package.json').version}`
 
 const debugOn = () => /^(debug|trace)$/i.test((process.env.AWS_WIF_SUPPLIER_LOG ?? '').trim())
 
@@ -272,7 +277,7 @@ function serveMetadata(source, Fetcher, { host = '127.0.0.1', port = 0, projectI
         'content-type': type,
         'content-length': Buffer.byteLength(body),
         'cache-control': 'no-store',
-        server: 'aws-wif-supplier metadata server',
+        server: SERVER,
       })
       res.end(body)
       if (debugOn()) process.stderr.write(`${TAG} debug: metadata ${req.method} ${pathname} ${status} ${(performance.now() - started).toFixed(1)} ms\n`)
@@ -322,7 +327,69 @@ function serveMetadata(source, Fetcher, { host = '127.0.0.1', port = 0, projectI
   })
 }
 
+/** How long doctor waits for the server named by GCE_METADATA_HOST (connection and headers). */
+const PROBE_TIMEOUT_MS = 1000
+
+/**
+ * What the value of GCE_METADATA_HOST (`host[:port]`, an `http://` prefix allowed as gcp-metadata
+ * allows it) points at, for doctor: one GET of `/computeMetadata/v1/` with `Metadata-Flavor: Google`,
+ * directly (never through a proxy), settled within `timeoutMs`. Resolves (never rejects) with
+ * `{ host, verdict, version, httpStatus, detail }`: verdict `ours` (our Server header and the
+ * metadata flavor), `not-ours` (an HTTP answer of anything else), `no-answer`, or `invalid` (a value
+ * that is not host[:port]; then host is null and the value is not repeated).
+ */
+function identifyMetadataServer(value, { timeoutMs = PROBE_TIMEOUT_MS } = {}) {
+  const name = 'GCE_METADATA_HOST'
+  let url = null
+  try {
+    const raw = String(value).trim()
+    url = new URL(/^https?:\/\//i.test(raw) ? raw : `http://${raw}`)
+  } catch {}
+  if (!url || url.protocol !== 'http:' || url.username || url.password || url.pathname !== '/' || url.search || url.hash || !url.hostname) {
+    const detail = `${name} is set but is not host[:port] (its value is not shown): metadata clients cannot use it`
+    return Promise.resolve({ host: null, verdict: 'invalid', version: null, httpStatus: null, detail })
+  }
+  const host = url.host
+  const result = (verdict, { version = null, httpStatus = null, why } = {}) => {
+    const detail =
+      verdict === 'ours'
+        ? `${name}=${host} is aws-wif-supplier's metadata server (version ${version})`
+        : verdict === 'not-ours'
+          ? `${name}=${host} answers (HTTP ${httpStatus}) but is not aws-wif-supplier's metadata server`
+          : `${name}=${host} does not answer (${why})`
+    return { host, verdict, version, httpStatus, detail }
+  }
+  return new Promise((resolve) => {
+    let settled = false
+    const settle = (value) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.destroy()
+      resolve(value)
+    }
+    const req = http.request(
+      {
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port || 80,
+        path: `${PREFIX}/`,
+        headers: { 'Metadata-Flavor': 'Google' },
+        agent: false, // a fresh agent: no keep-alive, no proxy of the global agent
+      },
+      (res) => {
+        res.resume()
+        const ours = /^aws-wif-supplier\/(\S+)$/.exec(res.headers.server ?? '')
+        if (ours && res.headers['metadata-flavor'] === 'Google') settle(result('ours', { version: ours[1], httpStatus: res.statusCode }))
+        else settle(result('not-ours', { httpStatus: res.statusCode }))
+      },
+    )
+    const timer = setTimeout(() => settle(result('no-answer', { why: `no answer within ${timeoutMs} ms` })), timeoutMs)
+    req.on('error', (e) => settle(result('no-answer', { why: typeof e?.code === 'string' ? e.code : 'connection failed' })))
+    req.end()
+  })
+}
+
 const json = (value) => ({ type: 'application/json', body: JSON.stringify(value) })
 const text = (body) => ({ type: 'text/plain; charset=utf-8', body })
 
-module.exports = { serveMetadata, projectOfEmail, projectNumberOf, serviceAccountOf }
+module.exports = { serveMetadata, identifyMetadataServer, SERVER, projectOfEmail, projectNumberOf, serviceAccountOf }
