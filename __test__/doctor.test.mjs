@@ -3,7 +3,8 @@
 // and for each broken setup the step that fails, its code and a fix; exit 0 / 1 / 2; --json; and no
 // marker secret in any output. And the google-auth-library copies of the application in the working
 // directory (bin/gal-copies.js), on planted node_modules layouts (npm nesting, pnpm links, odd
-// folders, the package cap); the real npm stack of issue 20 is in nested.test.mjs.
+// folders, the package cap); the real npm stack of issue 20 is in nested.test.mjs. And what
+// GCE_METADATA_HOST points at (issue 21): a metadata server of ours, another server, nothing.
 //
 // Every run is a child process with a hermetic environment (the doctor is a CLI; the AWS side
 // caches per process). Loopback setups use an emulator in this process on 127.0.0.1. The runtimes
@@ -16,14 +17,17 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import { createRequire } from 'node:module'
+import { createServer as createTcpServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { DEFAULT_CONFIG, hermeticEnv, makeProcessHermetic, startEmulator } from './emulator/index.mjs'
 import { collectChild, netnsUnavailableReason, runInNetns } from './netns.mjs'
 import { leakedMarkers, makeMarkers } from './secret-scenarios.mjs'
-import { CREDENTIAL_CODES, gcloudCredConfig, here, lastJsonLine, runNode } from './support.mjs'
+import { CREDENTIAL_CODES, gcloudCredConfig, here, impersonationUrl, lastJsonLine, runNode, unusedPort } from './support.mjs'
 import galCopies from '../bin/gal-copies.js'
 
 makeProcessHermetic()
@@ -87,6 +91,7 @@ function parseReport(stdout) {
     else if ((match = /^ {2}google config (.*)$/.exec(line))) report.googleConfig = match[1]
     else if ((match = /^ {2}application {3}(.*)$/.exec(line))) report.application = match[1]
     else if ((match = /^ {2}auth library {2}(.*)$/.exec(line))) report.authLibraries.push(match[1])
+    else if ((match = /^ {2}metadata host (.*)$/.exec(line))) report.metadataHost = match[1]
     else if ((match = /^(PASS|FAIL|SKIP) (\S+) +(.*)$/.exec(line))) report.steps.push((last = { label: match[1], step: match[2], detail: match[3] }))
     else if ((match = /^WARN (\S+) +(.*)$/.exec(line))) report.warnings.push((last = { topic: match[1], detail: match[2], fixes: [] }))
     else if ((match = /^ {5}fix: (.*)$/.exec(line)) && last?.fixes) last.fixes.push(match[1])
@@ -187,7 +192,8 @@ describe('doctor: passing setups (loopback)', () => {
     const run = await doctor({ ...containerVars(), AWS_REGION: undefined, AWS_DEFAULT_REGION: 'eu-west-1' }, ['doctor', '--config', config, '--json'])
     assert.equal(run.code, 0, run.stdout + run.stderr)
     const out = JSON.parse(run.stdout)
-    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'proxy', 'config', 'steps', 'googleAuthLibrary'])
+    assert.deepEqual(Object.keys(out), ['runtime', 'chain', 'proxy', 'config', 'steps', 'googleAuthLibrary', 'metadataServer'])
+    assert.equal(out.metadataServer, null, 'GCE_METADATA_HOST is unset')
     assert.equal(out.proxy, 'none')
     assert.deepEqual(out.chain.map((l) => l.link), ['environment', 'profile', 'web identity', 'container', 'imds'], 'every link, in chain order')
     assert.deepEqual(out.chain.filter((l) => l.selected).map((l) => l.link), ['container'])
@@ -427,6 +433,107 @@ describe('doctor: URLs without query values or user information', () => {
     const run = await doctor(containerVars(), ['doctor', '--config', good])
     const detail = stepOf(parseReport(run.stdout), 'config').detail
     assert.ok(detail.includes(`; token_url ${em.url}/v1/token?…; impersonating ${SA} for 3600 s;`), detail)
+  })
+})
+
+// Issue 21: `doctor` says when GCE_METADATA_HOST points at a server of ours (its `Server:
+// aws-wif-supplier/<version>` header), at another server, or at nothing; informational (exit 0).
+describe('doctor: what GCE_METADATA_HOST points at (loopback)', () => {
+  const VERSION = JSON.parse(readFileSync(here('../package.json'), 'utf8')).version
+  const { GoogleTokenFetcher } = createRequire(import.meta.url)('../index.js')
+
+  /** A plain HTTP server that records what it is asked and answers as a metadata server would, but is not ours. */
+  async function plainServer() {
+    const seen = []
+    const server = createHttpServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, flavor: req.headers['metadata-flavor'] })
+      res.writeHead(200, { 'metadata-flavor': 'Google', 'content-type': 'text/plain', server: 'Metadata Server for VM' })
+      res.end('instance/\nproject/\n')
+    })
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return { seen, host: `127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(resolve)) }
+  }
+
+  /** The doctor's human line and --json object with GCE_METADATA_HOST=host (and the AWS steps passing: exit 0). */
+  async function probe(host, extra = {}) {
+    const vars = { ...containerVars(), GCE_METADATA_HOST: host, ...extra }
+    const run = await doctor(vars, ['doctor'])
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`)
+    const json = await doctor(vars, ['doctor', '--json'])
+    assert.equal(json.code, 0, json.stderr)
+    return { line: parseReport(run.stdout).metadataHost, json: JSON.parse(json.stdout).metadataServer }
+  }
+
+  test('a metadata server of ours: named, with its version; nothing fetched for the probe', TEST_TIMEOUT, async () => {
+    const fetcher = new GoogleTokenFetcher({ audience: AUDIENCE, tokenUrl: `${em.url}/v1/token`, serviceAccountImpersonationUrl: impersonationUrl(em.url, SA) })
+    const server = await fetcher.serveMetadata()
+    try {
+      const host = `127.0.0.1:${server.port}`
+      const { line, json } = await probe(host)
+      const detail = `GCE_METADATA_HOST=${host} is aws-wif-supplier's metadata server (version ${VERSION})`
+      assert.equal(line, detail)
+      assert.deepEqual(json, { host, verdict: 'ours', version: VERSION, httpStatus: 200, detail })
+      assert.equal(em.count('sts') + em.count('iam'), 0, 'the probe asks for a listing, never a token')
+    } finally {
+      await server.close()
+    }
+  })
+
+  test('a plain HTTP server (even one that sends Metadata-Flavor: Google): answers but is not ours; asked once per run, as clients ask', TEST_TIMEOUT, async () => {
+    const plain = await plainServer()
+    try {
+      const { line, json } = await probe(plain.host)
+      const detail = `GCE_METADATA_HOST=${plain.host} answers (HTTP 200) but is not aws-wif-supplier's metadata server`
+      assert.equal(line, detail)
+      assert.deepEqual(json, { host: plain.host, verdict: 'not-ours', version: null, httpStatus: 200, detail })
+      const request = { method: 'GET', url: '/computeMetadata/v1/', flavor: 'Google' }
+      assert.deepEqual(plain.seen, [request, request], 'one GET per doctor run (human, then --json)')
+    } finally {
+      await plain.close()
+    }
+  })
+
+  test('a closed port: does not answer (ECONNREFUSED); an http:// prefix, as gcp-metadata allows, is the same host', TEST_TIMEOUT, async () => {
+    const host = `127.0.0.1:${await unusedPort()}`
+    const detail = `GCE_METADATA_HOST=${host} does not answer (ECONNREFUSED)`
+    const { line, json } = await probe(`http://${host}`)
+    assert.equal(line, detail)
+    assert.deepEqual(json, { host, verdict: 'no-answer', version: null, httpStatus: null, detail })
+  })
+
+  test('a server that accepts and never answers: does not answer within the 1 s bound, and the doctor ends', TEST_TIMEOUT, async () => {
+    const sockets = new Set()
+    const silent = createTcpServer((socket) => sockets.add(socket))
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const host = `127.0.0.1:${silent.address().port}`
+      const run = await doctor({ ...containerVars(), GCE_METADATA_HOST: host }, ['doctor']) // doctor() fails the test if the run does not end
+      assert.equal(run.code, 0, run.stdout)
+      assert.equal(parseReport(run.stdout).metadataHost, `GCE_METADATA_HOST=${host} does not answer (no answer within 1000 ms)`)
+      assert.ok(sockets.size >= 1, 'the probe connected')
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+
+  test('unset (GCE_METADATA_IP alone does not count): no line, null, nothing probed; a value with user information: invalid, not shown', TEST_TIMEOUT, async () => {
+    const plain = await plainServer()
+    try {
+      const run = await doctor({ ...containerVars(), GCE_METADATA_IP: plain.host }, ['doctor'])
+      assert.equal(run.code, 0, run.stdout)
+      assert.equal(parseReport(run.stdout).metadataHost, undefined)
+      assert.equal(JSON.parse((await doctor({ ...containerVars(), GCE_METADATA_IP: plain.host }, ['doctor', '--json'])).stdout).metadataServer, null)
+      assert.deepEqual(plain.seen, [], 'nothing was probed')
+
+      const password = `MARKER-MD-PASSWORD-${m.secretKey.split('-').at(-1)}`
+      const bad = await doctor({ ...containerVars(), GCE_METADATA_HOST: `http://u:${password}@${plain.host}` }, ['doctor'], { extraMarkers: { password } })
+      assert.equal(bad.code, 0, bad.stdout)
+      assert.equal(parseReport(bad.stdout).metadataHost, 'GCE_METADATA_HOST is set but is not host[:port] (its value is not shown): metadata clients cannot use it')
+      assert.deepEqual(plain.seen, [], 'an invalid value is not probed')
+    } finally {
+      await plain.close()
+    }
   })
 })
 

@@ -16,7 +16,12 @@
 //   - the google-auth-library copies that the application (the working directory: run doctor in
 //     the application's folder) and its client libraries resolve, with a warning and the fix when
 //     there is more than one (gal-copies.js). A warning does not change the exit status; a listing
-//     that cannot be made (a removed working directory) says why, in `error` under --json.
+//     that cannot be made (a removed working directory) says why, in `error` under --json;
+//   - when GCE_METADATA_HOST is set (never otherwise): whether it points at an aws-wif-supplier
+//     metadata server (its version), at another server, or at nothing: one GET with
+//     `Metadata-Flavor: Google`, at most 1 s (identifyMetadataServer in lib/metadata-server.js).
+//     Informational: it does not change the exit status. `metadataServer` under --json (null when
+//     the variable is unset).
 // Exit status: 0 when every step passed, 1 when one failed, 2 for a usage error (an empty
 // --config value included: `--config="$UNSET"` must not silently skip the Google steps).
 
@@ -84,13 +89,20 @@ function printAuthLibraries(libs) {
   if (libs.truncated) console.log(`  auth library  (the first ${libs.scanned} packages of node_modules only: the list may be incomplete)`)
 }
 
-function printHuman(runtime, chain, configSource, steps, libs) {
+/** What GCE_METADATA_HOST points at (lib/metadata-server.js), or null when it is unset: nothing is probed then. */
+function metadataHost() {
+  if (!set('GCE_METADATA_HOST')) return Promise.resolve(null)
+  return require('../lib/metadata-server.js').identifyMetadataServer(process.env.GCE_METADATA_HOST)
+}
+
+function printHuman(runtime, chain, configSource, steps, libs, metadata) {
   console.log('aws-wif-supplier doctor')
   console.log(`  runtime       ${runtime.runtime}${runtime.evidence.length ? ` (evidence: ${runtime.evidence.join(', ')})` : ''}`)
   for (const l of chain) console.log(`  chain         ${l.selected ? '*' : l.configured ? '+' : '-'} ${l.detail}`)
   console.log(`  proxy         ${describeProxy()}`)
   console.log(`  google config ${configSource ?? 'none (pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS to check the Google steps)'}`)
   printAuthLibraries(libs)
+  if (metadata) console.log(`  metadata host ${metadata.detail}`)
   for (const s of steps) {
     console.log(`${LABEL[s.status] ?? s.status} ${s.step.padEnd(14)} ${s.detail}`)
     if (s.status === 'failed' && s.hint) console.log(`     fix: ${s.hint}`)
@@ -117,6 +129,7 @@ async function unloadedConfigSteps(e) {
 async function doctor(opts) {
   const { runtime, chain } = describeChain()
   const configSource = opts.config ? opts.config : set('GOOGLE_APPLICATION_CREDENTIALS') ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
+  const probe = metadataHost() // while the steps run
   let steps
   if (configSource === null) steps = await diagnoseAws()
   else {
@@ -129,8 +142,9 @@ async function doctor(opts) {
     if (fetcher) steps = await fetcher.diagnose()
   }
   const googleAuthLibrary = authLibraries()
-  if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps, googleAuthLibrary }, null, 2))
-  else printHuman(runtime, chain, configSource, steps, googleAuthLibrary)
+  const metadataServer = await probe
+  if (opts.json) console.log(JSON.stringify({ runtime, chain, proxy: describeProxy(), config: configSource, steps, googleAuthLibrary, metadataServer }, null, 2))
+  else printHuman(runtime, chain, configSource, steps, googleAuthLibrary, metadataServer)
   return steps.some((s) => s.status === 'failed') ? 1 : 0
 }
 
