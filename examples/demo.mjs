@@ -7,17 +7,22 @@
 // then the same flow all native (GoogleTokenFetcher, and its authClient() for BigQuery), and a call
 // to the emulator's stand-in Cloud Run service with an ID token of the service account
 // (fetcher.idTokenClient(url)): the service accepts only an ID token whose `aud` is its URL.
+// Last, the fetcher serves the GCE metadata protocol (fetcher.serveMetadata()), and a separate Node
+// process that knows only Application Default Credentials (`new GoogleAuth()`, no AWS variables,
+// only GCE_METADATA_HOST and GCE_METADATA_IP) gets its token from it.
 //
 // It is the reference app of the README, unchanged but for the endpoints: everything listens on
 // 127.0.0.1, and the environment is what EKS Pod Identity would inject (a FULL_URI and a token
 // file), pointed at the emulator. Run: `npm run demo`.
 
+import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ensureAddon } from '../__test__/support/ensure-addon.mjs'
-import { startEmulator, makeProcessHermetic } from '../__test__/emulator/index.mjs'
+import { startEmulator, hermeticEnv, makeProcessHermetic } from '../__test__/emulator/index.mjs'
 
 const require = createRequire(import.meta.url)
 const step = (n, text) => console.log(`\n[${n}] ${text}`)
@@ -99,7 +104,32 @@ try {
   console.log('    ID token    :', mask(idToken.token), ' expires', new Date(idToken.expiresAt).toISOString())
   console.log('    exchanges so far: STS', em.count('sts'), ' generateIdToken', em.count('iamIdToken'), '(the ID token reused the federated token of step 5)')
 
-  step(8, 'what the emulator saw')
+  step(8, 'fetcher.serveMetadata(): a Node process with only GCE_METADATA_HOST gets its token through Application Default Credentials')
+  const metadata = await fetcher.serveMetadata()
+  try {
+    const hostPort = `${metadata.host}:${metadata.port}`
+    // No AWS variable and no credential file (HOME is empty): ADC can only find the metadata server.
+    // Run under the tests' loopback guard: nothing but loopback can be reached.
+    const env = hermeticEnv({ GCE_METADATA_HOST: hostPort, GCE_METADATA_IP: hostPort, HOME: dir, APPDATA: dir })
+    const adc = `const { GoogleAuth } = require(process.argv[1])
+const auth = new GoogleAuth()
+Promise.all([auth.getClient(), auth.getAccessToken()]).then(([client, token]) => console.log(JSON.stringify({ client: client.constructor.name, token })))`
+    const guard = fileURLToPath(new URL('../__test__/fixtures/loopback-only.cjs', import.meta.url))
+    const args = ['--require', guard, '-e', adc, require.resolve('google-auth-library')]
+    const child = await new Promise((resolve, reject) =>
+      execFile(process.execPath, args, { env, timeout: 30_000 }, (err, stdout, stderr) => (err || stderr.includes('LOOPBACK-GUARD') ? reject(new Error(`the ADC client failed: ${err?.message ?? ''}\n${stderr}`)) : resolve(JSON.parse(stdout)))),
+    )
+    console.log('    GCE_METADATA_HOST = GCE_METADATA_IP =', hostPort, `(${metadata.url})`)
+    console.log("    new GoogleAuth().getAccessToken() in another process: client", child.client)
+    const same = child.token === (await fetcher.getAccessToken()).token
+    console.log('    access token:', mask(child.token), same ? "from the metadata server: the fetcher's cached token" : 'NOT the fetcher\'s token')
+    if (!same) throw new Error('the ADC client did not get the fetcher\'s token')
+    console.log('    exchanges so far: STS', em.count('sts'), ' IAM', em.count('iam'), '(the metadata server answered from the cache of step 5: no new exchange)')
+  } finally {
+    await metadata.close()
+  }
+
+  step(9, 'what the emulator saw')
   const counts = new Map()
   for (const r of em.requests) counts.set(r.route, (counts.get(r.route) ?? 0) + 1)
   for (const [route, n] of counts) console.log(`    ${route.padEnd(10)} ${n} request(s)`)
