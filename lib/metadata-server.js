@@ -361,29 +361,35 @@ function identifyMetadataServer(value, { timeoutMs = PROBE_TIMEOUT_MS } = {}) {
   }
   return new Promise((resolve) => {
     let settled = false
+    let timer = null
+    let req = null
     const settle = (value) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      req.destroy()
+      req?.destroy()
       resolve(value)
     }
-    const req = http.request(
-      {
-        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port || 80,
-        path: `${PREFIX}/`,
-        headers: { 'Metadata-Flavor': 'Google' },
-        agent: false, // a fresh agent: no keep-alive, no proxy of the global agent
-      },
-      (res) => {
-        res.resume()
-        const ours = /^aws-wif-supplier\/(\S+)$/.exec(res.headers.server ?? '')
-        if (ours && res.headers['metadata-flavor'] === 'Google') settle(result('ours', { version: ours[1], httpStatus: res.statusCode }))
-        else settle(result('not-ours', { httpStatus: res.statusCode }))
-      },
-    )
-    const timer = setTimeout(() => settle(result('no-answer', { why: `no answer within ${timeoutMs} ms` })), timeoutMs)
+    try {
+      req = http.request(
+        {
+          host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+          port: url.port || 80,
+          path: `${PREFIX}/`,
+          headers: { 'Metadata-Flavor': 'Google' },
+          agent: false, // a fresh agent: no keep-alive, no proxy of the global agent
+        },
+        (res) => {
+          res.resume()
+          const ours = /^aws-wif-supplier\/(\S+)$/.exec(res.headers.server ?? '')
+          if (ours && res.headers['metadata-flavor'] === 'Google') settle(result('ours', { version: ours[1], httpStatus: res.statusCode }))
+          else settle(result('not-ours', { httpStatus: res.statusCode }))
+        },
+      )
+    } catch (e) {
+      return settle(result('no-answer', { why: typeof e?.code === 'string' ? e.code : 'the request could not be made' }))
+    }
+    timer = setTimeout(() => settle(result('no-answer', { why: `no answer within ${timeoutMs} ms` })), timeoutMs)
     req.on('error', (e) => settle(result('no-answer', { why: typeof e?.code === 'string' ? e.code : 'connection failed' })))
     req.end()
   })
