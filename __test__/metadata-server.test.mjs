@@ -6,7 +6,9 @@
 //      token, email, scopes, identity, project, numeric project, universe and recursive answers;
 //      errors as a status and a short text, the code once on stderr; a debug line per request.
 //   2. Node: with only GCE_METADATA_HOST / GCE_METADATA_IP set, `new GoogleAuth()` gets the Compute
-//      client and an IAM-issued token; BigQuery without projectId finds the project and queries.
+//      client and an IAM-issued token; BigQuery without projectId finds the project and queries;
+//      firebase-admin's applicationDefault().getAccessToken() gets the IAM-issued token (skipped
+//      unless __test__/firebase is installed: .ci/run does it).
 //   3. Python: google-auth's `google.auth.default()`, `refresh()`, an AuthorizedSession call and
 //      `fetch_id_token()` (skipped unless __test__/python/site holds google-auth: .ci/run installs it).
 //   4. Load: 4 client processes x 10 concurrent token requests: one STS and one IAM call.
@@ -361,6 +363,33 @@ describe('clients', () => {
       assert.equal(em.googleTokens.get(r.token).kind, 'sa')
       assert.deepEqual([r.projectId, r.bigqueryProject, r.email, r.principal], ['my-project', 'my-project', SA, SA])
       assert.deepEqual(em.requests.filter((q) => q.route === 'bigquery').map((q) => q.path.split('?')[0]), ['/bigquery/v2/projects/my-project/queries'])
+    } finally {
+      await server.close()
+    }
+  })
+
+  // firebase-admin 14 needs Node 22 and google-auth-library 11: its own stack, run on that stack's Node.
+  const FIREBASE = here('firebase')
+  const firebaseNode = join(FIREBASE, 'node_modules', '.bin', 'node')
+  const FIREBASE_SCOPES = [CLOUD_PLATFORM, ...['firebase.database', 'firebase.messaging', 'identitytoolkit', 'userinfo.email'].map((s) => `https://www.googleapis.com/auth/${s}`)]
+  const firebaseSkip = !existsSync(join(FIREBASE, 'node_modules', 'firebase-admin', 'package.json')) || !existsSync(firebaseNode)
+    ? `the firebase-admin stack is not installed (npm ci --prefix __test__/firebase --omit=optional; .ci/run does it)`
+    : false
+  test('firebase-admin: applicationDefault().getAccessToken() with only GCE_METADATA_HOST/IP gets the IAM-issued token', { ...TEST_TIMEOUT, skip: firebaseSkip }, async () => {
+    const { server } = await serve()
+    try {
+      const run = await runCommand(firebaseNode, ['--require', GUARD, here('fixtures/metadata-firebase.cjs'), join(FIREBASE, 'package.json')], { env: clientEnv(server) })
+      assert.equal(run.code, 0, run.stderr)
+      assert.doesNotMatch(run.stderr, /LOOPBACK-GUARD/)
+      const r = run.result
+      assert.match(r.version, /^14\./)
+      // firebase-admin asks for its own scopes (gal's Compute client sends them as ?scopes=): a token of those scopes.
+      const record = em.googleTokens.get(r.access_token)
+      assert.deepEqual([record?.kind, record?.principal], ['sa', SA])
+      assert.deepEqual([...record.scopes].sort(), FIREBASE_SCOPES)
+      assert.ok(Number.isInteger(r.expires_in) && r.expires_in > 3500 && r.expires_in <= 3600, `expires_in ${r.expires_in}`)
+      assert.deepEqual([r.compute, r.projectId], [true, 'my-project'])
+      assert.deepEqual(exchanges(), [1, 1])
     } finally {
       await server.close()
     }

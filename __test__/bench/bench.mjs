@@ -27,7 +27,7 @@ import { GREETING, hermeticEnv, makeProcessHermetic, startEmulator } from '../em
 import { addonPath, ensureAddon } from '../support/ensure-addon.mjs'
 import { fleetScenarios, QUOTAS } from './fleet.mjs'
 import { binarySize, JS_PACKAGE, JS_SAMPLE_PACKAGES, jsFootprint, oursFootprint } from './footprint.mjs'
-import { consoleTable, markdownFleet, markdownSamples, markdownTable, verdict } from './report.mjs'
+import { consoleTable, formatValue, markdownFleet, markdownSamples, markdownTable, median, verdict } from './report.mjs'
 import { APP_SIDES, NO_FETCHER, SIDES } from './sides.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -193,18 +193,22 @@ async function measure(em, runner) {
   }
   log('cached calls (100 000 sequential awaits per rep, both sides in one process, interleaved)')
   const cached = await runner.probe('cached', 'both')
+  log('metadata server: cached token requests (node:http keep-alive vs gcp-metadata, interleaved in one process)')
+  const metadata = await runner.probe('metadata', 'both')
   const app = await interleaved('reference app spawn → first row', RUNS.app, Object.fromEntries(APP_SIDES.map((side) => [side, () => runner.app(side)])))
   for (const side of SIDES) {
     check(em, `cold ${side}`, cold[side], issuedBy(em))
     check(em, `gal-cold ${side}`, galCold[side], impersonated)
   }
   check(em, 'fetcher-cold', galCold.fetcher, impersonated)
+  // Every request of both sides got the same IAM token, from one exchange (one STS + one IAM request).
+  check(em, 'metadata', [metadata], (r) => impersonated(r) && r.sameToken && r.exchanges === 2)
   for (const side of SIDES) {
     check(em, `headers-cold ${side}`, headersCold[side], impersonated)
     check(em, `refresh ${side}`, refresh[side], (r) => r.refreshed)
     check(em, `worker-exchanges ${side}`, workerExchanges[side], (r) => r.distinctTokens >= 1)
   }
-  return { cold, concurrent, workers, galCold, headersCold, workerExchanges, refresh, cached, app, fetcherAvailable }
+  return { cold, concurrent, workers, galCold, headersCold, workerExchanges, refresh, cached, metadata, app, fetcherAvailable }
 }
 
 /** Per side, the field `key` of every non-null sample, mapped by `scale`. */
@@ -212,10 +216,14 @@ function field(samples, key, scale = (x) => x) {
   return Object.fromEntries(SIDES.map((side) => [side, (samples[side] ?? []).filter(Boolean).map((s) => scale(s[key]))]))
 }
 
+/** Sequential requests per second at the median latency of `samples` (µs per request). */
+const requestsPerSecond = (samples) => (samples?.length ? formatValue(1e6 / median(samples)) : '?')
+
 function buildRows(m, sizes) {
   const { runs } = m
   const fetcherCold = m.galCold.fetcher.filter(Boolean).map((s) => s.ms)
   const cachedFetcher = m.cached?.fetcher?.ours
+  const metadataOps = m.metadata?.ops
   return [
     { metric: 'supplier import time', unit: 'ms', ...field(m.cold, 'importMs'), target: { ratio: 0.25 }, method: `import() of the supplier module, timed inside a fresh process; ${runs.cold} runs per side, interleaved` },
     { metric: 'process spawn → exit (import + first call)', unit: 'ms', ...field(m.cold, 'wallMs'), target: null, method: 'wall time of the same cold-start processes, seen by the parent' },
@@ -229,6 +237,7 @@ function buildRows(m, sizes) {
     { metric: 'AwsClient.getAccessToken() cached', unit: 'ns/op', ...(m.cached?.gal ?? {}), target: null, method: `${m.cached?.ops?.galOps ?? '?'} sequential awaits per rep, served from google-auth-library's token cache` },
     { metric: 'GoogleTokenFetcher.getAccessToken() cold (JS: AwsClient + reference)', unit: 'ms', ours: m.fetcherAvailable ? fetcherCold : null, js: field(m.galCold, 'ms').js, target: null, note: NO_FETCHER, method: 'first call in a fresh process, interleaved with the AwsClient runs' },
     { metric: 'GoogleTokenFetcher.getAccessToken() cached (JS: AwsClient + reference)', unit: 'ns/op', ours: cachedFetcher ?? null, js: m.cached?.gal?.js, target: { max: 1000 }, note: NO_FETCHER, method: `${m.cached?.ops?.fetcherOps ?? '?'} sequential awaits per rep, in the cached-calls process` },
+    { metric: 'metadata server token endpoint, cached (JS: gcp-metadata, google-auth-library\'s metadata client)', unit: 'µs/req', ours: m.metadata?.ours ?? null, js: m.metadata?.js ?? null, target: null, note: 'skipped: the metadata probe failed', method: `${metadataOps?.ops ?? '?'} sequential GET …/service-accounts/default/token per rep after ${metadataOps?.warmup ?? '?'} warm-up, ${metadataOps?.reps ?? '?'} reps per side alternating in one process, to serveMetadata() in a worker thread, one exchange in all; ours: node:http keep-alive, JS: gcp-metadata instance() as the Compute client calls it; ${requestsPerSecond(m.metadata?.ours)} vs ${requestsPerSecond(m.metadata?.js)} requests/s` },
     { metric: 'spawn reference app → first row', unit: 'ms', ours: m.app.ours, js: m.app.js, target: { ratio: 0.8 }, method: `reference-app.mjs (supplier → AwsClient → BigQuery query), spawn → first row on stdout; ${runs.app} runs per side` },
     { metric: '… JS without @aws-sdk/client-sts (region from AWS_REGION)', unit: 'ms', ours: m.app.ours, js: m.app['js-lite'], target: null, method: 'the same app and runs, against reference-supplier-lite.mjs: the sample\'s provider chain without the STS client it resolves the region with' },
     { metric: '… zero-cost supplier (the floor) vs JS', unit: 'ms', ours: m.app.floor, js: m.app.js, target: null, method: 'the same app and runs with floor-supplier.mjs (credentials issued beforehand, nothing imported): what every supplier pays anyway; its ratio is the best any supplier could reach' },

@@ -27,10 +27,17 @@
 //                 reference supplier), each getting a token; the parent counts STS + IAM requests
 //   cached        ns/op of warm calls, both sides in this one process, interleaved rep by rep
 //                 (side is ignored): the supplier, AwsClient.getAccessToken(), the native fetcher
+//   metadata      µs per cached token request to the metadata server (fetcher.serveMetadata(), in a
+//                 worker thread: a sidecar's own event loop), both sides in this process, interleaved
+//                 rep by rep (side is ignored): ours a node:http keep-alive GET of
+//                 …/service-accounts/default/token, js gcp-metadata's instance() as google-auth-library's
+//                 Compute client calls it (its own copy of gcp-metadata)
 //
 // Timing is performance.now() / process.hrtime around the call only; nothing but node builtins is
 // loaded before the measured import.
 
+import http from 'node:http'
+import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { NO_FETCHER, SIDES, awsClientOptions, benchConfig, fetcherOptions, importSide, makeFetcher } from './sides.mjs'
@@ -38,6 +45,8 @@ import { NO_FETCHER, SIDES, awsClientOptions, benchConfig, fetcherOptions, impor
 const CONCURRENT_CALLS = 1000
 const WORKERS = 8
 const CACHED = { warmup: 10_000, reps: 7, supplierOps: 100_000, galOps: 20_000, fetcherOps: 100_000, headersOps: 20_000 }
+const METADATA = { warmup: 2000, reps: 7, ops: 1000 }
+const TOKEN_PROPERTY = 'service-accounts/default/token'
 const REFRESH_MS = Number(process.env.BENCH_REFRESH_MS ?? 3000)
 const REFRESH_WARMUP = 50
 const QUERY = 'SELECT greeting, principal, n FROM emulator'
@@ -82,7 +91,13 @@ async function concurrent(side) {
 }
 
 /** Runs inside each worker thread of `workers` and `worker-exchanges`. */
-async function workerBody({ side, exchanges }) {
+async function workerBody({ side, exchanges, metadataServer }) {
+  if (metadataServer) {
+    const { GoogleTokenFetcher } = await importSide('ours')
+    const server = await new GoogleTokenFetcher(fetcherOptions()).serveMetadata()
+    parentPort.postMessage({ host: server.host, port: server.port })
+    return
+  }
   if (exchanges) {
     const client = await authClientFor(side)
     const { token } = await client.getAccessToken()
@@ -228,7 +243,40 @@ async function cached() {
   return { ...samples, ops: CACHED }
 }
 
-const MODES = { cold, concurrent, workers, 'gal-cold': galCold, 'fetcher-cold': fetcherCold, 'headers-cold': headersCold, refresh, 'worker-exchanges': workerExchanges, cached }
+/** Cached token requests to the metadata server: node:http keep-alive (ours) vs gcp-metadata (js); see the header. */
+async function metadata() {
+  const { host, port } = await runWorker('ours', { metadataServer: true })
+  // gcp-metadata reads these on every request; both, so that nothing can go to 169.254.169.254.
+  process.env.GCE_METADATA_HOST = process.env.GCE_METADATA_IP = `${host}:${port}`
+  const gcpMetadata = createRequire(createRequire(import.meta.url).resolve('google-auth-library'))('gcp-metadata')
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const options = { host, port, agent, path: `/computeMetadata/v1/instance/${TOKEN_PROPERTY}`, headers: { 'Metadata-Flavor': 'Google' } }
+  const raw = () =>
+    new Promise((resolve, reject) => {
+      http
+        .get(options, (res) => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk) => (body += chunk))
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`metadata token: HTTP ${res.statusCode} ${body}`))))
+        })
+        .on('error', reject)
+    })
+  const ops = { ours: raw, js: () => gcpMetadata.instance({ property: TOKEN_PROPERTY }) }
+  // The first request makes the one exchange; every later one is served from the fetcher's cache.
+  const first = { ours: await ops.ours(), js: await ops.js() }
+  for (const side of SIDES) await nsPerOp(ops[side], METADATA.warmup)
+  const samples = { ours: [], js: [] }
+  for (let rep = 0; rep < METADATA.reps; rep++) {
+    const order = rep % 2 ? [...SIDES].reverse() : SIDES
+    for (const side of order) samples[side].push((await nsPerOp(ops[side], METADATA.ops)) / 1000)
+  }
+  const last = { ours: await ops.ours(), js: await ops.js() }
+  const tokens = new Set(SIDES.flatMap((side) => [first[side].access_token, last[side].access_token]))
+  return { ...samples, tokenKind: String(first.ours.access_token).split('.')[1], sameToken: tokens.size === 1, expiresIn: last.js.expires_in, ops: METADATA }
+}
+
+const MODES = { cold, concurrent, workers, 'gal-cold': galCold, 'fetcher-cold': fetcherCold, 'headers-cold': headersCold, refresh, 'worker-exchanges': workerExchanges, cached, metadata }
 
 async function main() {
   const [mode, side = 'ours'] = process.argv.slice(2)
