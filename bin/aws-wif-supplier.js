@@ -27,6 +27,8 @@
 
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 const { googleAuthLibraryCopies } = require('./gal-copies.js')
+/** The file GOOGLE_APPLICATION_CREDENTIALS names, as GoogleTokenFetcher.fromEnv() reads it (null when unset or blank). */
+const credentialsPath = () => require('../lib/loader.js').__credentialsPath()
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]\n       aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]'
 
@@ -128,7 +130,7 @@ async function unloadedConfigSteps(e) {
 
 async function doctor(opts) {
   const { runtime, chain } = describeChain()
-  const configSource = opts.config ? opts.config : set('GOOGLE_APPLICATION_CREDENTIALS') ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
+  const configSource = opts.config ? opts.config : credentialsPath() != null ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
   const probe = metadataHost() // while the steps run
   let steps
   if (configSource === null) steps = await diagnoseAws()
@@ -176,14 +178,13 @@ function parseServerArgs(rest) {
  */
 async function metadataServer(opts) {
   const name = 'aws-wif-supplier metadata-server'
-  if (!opts.config && !set('GOOGLE_APPLICATION_CREDENTIALS')) {
+  if (!opts.config && credentialsPath() == null) {
     console.error(`${name}: no credential configuration: pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS (the file gcloud iam workload-identity-pools create-cred-config --aws writes)`)
     return 1
   }
   let fetcher
   try {
-    const runtime = { backgroundRefresh: true }
-    fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config, runtime) : GoogleTokenFetcher.fromEnv(runtime)
+    fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config) : GoogleTokenFetcher.fromEnv()
   } catch (e) {
     console.error(`${name}: the credential configuration cannot be used: ${e.code ?? 'ERROR'}: ${oneLine(e.message)}`)
     return 1
