@@ -1,6 +1,9 @@
 'use strict'
-// Process warnings about the AWS settings, each emitted once per process thread. The native chain
-// decides what is ignored (`ignoredSettings`, `profileOverridesEnvKeys`); this file only emits.
+// Process warnings about the AWS settings, each emitted once per process thread. The binding
+// decides what is ignored (`ignoredSettings`, `profileOverridesEnvKeys`) and words the warnings
+// (`__warnings()`, src/binding/warnings.rs); this file only emits them.
+
+const { ignoredSetting, profileOverEnvKeys } = require('./loader.js').__warnings()
 
 let warnedProfileOverEnv = false
 const warnedIgnored = new Set()
@@ -10,7 +13,7 @@ function warnIgnored(native) {
   for (const message of native.ignoredSettings ?? []) {
     if (warnedIgnored.has(message)) continue
     warnedIgnored.add(message)
-    process.emitWarning(message, { code: 'AWS_WIF_SUPPLIER_IGNORED_SETTING' })
+    process.emitWarning(message, { code: ignoredSetting.code })
   }
 }
 
@@ -18,10 +21,7 @@ function warnIgnored(native) {
 function warnProfileOverEnvKeys(native) {
   if (!native.profileOverridesEnvKeys || warnedProfileOverEnv) return
   warnedProfileOverEnv = true
-  process.emitWarning(
-    'Both AWS_PROFILE and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are set: the AWS_PROFILE profile is used and the keys are ignored, as the AWS SDK for JavaScript does. Unset one of them.',
-    { code: 'AWS_WIF_SUPPLIER_PROFILE_OVER_ENV_KEYS' },
-  )
+  process.emitWarning(profileOverEnvKeys.message, { code: profileOverEnvKeys.code })
 }
 
 module.exports = { warnIgnored, warnProfileOverEnvKeys }

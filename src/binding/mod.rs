@@ -8,3 +8,4 @@ pub mod fetcher;
 pub mod js_error;
 pub mod supplier;
 pub mod trust;
+pub mod warnings;
