@@ -27,8 +27,10 @@
 
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 const { googleAuthLibraryCopies } = require('./gal-copies.js')
+/** The package's binding, for what Rust decides and the CLI needs (its internal `__` helpers). */
+const binding = require('../lib/loader.js')
 /** The file GOOGLE_APPLICATION_CREDENTIALS names, as GoogleTokenFetcher.fromEnv() reads it (null when unset or blank). */
-const credentialsPath = () => require('../lib/loader.js').__credentialsPath()
+const credentialsPath = () => binding.__credentialsPath()
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]\n       aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]'
 
@@ -115,8 +117,6 @@ function printHuman(runtime, chain, configSource, steps, libs, metadata) {
   }
 }
 
-/** The Google steps, which need a loaded configuration (the last three of FetcherCore::diagnose, src/google/fetcher.rs STEPS). */
-const GOOGLE_STEPS = ['subject_token', 'sts', 'impersonation']
 
 /**
  * Every step when the configuration could not be loaded: config failed, the AWS steps run as
@@ -124,7 +124,8 @@ const GOOGLE_STEPS = ['subject_token', 'sts', 'impersonation']
  */
 async function unloadedConfigSteps(e) {
   const config = { step: 'config', status: 'failed', detail: `${e.code ?? 'ERROR'}: ${e.message}`, code: e.code, hint: e.hint }
-  const notRun = GOOGLE_STEPS.map((step) => ({ step, status: 'skipped', detail: 'not run: the configuration could not be loaded' }))
+  // The Google steps (the binding's list): they need a loaded configuration.
+  const notRun = binding.__googleSteps().map((step) => ({ step, status: 'skipped', detail: 'not run: the configuration could not be loaded' }))
   return [config, ...(await diagnoseAws()), ...notRun]
 }
 

@@ -9,7 +9,9 @@
 //!   ([`METADATA_SERVER_BACKGROUND_REFRESH`]);
 //! * `__credentialsPath()`: the file `GOOGLE_APPLICATION_CREDENTIALS` names in the calling
 //!   thread's environment, as `GoogleTokenFetcher.fromEnv()` reads it (trimmed; null when unset or
-//!   blank).
+//!   blank);
+//! * `__googleSteps()`: the doctor's steps that need a loaded Google configuration (the last three
+//!   of [`crate::google::fetcher::STEPS`]), which `doctor` lists as not run when it cannot load one.
 
 use napi::Env;
 use napi_derive::napi;
@@ -42,4 +44,11 @@ pub fn metadata_server_background_refresh() -> bool {
 pub fn credentials_path(env: Env) -> napi::Result<Option<String>> {
   let ctx = super::context::thread_context(&env)?;
   Ok(crate::google::config_file::FetcherConfig::path_from_env(&ctx).map(|p| p.to_string_lossy().into_owned()))
+}
+
+/// The steps of `diagnose()` after the AWS ones: they need a loaded configuration.
+#[napi(js_name = "__googleSteps", skip_typescript)]
+pub fn google_steps() -> Vec<&'static str> {
+  use crate::google::fetcher::{STEPS, STEP_SUBJECT_TOKEN};
+  STEPS.iter().copied().skip_while(|s| *s != STEP_SUBJECT_TOKEN).collect()
 }
