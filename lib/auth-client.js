@@ -82,7 +82,8 @@ module.exports = function authClients({ requiredBy }) {
   }
 
   const classCache = new WeakMap()
-  const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
+  /** The subject token type of the native flow (the binding's). */
+  const SUBJECT_TOKEN_TYPE = require('./loader.js').__subjectTokenType()
 
   // Node loads `Headers` (undici) lazily: 10-15 ms of synchronous work, which the first request of
   // a process needs. It is paid when the event loop is next idle after the first client is built,
@@ -192,7 +193,7 @@ module.exports = function authClients({ requiredBy }) {
         super({
           type: 'external_account',
           audience: info.audience,
-          subject_token_type: AWS4_REQUEST,
+          subject_token_type: SUBJECT_TOKEN_TYPE,
           token_url: info.tokenUrl,
           service_account_impersonation_url: info.serviceAccountImpersonationUrl ?? undefined,
           universe_domain: info.universeDomain,

@@ -10,6 +10,9 @@
 //! * `__credentialsPath()`: the file `GOOGLE_APPLICATION_CREDENTIALS` names in the calling
 //!   thread's environment, as `GoogleTokenFetcher.fromEnv()` reads it (trimmed; null when unset or
 //!   blank);
+//! * `__subjectTokenType()`: the `subject_token_type` of the native flow
+//!   ([`crate::google::subject_token::SUBJECT_TOKEN_TYPE`]), which `authClient()` declares to
+//!   google-auth-library;
 //! * `__googleSteps()`: the doctor's steps that need a loaded Google configuration (the last three
 //!   of [`crate::google::fetcher::STEPS`]), which `doctor` lists as not run when it cannot load one.
 
@@ -51,4 +54,10 @@ pub fn credentials_path(env: Env) -> napi::Result<Option<String>> {
 pub fn google_steps() -> Vec<&'static str> {
   use crate::google::fetcher::{STEPS, STEP_SUBJECT_TOKEN};
   STEPS.iter().copied().skip_while(|s| *s != STEP_SUBJECT_TOKEN).collect()
+}
+
+/// The subject token type the native flow sends to Google STS.
+#[napi(js_name = "__subjectTokenType", skip_typescript)]
+pub fn subject_token_type() -> &'static str {
+  crate::google::subject_token::SUBJECT_TOKEN_TYPE
 }
