@@ -16,7 +16,7 @@
 // Run: node --test __test__/authclient.test.mjs
 
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, sep } from 'node:path'
@@ -541,7 +541,8 @@ describe("google-auth-library resolution: the application's, not this package's"
   /** A copy of this package's JavaScript in `dir` (the binary linked), so that its own folder is `dir`, not the checkout. */
   function copyPackage(dir) {
     mkdirSync(dir, { recursive: true })
-    for (const file of ['package.json', 'index.js', 'index.mjs', 'auth-client.js', 'binding.js']) copyFileSync(here(`../${file}`), join(dir, file))
+    for (const file of ['package.json', 'index.js', 'index.mjs', 'binding.js']) copyFileSync(here(`../${file}`), join(dir, file))
+    cpSync(here('../lib'), join(dir, 'lib'), { recursive: true })
     symlinkSync(addonPath(), join(dir, basename(addonPath())))
   }
 

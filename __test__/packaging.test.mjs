@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -147,10 +147,12 @@ function packList(dir) {
 const LOCAL_BINARY = /^aws-wif-supplier\.[a-z0-9-]+\.node$/
 
 test('npm pack ships only what users need', (t) => {
+  // lib/: every module the entry points load (each .js file in the checkout's lib/).
+  const LIB = readdirSync(join(ROOT, 'lib')).filter((f) => f.endsWith('.js')).map((f) => `lib/${f}`)
   const { files, size, unpackedSize } = packList(ROOT)
-  const allowed = new Set(['package.json', 'index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'index.d.ts', 'binding.d.ts', 'bin/aws-wif-supplier.js', 'bin/gal-copies.js', 'lib/metadata-server.js', 'README.md', 'README.ja.md', 'SECURITY.md', 'LICENSE'])
+  const allowed = new Set(['package.json', 'index.js', 'index.mjs', 'binding.js', 'index.d.ts', 'binding.d.ts', 'bin/aws-wif-supplier.js', 'bin/gal-copies.js', ...LIB, 'README.md', 'README.ja.md', 'SECURITY.md', 'LICENSE'])
   assert.deepEqual(files.filter((f) => !allowed.has(f) && !LOCAL_BINARY.test(f)), [], 'unexpected files in the package')
-  for (const required of ['package.json', 'index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'index.d.ts', 'binding.d.ts', 'bin/aws-wif-supplier.js', 'bin/gal-copies.js', 'lib/metadata-server.js']) assert.ok(files.includes(required), required)
+  for (const required of ['package.json', 'index.js', 'index.mjs', 'binding.js', 'index.d.ts', 'binding.d.ts', 'bin/aws-wif-supplier.js', 'bin/gal-copies.js', ...LIB]) assert.ok(files.includes(required), required)
   const local = files.filter((f) => LOCAL_BINARY.test(f))
   t.diagnostic(`aws-wif-supplier: ${files.length} files${local.length ? ` (with the local ${local.join(', ')})` : ''}, ${(size / 1024).toFixed(1)} kB packed, ${(unpackedSize / 1024).toFixed(1)} kB unpacked`)
   const platform = binaryOf('linux-x64-gnu')

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import net, { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -14,9 +15,16 @@ import { collectChild } from './netns.mjs'
 
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 
-/** The `code` values documented in index.d.ts for the supplier. */
-export const CREDENTIAL_CODES = ['CREDENTIALS_NOT_FOUND', 'CREDENTIALS_ENDPOINT_ERROR', 'INVALID_CREDENTIALS_RESPONSE', 'CREDENTIALS_EXPIRED', 'TIMEOUT', 'CONFIG_INVALID']
-export const REGION_CODES = ['REGION_NOT_FOUND', 'TIMEOUT']
+/** Every `code` of the package's errors: the binding's one list (ErrorKind in src/error.rs). */
+export const ERROR_CODES = createRequire(import.meta.url)('../lib/loader.js').__errorCodes()
+const codes = (...names) => {
+  for (const name of names) assert.ok(ERROR_CODES.includes(name), `${name} is not one of the binding's codes`)
+  return names
+}
+
+/** The `code` values documented in index.d.ts for the supplier (each one of ERROR_CODES). */
+export const CREDENTIAL_CODES = codes('CREDENTIALS_NOT_FOUND', 'CREDENTIALS_ENDPOINT_ERROR', 'INVALID_CREDENTIALS_RESPONSE', 'CREDENTIALS_EXPIRED', 'TIMEOUT', 'CONFIG_INVALID')
+export const REGION_CODES = codes('REGION_NOT_FOUND', 'TIMEOUT')
 export const SUPPLIER_CODES = [...new Set([...CREDENTIAL_CODES, ...REGION_CODES])]
 
 export const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
@@ -139,8 +147,8 @@ export function lastJsonLine(text) {
 // ---------------------------------------------------------------------------------------------
 // GoogleTokenFetcher and the doctor (fetcher.test.mjs, doctor.test.mjs)
 
-/** Every `code` a GoogleTokenFetcher error may carry (index.d.ts): the supplier's plus the Google ones. */
-export const FETCHER_CODES = [...SUPPLIER_CODES, 'STS_EXCHANGE_FAILED', 'IMPERSONATION_FAILED', 'INVALID_TOKEN_RESPONSE']
+/** Every `code` a GoogleTokenFetcher error may carry (index.d.ts): all of them but INTERNAL (a bug). */
+export const FETCHER_CODES = ERROR_CODES.filter((code) => code !== 'INTERNAL')
 
 export const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform'
 

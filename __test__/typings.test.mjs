@@ -24,6 +24,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { hermeticEnv } from './emulator/index.mjs'
@@ -102,4 +103,27 @@ test('the same checks against google-auth-library 11 typings', { timeout: 90_000
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+// index.js only exports (lib/ holds the code), and the binding's internal helpers (the `__` names
+// lib/ uses: __errorCodes, __configInvalid, __maxIdTokenAudiences …) stay internal: the values the
+// package exports through require and import are exactly the values index.d.ts declares.
+test('the exports of index.js and index.mjs are exactly the values index.d.ts declares', { timeout: 60_000 }, async () => {
+  const ts = createRequire(import.meta.url)('typescript')
+  const file = here('../index.d.ts')
+  const program = ts.createProgram([file], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true, skipLibCheck: true })
+  const checker = program.getTypeChecker()
+  const declared = checker
+    .getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(file)))
+    .filter((s) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s).flags & ts.SymbolFlags.Value)
+    .map((s) => s.name)
+    .sort()
+  const cjs = createRequire(import.meta.url)('../index.js')
+  assert.deepEqual(Object.keys(cjs).sort(), declared, 'require')
+  const esm = await import('../index.mjs')
+  assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), declared, 'import')
+  const binding = createRequire(import.meta.url)('../binding.js')
+  const internal = Object.keys(binding).filter((k) => k.startsWith('__') && k !== '__napiBindingTarget')
+  assert.ok(internal.includes('__errorCodes'), `the binding's internal helpers: ${internal.join(', ')}`)
+  for (const name of internal) assert.ok(!declared.includes(name), `${name} is declared`)
 })

@@ -27,6 +27,10 @@
 
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 const { googleAuthLibraryCopies } = require('./gal-copies.js')
+/** The package's binding, for what Rust decides and the CLI needs (its internal `__` helpers). */
+const binding = require('../lib/loader.js')
+/** The file GOOGLE_APPLICATION_CREDENTIALS names, as GoogleTokenFetcher.fromEnv() reads it (null when unset or blank). */
+const credentialsPath = () => binding.__credentialsPath()
 
 const USAGE = 'usage: aws-wif-supplier doctor [--config FILE] [--json]\n       aws-wif-supplier metadata-server [--host 127.0.0.1] [--port N] [--config FILE] [--project ID]'
 
@@ -113,8 +117,6 @@ function printHuman(runtime, chain, configSource, steps, libs, metadata) {
   }
 }
 
-/** The Google steps, which need a loaded configuration (the last three of FetcherCore::diagnose, src/google/fetcher.rs STEPS). */
-const GOOGLE_STEPS = ['subject_token', 'sts', 'impersonation']
 
 /**
  * Every step when the configuration could not be loaded: config failed, the AWS steps run as
@@ -122,13 +124,14 @@ const GOOGLE_STEPS = ['subject_token', 'sts', 'impersonation']
  */
 async function unloadedConfigSteps(e) {
   const config = { step: 'config', status: 'failed', detail: `${e.code ?? 'ERROR'}: ${e.message}`, code: e.code, hint: e.hint }
-  const notRun = GOOGLE_STEPS.map((step) => ({ step, status: 'skipped', detail: 'not run: the configuration could not be loaded' }))
+  // The Google steps (the binding's list): they need a loaded configuration.
+  const notRun = binding.__googleSteps().map((step) => ({ step, status: 'skipped', detail: 'not run: the configuration could not be loaded' }))
   return [config, ...(await diagnoseAws()), ...notRun]
 }
 
 async function doctor(opts) {
   const { runtime, chain } = describeChain()
-  const configSource = opts.config ? opts.config : set('GOOGLE_APPLICATION_CREDENTIALS') ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
+  const configSource = opts.config ? opts.config : credentialsPath() != null ? 'GOOGLE_APPLICATION_CREDENTIALS' : null
   const probe = metadataHost() // while the steps run
   let steps
   if (configSource === null) steps = await diagnoseAws()
@@ -176,14 +179,13 @@ function parseServerArgs(rest) {
  */
 async function metadataServer(opts) {
   const name = 'aws-wif-supplier metadata-server'
-  if (!opts.config && !set('GOOGLE_APPLICATION_CREDENTIALS')) {
+  if (!opts.config && credentialsPath() == null) {
     console.error(`${name}: no credential configuration: pass --config FILE or set GOOGLE_APPLICATION_CREDENTIALS (the file gcloud iam workload-identity-pools create-cred-config --aws writes)`)
     return 1
   }
   let fetcher
   try {
-    const runtime = { backgroundRefresh: true }
-    fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config, runtime) : GoogleTokenFetcher.fromEnv(runtime)
+    fetcher = opts.config ? GoogleTokenFetcher.fromCredentialConfig(opts.config) : GoogleTokenFetcher.fromEnv()
   } catch (e) {
     console.error(`${name}: the credential configuration cannot be used: ${e.code ?? 'ERROR'}: ${oneLine(e.message)}`)
     return 1

@@ -5,7 +5,7 @@
 // Credentials gets this workload's tokens without a change.
 //
 // Tokens come only from the native fetcher (its process-wide cache, one exchange for every client);
-// nothing here talks to Google or AWS. Loaded lazily by `fetcher.serveMetadata()` (index.js) and by
+// nothing here talks to Google or AWS. Loaded lazily by `fetcher.serveMetadata()` (lib/fetcher.js) and by
 // `aws-wif-supplier metadata-server` (bin/aws-wif-supplier.js).
 //
 // What is served, as GCE serves it (what gcp-metadata, google-auth for Python and the Go metadata
@@ -82,7 +82,7 @@ class MetadataError extends Error {
 const notFound = () => new MetadataError(404, 'Not Found')
 
 /**
- * The server's view of the fetcher: `source` is what index.js hands over (`info` = clientInfo,
+ * The server's view of the fetcher: `source` is what lib/fetcher.js hands over (`info` = clientInfo,
  * `token()`, `idToken(audience, includeEmail)`, `origin` = how the fetcher was made), `Fetcher` the
  * GoogleTokenFetcher class (to build one for other scopes).
  */
@@ -127,17 +127,15 @@ class Tokens {
   /** A fetcher of the same configuration with other scopes (its own process-wide cache: one exchange for all clients). */
   async #build(scopes) {
     const { options, config } = this.#source.origin
-    const runtime = { ...options, backgroundRefresh: true }
+    const binding = require('./loader.js')
+    const runtime = { ...options, backgroundRefresh: binding.__metadataServerBackgroundRefresh() }
     if (config === undefined) return new this.#Fetcher({ ...runtime, scopes })
     let object = config
     if (typeof config === 'string') {
       try {
         object = JSON.parse(await readFile(config, 'utf8'))
       } catch {
-        const err = new Error('the credential configuration could not be read again for a fetcher of other scopes')
-        err.code = 'CONFIG_INVALID'
-        err.hint = 'keep the credential configuration file in place while the metadata server runs'
-        throw err
+        throw binding.__configInvalid('the credential configuration could not be read again for a fetcher of other scopes', 'keep the credential configuration file in place while the metadata server runs')
       }
     }
     return this.#Fetcher.fromCredentialConfig({ ...object, scopes }, runtime)

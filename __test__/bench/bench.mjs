@@ -19,7 +19,7 @@
 // emulator did not issue, or the app printed no row).
 
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os, { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -54,7 +54,8 @@ function resolveAddon() {
   if (!override) return { path: ensureAddon(), dir: null, source: null }
   if (!existsSync(override)) throw new Error(`WIF_BENCH_ADDON=${override} does not exist`)
   const dir = mkdtempSync(join(tmpdir(), 'aws-wif-bench-pkg-'))
-  for (const file of ['index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'package.json']) copyFileSync(join(ROOT, file), join(dir, file))
+  for (const file of ['index.js', 'index.mjs', 'binding.js', 'package.json']) copyFileSync(join(ROOT, file), join(dir, file))
+  cpSync(join(ROOT, 'lib'), join(dir, 'lib'), { recursive: true })
   const path = join(dir, basename(addonPath()))
   copyFileSync(override, path)
   return { path, dir, source: override }

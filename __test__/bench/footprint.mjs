@@ -16,7 +16,8 @@ import { join } from 'node:path'
 export const JS_PACKAGE = '@aws-sdk/credential-providers'
 /** What google-auth-library's sample requires on top: the STS client it resolves the region with. */
 export const JS_SAMPLE_PACKAGES = [JS_PACKAGE, '@aws-sdk/client-sts']
-const OUR_FILES = ['index.js', 'index.mjs', 'auth-client.js', 'binding.js', 'index.d.ts', 'binding.d.ts']
+/** The package's JavaScript and typings: the entry points, binding.js and every lib/ module (package.json `files`). */
+const ourFiles = (root) => ['index.js', 'index.mjs', 'binding.js', 'index.d.ts', 'binding.d.ts', ...readdirSync(join(root, 'lib')).filter((f) => f.endsWith('.js')).map((f) => join('lib', f))]
 
 /** Bytes and file count of a directory tree, skipping `node_modules` (counted as packages of their own). */
 function treeSize(dir) {
@@ -92,6 +93,7 @@ export function binarySize(nodePath) {
 
 /** Installed footprint of our package: its JS files plus the stripped .node. */
 export function oursFootprint(root, binary) {
-  const js = OUR_FILES.map((file) => statSync(join(root, file)).size).reduce((a, b) => a + b, 0)
-  return { packages: 1, bytes: js + (binary.strippedBytes ?? binary.bytes), files: OUR_FILES.length + 1 }
+  const files = ourFiles(root)
+  const js = files.map((file) => statSync(join(root, file)).size).reduce((a, b) => a + b, 0)
+  return { packages: 1, bytes: js + (binary.strippedBytes ?? binary.bytes), files: files.length + 1 }
 }

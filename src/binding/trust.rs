@@ -17,7 +17,7 @@ pub struct TrustSummary {
   pub node_set_given: bool,
 }
 
-/// Internal: called by the package's `index.js` with Node's trusted certificates (PEM texts).
+/// Internal: called by the package's `lib/trust.js` with Node's trusted certificates (PEM texts).
 #[napi(skip_typescript)]
 pub fn set_node_trust(pems: Vec<String>) {
   crate::http::trust::set_node_roots(pems);

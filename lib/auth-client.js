@@ -1,14 +1,15 @@
 'use strict'
 // aws-wif-supplier: the google-auth-library clients of GoogleTokenFetcher (authClient(),
-// idTokenClient()). Loaded by index.js only when one of them is first asked for, so that an import
-// of the package (and, for ESM importers, Node's CommonJS export scan of index.js, whose memory
-// grows with the size of the file) does not pay for code most applications never run.
+// idTokenClient()). Loaded by lib/fetcher.js only when one of them is first asked for, so that an
+// import of the package does not pay for code most applications never run.
 //
-// index.js calls this module's export once with what it shares: `configInvalid` (its CONFIG_INVALID
-// error), `inspect` and `requiredBy`, the filename of the module that required the package (null
-// for an ES module importer, whose module is out of sight).
+// lib/fetcher.js calls this module's export once with `requiredBy`, the filename of the module that
+// required the package (null for an ES module importer, whose module is out of sight).
 
-module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
+const { inspect } = require('node:util')
+const { configInvalid } = require('./errors.js')
+
+module.exports = function authClients({ requiredBy }) {
   // google-auth-library clients on the native fetcher (authClient(), idTokenClient())
   //
   // The classes extend the APPLICATION's google-auth-library, resolved the way the application
@@ -81,7 +82,8 @@ module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
   }
 
   const classCache = new WeakMap()
-  const AWS4_REQUEST = 'urn:ietf:params:aws:token-type:aws4_request'
+  /** The subject token type of the native flow (the binding's). */
+  const SUBJECT_TOKEN_TYPE = require('./loader.js').__subjectTokenType()
 
   // Node loads `Headers` (undici) lazily: 10-15 ms of synchronous work, which the first request of
   // a process needs. It is paid when the event loop is next idle after the first client is built,
@@ -191,7 +193,7 @@ module.exports = function authClients({ configInvalid, inspect, requiredBy }) {
         super({
           type: 'external_account',
           audience: info.audience,
-          subject_token_type: AWS4_REQUEST,
+          subject_token_type: SUBJECT_TOKEN_TYPE,
           token_url: info.tokenUrl,
           service_account_impersonation_url: info.serviceAccountImpersonationUrl ?? undefined,
           universe_domain: info.universeDomain,
