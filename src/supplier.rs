@@ -1,10 +1,21 @@
 //! The supplier core: the credential chain and the region behind process-wide caches.
 //!
-//! Suppliers built from the same configuration (the same relevant environment variables and the
-//! same options) share one [`SupplierCore`] for the whole process, and so one cache: every
-//! instance and every `worker_thread` (the addon is loaded once per process) sees one fetch per
-//! expiry. This is what google-auth-library asks of a supplier ("these are not cached by the
-//! calling AwsClient, so caching should be included in the implementation").
+//! Spec:
+//! * **Shared by configuration.** Suppliers built from the same configuration (the same relevant
+//!   environment variables and the same options) share one [`SupplierCore`] for the whole process,
+//!   and so one cache: every instance and every `worker_thread` (the addon is loaded once per
+//!   process) sees one fetch per expiry. This is what google-auth-library asks of a supplier
+//!   ("these are not cached by the calling AwsClient, so caching should be included in the
+//!   implementation"). The cores live in a [`Registry`] bounded by [`MAX_IDLE_CONFIGURATIONS`]
+//!   (cores no supplier or fetcher holds are dropped beyond it).
+//! * **Credentials** are cached by the [`Cache`] policy: refreshed `refreshMarginSeconds` (default
+//!   [`crate::cache::DEFAULT_MARGIN`], at most [`MAX_MARGIN`]) before they expire, one load shared
+//!   by all callers, failures never cached. The **region** is resolved once and kept for the process.
+//! * **Bounded.** Each load runs under one deadline of `timeoutMs` (default [`DEFAULT_TIMEOUT`]); a
+//!   caller that joined a load started by another waits at most its own `timeoutMs` plus
+//!   [`WAIT_GRACE`].
+//! * The Google fetcher ([`crate::google::fetcher`]) takes its region and AWS credentials from the
+//!   same core, so the supplier and the fetcher of one environment share one credential cache.
 
 use std::sync::Arc;
 use std::time::Duration;

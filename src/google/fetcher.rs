@@ -5,7 +5,8 @@
 //! caches, and the background-refresh decision). The parts, one file each:
 //! * [`super::flow`]: the steps of one fetch (subject token → STS → impersonation), in a `Context`;
 //! * [`super::token_store`]: the caches and when to refresh them, with the defaults
-//!   ([`super::token_store::FETCHER_BACKGROUND_REFRESH`], …, [`MAX_ID_TOKEN_AUDIENCES`]);
+//!   ([`super::token_store::FETCHER_BACKGROUND_REFRESH`], …,
+//!   [`super::token_store::MAX_ID_TOKEN_AUDIENCES`]);
 //! * [`super::doctor`]: the same steps one by one for `doctor` ([`FetcherCore::diagnose`]);
 //! * [`crate::registry`]: [`FetcherCore::shared`] keeps one core per configuration for the process,
 //!   under a typed key (`FetcherKey`: no secret in clear) in a registry bounded by
@@ -24,10 +25,6 @@ use crate::supplier::SupplierCore;
 use super::config_file::FetcherConfig;
 use super::doctor::{self, StepOutcome};
 use super::token_store::TokenStore;
-
-pub use super::doctor::{diagnose_aws, StepStatus};
-pub use super::flow::{AccessToken, ASSUMED_LIFETIME};
-pub use super::token_store::{Refresh, BACKGROUND_RECHECK, MAX_ID_TOKEN_AUDIENCES};
 
 /// Beyond this many configurations, [`FetcherCore::shared`] evicts the ones nobody holds.
 pub const MAX_SHARED_FETCHERS: usize = 64;
@@ -97,8 +94,6 @@ pub struct FetcherCore {
   config: Arc<FetcherConfig>,
   supplier: Arc<SupplierCore>,
   tokens: Arc<TokenStore>,
-  /// The bound of one fetch, and of the doctor's Google steps.
-  timeout: Duration,
 }
 
 impl std::fmt::Debug for FetcherCore {
@@ -118,13 +113,12 @@ impl FetcherCore {
       tokens: Arc::new(TokenStore::new(config.clone(), supplier.clone(), policy, timeout)),
       config,
       supplier,
-      timeout,
     }
   }
 
   /// The process-wide fetcher for this configuration, supplier core and policy: every instance and
   /// every worker thread with the same setup shares one token store, and so one exchange per expiry.
-  /// How callers refresh is theirs ([`Refresh`]), not part of the key.
+  /// How callers refresh is theirs ([`super::token_store::Refresh`]), not part of the key.
   pub fn shared(config: FetcherConfig, supplier: Arc<SupplierCore>, policy: Policy) -> Arc<FetcherCore> {
     static REGISTRY: once_cell::sync::Lazy<Registry<FetcherKey, FetcherCore>> =
       once_cell::sync::Lazy::new(|| Registry::new(MAX_SHARED_FETCHERS));
@@ -135,7 +129,6 @@ impl FetcherCore {
   /// Bound the Google steps (STS and impersonation together) by `timeout` instead of the supplier's.
   /// For a core just made by [`Self::new`] (no one else holds its token store yet).
   pub fn with_timeout(mut self, timeout: Duration) -> Self {
-    self.timeout = timeout;
     if let Some(tokens) = Arc::get_mut(&mut self.tokens) {
       tokens.set_timeout(timeout);
     }
@@ -163,7 +156,7 @@ impl FetcherCore {
   /// Run every step once, fresh (AWS region and credentials come through the supplier's caches),
   /// and report each ([`super::doctor`]). Never contains a secret; touches no token cache.
   pub async fn diagnose(&self) -> Vec<StepOutcome> {
-    doctor::diagnose(&self.config, &self.supplier, self.timeout).await
+    doctor::diagnose(&self.config, &self.supplier, self.tokens.timeout()).await
   }
 }
 

@@ -1,5 +1,14 @@
 //! Google side: the AWS subject token, the STS token exchange, service account impersonation,
 //! the `external_account` credential configuration, and the fetcher that runs them in order.
+//!
+//! * [`fetcher`]: `FetcherCore`, one configuration (config + supplier core + token store), shared
+//!   process-wide through [`crate::registry`];
+//! * [`flow`]: the steps of one fetch, in a `Context`; [`token_store`]: the token caches and the
+//!   background-refresh decision; [`doctor`]: the steps one by one, reported;
+//! * one file per Google endpoint, each through [`endpoint::Endpoint`]: [`sts`],
+//!   [`impersonation`], [`id_token`]; the subject token is [`subject_token`];
+//! * the configuration: [`config_file`] (the `external_account` JSON), [`options`] (option names),
+//!   [`encoding`].
 
 pub mod config_file;
 pub mod doctor;

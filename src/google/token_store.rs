@@ -206,6 +206,11 @@ impl TokenStore {
     self.loader.timeout = timeout;
   }
 
+  /// The bound of one fetch.
+  pub fn timeout(&self) -> Duration {
+    self.loader.timeout
+  }
+
   /// A cached access token usable now, without I/O.
   pub fn peek(&self) -> Option<Entry<AccessToken>> {
     self.access.peek()
@@ -216,7 +221,7 @@ impl TokenStore {
   /// * [`Refresh::Background`], and a token still valid inside the refresh window: it, with
   ///   `refresh_at` [`BACKGROUND_RECHECK`] from now (or its expiry if sooner: callers that reuse it
   ///   until then pick up the refreshed token at most that late, and meanwhile ask nobody), and one
-  ///   refresh started behind it ([`Self::refresh_behind`]).
+  ///   refresh started behind it, unless one is running.
   /// * Otherwise `None`: the caller waits for [`Self::access_token`].
   pub fn ready(self: &Arc<Self>, refresh: Refresh) -> Option<Entry<AccessToken>> {
     if let Some(e) = self.access.peek() {
