@@ -142,13 +142,13 @@ async fn within<T>(deadline: Deadline, what: &str, fut: impl std::future::Future
 }
 
 #[cfg(test)]
+/// Through the fetcher: one fetch's steps, their requests and their one time bound.
 mod tests {
   use crate::cache::Policy;
   use crate::env::Clock;
   use crate::google::config_file::DEFAULT_SCOPE;
   use crate::google::test_fixtures::*;
-  use crate::google::test_server::percent_decode;
-  use crate::google::test_server::{reply, Canned, Recorded, TestServer};
+  use crate::google::test_server::{percent_decode, reply, Canned, Recorded, TestServer};
   use std::time::Duration;
 
   /// Issue 12, defect 2: region, credentials and the Google calls share one `timeoutMs`.
