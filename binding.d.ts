@@ -71,7 +71,9 @@ export declare class GoogleTokenFetcher {
   /**
    * Token plus reuse deadline. Internal: the package's JavaScript wrapper builds
    * `getAccessToken()` and `getRequestHeaders()` on it. `background` overrides the object's
-   * `backgroundRefresh` for this call.
+   * `backgroundRefresh` for this call. A token the store may hand out now
+   * ([`token_store::TokenStore::ready`], which also starts a background refresh when one is due)
+   * is answered here on the JS thread; otherwise the caller waits for one shared fetch.
    */
   tokenLease(background?: boolean | undefined | null): Promise<TokenLease>
   /** ID token plus reuse deadline. Internal: the JavaScript wrapper builds `getIdToken()` on it. */

@@ -456,6 +456,15 @@ describe('from options', () => {
     assert.equal(typeof ContainerAwsCredentialsSupplier.prototype.getAwsSecurityCredentials, 'function')
   })
 
+  test('the binding exports the token defaults and the ID-token bound, so JavaScript restates neither', () => {
+    const binding = createRequire(import.meta.url)('../binding.js')
+    assert.equal(binding.MAX_ID_TOKEN_AUDIENCES, 64)
+    assert.equal(binding.METADATA_SERVER_BACKGROUND_REFRESH, true)
+    assert.deepEqual([undefined, null, true, false].map((o) => binding.authClientBackgroundRefresh(o)), [true, true, true, false])
+    assert.equal(new binding.GoogleTokenFetcher(options()).backgroundRefresh, false, "a fetcher's own default")
+    assert.equal(new binding.GoogleTokenFetcher(options({ backgroundRefresh: true })).backgroundRefresh, true)
+  })
+
   test('the fetcher object shows no token or secret', TEST_TIMEOUT, async () => {
     freshEnv()
     const fetcher = new GoogleTokenFetcher(options({ quotaProjectId: 'qp' }))

@@ -14,8 +14,8 @@
 //! * **Static stability**: if a refresh fails while the current value has not yet expired, the
 //!   current value is served and the next attempt waits a jittered, growing backoff
 //!   ([`RETRY_BASE`] doubling to [`RETRY_MAX`], never past the expiration).
-//! * Optional **background refresh**: inside the margin, callers get the current value at once
-//!   and one load runs behind them.
+//! * Background refresh (a caller served at once inside the margin while one load runs behind)
+//!   is not the cache's: the token store decides it per call ([`crate::google::token_store`]).
 //! * **Forced refreshes are rate-bound**: a consumer that saw the value rejected (an API's 401) may
 //!   drop it at most once per [`FORCED_REFRESH_INTERVAL`] per cache ([`Cache::allow_forced_refresh`]);
 //!   the caches are process-wide, so one caller in a loop of 401s cannot make every worker refetch.
@@ -42,12 +42,11 @@ pub struct Policy {
   /// Extra random lead, uniform in `[0, jitter)`, drawn per value.
   pub jitter: Duration,
   pub no_expiry_ttl: Duration,
-  pub background: bool,
 }
 
 impl Default for Policy {
   fn default() -> Self {
-    Policy { margin: DEFAULT_MARGIN, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(900), background: false }
+    Policy { margin: DEFAULT_MARGIN, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(900) }
   }
 }
 
@@ -138,10 +137,10 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
   pub fn peek(&self) -> Option<Entry<T>> {
     let now = self.clock.now();
     let st = self.lock();
-    Self::usable(&st, now, false)
+    Self::usable(&st, now)
   }
 
-  fn usable(st: &State<T>, now: SystemTime, background: bool) -> Option<Entry<T>> {
+  fn usable(st: &State<T>, now: SystemTime) -> Option<Entry<T>> {
     let cur = st.current.as_ref()?;
     if now < cur.refresh_at {
       return Some(cur.clone());
@@ -152,7 +151,6 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
     }
     match st.retry_at {
       Some(retry) if now < retry => Some(Entry { refresh_at: retry, ..cur.clone() }),
-      _ if background => Some(Entry { refresh_at: now, ..cur.clone() }),
       _ => None,
     }
   }
@@ -200,12 +198,11 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
       let mut rx = {
         let now = self.clock.now();
         let mut st = self.lock();
-        let usable = Self::usable(&st, now, self.policy.background);
+        let usable = Self::usable(&st, now);
         match (usable, &st.inflight) {
-          (Some(e), Some(_)) => return Ok(e),
-          (Some(e), None) if now < e.refresh_at || !self.policy.background => return Ok(e),
-          (_, Some(rx)) => rx.clone(),
-          (background_hit, None) => {
+          (Some(e), _) => return Ok(e),
+          (None, Some(rx)) => rx.clone(),
+          (None, None) => {
             let Some(load) = load.take() else {
               return Err(Error::new(ErrorKind::Internal, "credential load was abandoned twice"));
             };
@@ -225,9 +222,6 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
               let _ = tx.send(Some(shared));
               drop(guard);
             });
-            if let Some(e) = background_hit {
-              return Ok(e);
-            }
             rx
           }
         }
@@ -433,29 +427,6 @@ mod tests {
     assert_eq!(e.refresh_at, clock.now() + Duration::from_secs(60));
     let e = cache.get(loader(&calls, Ok(1), None, &clock)).await.unwrap();
     assert_eq!(e.value, 1);
-  }
-
-  #[tokio::test]
-  async fn background_refresh_answers_at_once() {
-    let (cache, clock) = setup(Policy { background: true, ..Policy::default() });
-    let calls = Arc::new(AtomicUsize::new(0));
-    cache.get(loader(&calls, Ok(1), HOUR, &clock)).await.unwrap();
-    clock.advance(Duration::from_secs(3600 - 100));
-    let gate = Arc::new(tokio::sync::Notify::new());
-    let g = gate.clone();
-    let exp = clock.now() + Duration::from_secs(3600);
-    let served = cache
-      .get(move || async move {
-        g.notified().await;
-        Ok((2u32, Some(exp)))
-      })
-      .await
-      .unwrap();
-    assert_eq!(served.value, 1, "the caller did not wait for the refresh");
-    gate.notify_one();
-    let mut rx = cache.lock().inflight.clone().unwrap();
-    rx.wait_for(Option::is_some).await.unwrap();
-    assert_eq!(cache.peek().unwrap().value, 2);
   }
 
   /// Defect 1 of issue 12: a load whose runtime shut down (napi-rs's, when the last environment

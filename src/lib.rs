@@ -28,6 +28,7 @@ pub mod google;
 pub mod http;
 pub mod log;
 pub mod redact;
+pub mod registry;
 pub mod runtime;
 pub mod supplier;
 pub mod time;

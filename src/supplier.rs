@@ -1,13 +1,23 @@
 //! The supplier core: the credential chain and the region behind process-wide caches.
 //!
-//! Suppliers built from the same configuration (the same relevant environment variables and the
-//! same options) share one [`SupplierCore`] for the whole process, and so one cache: every
-//! instance and every `worker_thread` (the addon is loaded once per process) sees one fetch per
-//! expiry. This is what google-auth-library asks of a supplier ("these are not cached by the
-//! calling AwsClient, so caching should be included in the implementation").
+//! Spec:
+//! * **Shared by configuration.** Suppliers built from the same configuration (the same relevant
+//!   environment variables and the same options) share one [`SupplierCore`] for the whole process,
+//!   and so one cache: every instance and every `worker_thread` (the addon is loaded once per
+//!   process) sees one fetch per expiry. This is what google-auth-library asks of a supplier
+//!   ("these are not cached by the calling AwsClient, so caching should be included in the
+//!   implementation"). The cores live in a [`Registry`] bounded by [`MAX_IDLE_CONFIGURATIONS`]
+//!   (cores no supplier or fetcher holds are dropped beyond it).
+//! * **Credentials** are cached by the [`Cache`] policy: refreshed `refreshMarginSeconds` (default
+//!   [`crate::cache::DEFAULT_MARGIN`], at most [`MAX_MARGIN`]) before they expire, one load shared
+//!   by all callers, failures never cached. The **region** is resolved once and kept for the process.
+//! * **Bounded.** Each load runs under one deadline of `timeoutMs` (default [`DEFAULT_TIMEOUT`]); a
+//!   caller that joined a load started by another waits at most its own `timeoutMs` plus
+//!   [`WAIT_GRACE`].
+//! * The Google fetcher ([`crate::google::fetcher`]) takes its region and AWS credentials from the
+//!   same core, so the supplier and the fetcher of one environment share one credential cache.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
@@ -21,6 +31,7 @@ use crate::env::EnvSnapshot;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 use crate::log::{Level, Logger};
+use crate::registry::Registry;
 use crate::time::format_rfc3339;
 
 /// The default `timeoutMs` (its home is [`crate::http`], beside [`Deadline`]).
@@ -80,15 +91,14 @@ impl std::fmt::Debug for SupplierCore {
   }
 }
 
-type Registry = HashMap<(EnvSnapshot, SupplierOptions), Arc<SupplierCore>>;
+/// The process-wide cores, one per (environment snapshot, options): a [`Registry`], which keeps a
+/// configuration's core (and so its cache) after the last supplier of it is garbage-collected, so
+/// that re-constructing one (per request, per worker) does not refetch.
+static REGISTRY: Lazy<Registry<(EnvSnapshot, SupplierOptions), SupplierCore>> = Lazy::new(|| Registry::new(MAX_IDLE_CONFIGURATIONS));
 
-static REGISTRY: Lazy<Mutex<Registry>> = Lazy::new(Default::default);
-
-/// The registry keeps a configuration's core (and so its cache) after the last supplier of it is
-/// garbage-collected, so that re-constructing one (per request, per worker) does not refetch. It
-/// is bounded: past [`MAX_IDLE_CONFIGURATIONS`] entries, those that no live supplier or fetcher
-/// holds (`Arc::strong_count == 1`) are dropped. Cores in use are never dropped (each is one
-/// environment's cache, a few hundred bytes), so the bound is on forgotten ones.
+/// The bound of the registry: past this many entries, those that no live supplier or fetcher holds
+/// are dropped. Cores in use are never dropped (each is one environment's cache, a few hundred
+/// bytes), so the bound is on forgotten ones.
 pub const MAX_IDLE_CONFIGURATIONS: usize = 64;
 
 impl SupplierCore {
@@ -96,8 +106,7 @@ impl SupplierCore {
     let clock = ctx.clock.clone();
     let ctx_env = ctx.env.clone();
     let policy = Policy { margin: options.refresh_margin, ..Policy::default() };
-    let forever =
-      Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400), background: false };
+    let forever = Policy { margin: Duration::ZERO, jitter: Duration::ZERO, no_expiry_ttl: Duration::from_secs(100 * 365 * 86_400) };
     Arc::new(SupplierCore {
       chain: Arc::new(Chain::with_timeout(ctx, options.region.as_deref(), options.timeout)),
       credentials: Cache::new(policy, clock.clone()),
@@ -109,17 +118,7 @@ impl SupplierCore {
 
   /// The process-wide core for this environment and these options.
   pub fn shared(ctx: Context, options: SupplierOptions) -> Arc<Self> {
-    let key = (ctx.env.clone(), options.clone());
-    let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(core) = reg.get(&key) {
-      return core.clone();
-    }
-    if reg.len() >= MAX_IDLE_CONFIGURATIONS {
-      reg.retain(|_, core| Arc::strong_count(core) > 1);
-    }
-    let core = SupplierCore::new(ctx, options);
-    reg.insert(key, core.clone());
-    core
+    REGISTRY.get_or_insert((ctx.env.clone(), options.clone()), || SupplierCore::new(ctx, options))
   }
 
   pub fn options(&self) -> &SupplierOptions {
@@ -246,7 +245,7 @@ mod tests {
       let name = format!("unused-{i}");
       drop(SupplierCore::shared(ctx(&[("AWS_PROFILE", name.as_str())]), SupplierOptions::default()));
     }
-    let len = REGISTRY.lock().unwrap().len();
+    let len = REGISTRY.len();
     assert!(len <= MAX_IDLE_CONFIGURATIONS + 8, "{len}"); // (+ other tests' live cores)
     let again = SupplierCore::shared(ctx(&[("AWS_REGION", "sa-east-1"), ("AWS_PROFILE", "held")]), SupplierOptions::default());
     assert!(Arc::ptr_eq(&held, &again), "a core in use is never dropped");

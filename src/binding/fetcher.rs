@@ -12,12 +12,12 @@ use crate::cache::{Entry, Policy};
 use crate::context::Context;
 use crate::env::epoch_millis;
 use crate::google::config_file::{FetcherConfig, FetcherOptions};
-use crate::google::fetcher::{self as core_fetcher, AccessToken, FetcherCore, Refresh, StepOutcome, StepStatus};
+use crate::google::doctor::{self, StepOutcome, StepStatus};
+use crate::google::fetcher::FetcherCore;
+use crate::google::flow::AccessToken;
 use crate::google::id_token::IdToken;
+use crate::google::token_store::{self, Refresh, DEFAULT_JITTER};
 use crate::supplier::{SupplierCore, SupplierOptions};
-
-/// Default spread of token refreshes (see `refreshJitterSeconds`).
-const DEFAULT_JITTER: Duration = Duration::from_secs(300);
 
 /// `service_account_impersonation` of the options.
 #[napi(object, object_to_js = false)]
@@ -260,7 +260,7 @@ fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, r
   };
   // The refresh mode is the object's, not the cache's: one configuration is one cache whichever
   // way its callers refresh.
-  let background = rt.background_refresh.unwrap_or(false);
+  let background = rt.background_refresh.unwrap_or(token_store::FETCHER_BACKGROUND_REFRESH);
   let policy = Policy { margin: opts.refresh_margin, jitter, ..Policy::default() };
   let supplier = SupplierCore::shared(ctx, opts);
   Ok(GoogleTokenFetcher { core: FetcherCore::shared(config, supplier, policy), background })
@@ -349,35 +349,18 @@ impl GoogleTokenFetcher {
 
   /// Token plus reuse deadline. Internal: the package's JavaScript wrapper builds
   /// `getAccessToken()` and `getRequestHeaders()` on it. `background` overrides the object's
-  /// `backgroundRefresh` for this call.
+  /// `backgroundRefresh` for this call. A token the store may hand out now
+  /// ([`token_store::TokenStore::ready`], which also starts a background refresh when one is due)
+  /// is answered here on the JS thread; otherwise the caller waits for one shared fetch.
   #[napi]
   pub fn token_lease<'env>(&self, env: &'env Env, background: Option<bool>) -> Result<PromiseRaw<'env, TokenLease>> {
-    let refresh = if background.unwrap_or(self.background) { Refresh::Background } else { Refresh::Wait };
-    if let Some(e) = self.core.peek() {
+    let refresh = Refresh::from_option(background, self.background);
+    let tokens = self.core.tokens();
+    if let Some(e) = tokens.ready(refresh) {
       return PromiseRaw::resolve(env, lease(e));
     }
-    if refresh == Refresh::Background {
-      // Inside the refresh window: answer with the valid token at once, here on the JS thread
-      // (`refreshAt` is BACKGROUND_RECHECK away, so the JS memo asks again soon), and start one refresh behind
-      // it. Nothing waits on that refresh's promise: it resolves with nothing, its outcome lands in
-      // the cache (a failure keeps the valid token served, the next attempt backs off).
-      if let Some((e, due)) = self.core.peek_background() {
-        if due && !self.core.is_refreshing() {
-          let core = self.core.clone();
-          let _ = spawn(
-            env,
-            async move {
-              core.refresh_once().await;
-              Ok(())
-            },
-            |()| (),
-          );
-        }
-        return PromiseRaw::resolve(env, lease(e));
-      }
-    }
-    let core = self.core.clone();
-    spawn(env, async move { core.access_token_with(refresh).await }, lease)
+    let tokens = tokens.clone();
+    spawn(env, async move { tokens.access_token_with(refresh).await }, lease)
   }
 
   /// ID token plus reuse deadline. Internal: the JavaScript wrapper builds `getIdToken()` on it.
@@ -389,32 +372,32 @@ impl GoogleTokenFetcher {
     include_email: Option<bool>,
   ) -> Result<PromiseRaw<'env, IdTokenLease>> {
     let include_email = include_email.unwrap_or(false);
-    if let Some(e) = self.core.peek_id_token(&audience, include_email) {
+    if let Some(e) = self.core.tokens().peek_id_token(&audience, include_email) {
       return PromiseRaw::resolve(env, id_lease(e));
     }
     let core = self.core.clone();
-    spawn(env, async move { core.id_token(&audience, include_email).await }, id_lease)
+    spawn(env, async move { core.tokens().id_token(&audience, include_email).await }, id_lease)
   }
 
   /// Drop every cached token of this configuration (process-wide). Internal: `invalidate()` in
   /// JavaScript also drops this thread's memos.
   #[napi]
   pub fn invalidate(&self) {
-    self.core.invalidate();
+    self.core.tokens().invalidate();
   }
 
   /// An API rejected `token` (401): whether to retry with another token (the core drops it within
   /// its forced-refresh bound). Internal (401 handling).
   #[napi]
   pub fn invalidate_token(&self, token: String) -> bool {
-    self.core.invalidate_token(&token)
+    self.core.tokens().invalidate_token(&token)
   }
 
   /// A service rejected the ID token `token` of (audience, includeEmail): whether to retry, as
   /// `invalidateToken`. Internal (401 handling).
   #[napi]
   pub fn invalidate_id_token(&self, audience: String, include_email: bool, token: String) -> bool {
-    self.core.invalidate_id_token(&audience, include_email, &token)
+    self.core.tokens().invalidate_id_token(&audience, include_email, &token)
   }
 
   /// Settings of the AWS chain that are set but ignored, each with why. Internal: the package's
@@ -472,5 +455,20 @@ pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>
   let rt = runtime(options);
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
   let supplier = SupplierCore::shared(super::context::thread_context(env)?, opts);
-  spawn(env, async move { Ok(core_fetcher::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
+  spawn(env, async move { Ok(doctor::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
+}
+
+/// The most ID-token audiences (× `includeEmail`) cached per configuration; the JavaScript memos of
+/// a thread keep the same bound. Internal.
+#[napi(skip_typescript)]
+pub const MAX_ID_TOKEN_AUDIENCES: u32 = token_store::MAX_ID_TOKEN_AUDIENCES as u32;
+
+/// Whether the metadata server's fetchers refresh in the background. Internal.
+#[napi(skip_typescript)]
+pub const METADATA_SERVER_BACKGROUND_REFRESH: bool = token_store::METADATA_SERVER_BACKGROUND_REFRESH;
+
+/// `backgroundRefresh` of `fetcher.authClient(options)`: `option`, else the default. Internal.
+#[napi(skip_typescript)]
+pub fn auth_client_background_refresh(option: Option<bool>) -> bool {
+  Refresh::from_option(option, token_store::AUTH_CLIENT_BACKGROUND_REFRESH) == Refresh::Background
 }
