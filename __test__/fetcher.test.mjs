@@ -458,9 +458,9 @@ describe('from options', () => {
 
   test('the binding exports the token defaults and the ID-token bound, so JavaScript restates neither', () => {
     const binding = createRequire(import.meta.url)('../binding.js')
-    assert.equal(binding.MAX_ID_TOKEN_AUDIENCES, 64)
-    assert.equal(binding.METADATA_SERVER_BACKGROUND_REFRESH, true)
-    assert.deepEqual([undefined, null, true, false].map((o) => binding.authClientBackgroundRefresh(o)), [true, true, true, false])
+    assert.equal(binding.__maxIdTokenAudiences(), 64)
+    assert.equal(binding.__metadataServerBackgroundRefresh(), true)
+    assert.deepEqual([undefined, null, true, false].map((o) => binding.__authClientBackgroundRefresh(o)), [true, true, true, false])
     assert.equal(new binding.GoogleTokenFetcher(options()).backgroundRefresh, false, "a fetcher's own default")
     assert.equal(new binding.GoogleTokenFetcher(options({ backgroundRefresh: true })).backgroundRefresh, true)
   })

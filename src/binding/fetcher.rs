@@ -457,18 +457,3 @@ pub fn diagnose_aws<'env>(env: &'env Env, options: Option<FetcherRuntimeOptions>
   let supplier = SupplierCore::shared(super::context::thread_context(env)?, opts);
   spawn(env, async move { Ok(doctor::diagnose_aws(&supplier).await) }, |steps| steps.into_iter().map(step_to_js).collect())
 }
-
-/// The most ID-token audiences (× `includeEmail`) cached per configuration; the JavaScript memos of
-/// a thread keep the same bound. Internal.
-#[napi(skip_typescript)]
-pub const MAX_ID_TOKEN_AUDIENCES: u32 = token_store::MAX_ID_TOKEN_AUDIENCES as u32;
-
-/// Whether the metadata server's fetchers refresh in the background. Internal.
-#[napi(skip_typescript)]
-pub const METADATA_SERVER_BACKGROUND_REFRESH: bool = token_store::METADATA_SERVER_BACKGROUND_REFRESH;
-
-/// `backgroundRefresh` of `fetcher.authClient(options)`: `option`, else the default. Internal.
-#[napi(skip_typescript)]
-pub fn auth_client_background_refresh(option: Option<bool>) -> bool {
-  Refresh::from_option(option, token_store::AUTH_CLIENT_BACKGROUND_REFRESH) == Refresh::Background
-}
