@@ -88,7 +88,7 @@ impl Chain {
   /// timeout ([`crate::file_read::preload_blocking`]): for the synchronous answers below, which
   /// run on the JavaScript thread. A file that does not answer in time reads as unreadable.
   fn view(&self) -> Context {
-    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    let (config, credentials) = super::profile::file::paths(&self.ctx);
     crate::file_read::preload_blocking(&self.ctx, config.into_iter().chain(credentials), self.timeout)
   }
 
@@ -170,7 +170,7 @@ impl Chain {
 
   /// This chain's context with the shared config and credentials files read within `deadline`.
   pub async fn with_profile_files(&self, deadline: Deadline) -> Result<Context> {
-    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    let (config, credentials) = super::profile::file::paths(&self.ctx);
     crate::file_read::preload(&self.ctx, config.into_iter().chain(credentials), deadline).await
   }
 

@@ -23,7 +23,7 @@ pub const ENV_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 pub const ENV_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 
 fn profile_overrides(ctx: &Context) -> bool {
-  ctx.env.get(super::profile_file::ENV_PROFILE).is_some()
+  ctx.env.get(super::profile::file::ENV_PROFILE).is_some()
 }
 
 /// Keys are set but skipped because `AWS_PROFILE` is set (worth a warning, as the JS SDK gives).
