@@ -26,7 +26,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Deadline, Http, Method, Request, Route};
 
-use super::imds::{Imds, Lookup};
+use super::imds::client::{Imds, Lookup};
 
 pub const ENV_REGION: &str = "AWS_REGION";
 pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";

@@ -17,7 +17,30 @@ use crate::error::Result;
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
-use super::link::{evidence, Description};
+use super::link::{evidence, Description, Link, LinkContext, LoadFuture, Loaded, Plan, Role};
+
+/// The link: the token file and the role, sent to AWS STS.
+pub struct WebIdentity;
+
+impl Link for WebIdentity {
+  /// The token file and the role ARN.
+  type Todo = (String, String);
+
+  fn plan(&self, lc: &LinkContext<'_>, _: Role) -> Plan<Self::Todo> {
+    let ctx = &lc.ctx;
+    let todo = ctx.env.get(ENV_TOKEN_FILE).zip(ctx.env.get(ENV_ROLE_ARN)).map(|(f, r)| (f.to_string(), r.to_string()));
+    Plan::new(describe(ctx), || todo.unwrap_or_default()).ignoring(ignored(ctx)).https(true)
+  }
+
+  fn load<'a>(&'a self, (file, role): &'a Self::Todo, lc: &'a LinkContext<'a>, deadline: Deadline) -> LoadFuture<'a> {
+    Box::pin(async move {
+      Ok(match load(&lc.ctx, lc.sts_region(), file, role, deadline).await? {
+        Some(c) => Loaded::Found(c),
+        None => Loaded::Passed("web identity: AWS STS gave no credentials".to_string()),
+      })
+    })
+  }
+}
 
 pub const LINK: &str = "web identity";
 
@@ -50,14 +73,9 @@ pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 /// The session name prefix when none is configured (the JavaScript SDK's `fromWebToken`).
 pub use super::sts::WEB_IDENTITY_SESSION_PREFIX as DEFAULT_SESSION_PREFIX;
 
-/// `sts_region`: where AWS STS is called (the chain's region).
-pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
-  let (file, role) = match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
-    (None, None) => return Ok(None),
-    (Some(f), Some(r)) => (f, r),
-    (Some(_), None) => return Ok(None), // skipped, as the AWS SDKs do ([`ignored`] says why)
-    (None, Some(_)) => return Ok(None), // AWS_ROLE_ARN alone is used by other tools; not ours to reject
-  };
+/// `AssumeRoleWithWebIdentity` for `role` with the token in `file` (read now: Kubernetes rotates
+/// it); `sts_region`: where AWS STS is called (the chain's region).
+async fn load(ctx: &Context, sts_region: &str, file: &str, role: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None, deadline).await?;
   let source = "web identity (IRSA)";
   super::sts::assume_role_with_web_identity(ctx, sts_region, token, role, ctx.env.get(ENV_SESSION_NAME), source, source, deadline).await

@@ -32,10 +32,8 @@ pub mod process;
 mod sso;
 pub mod walk;
 
-use aws_config::provider_config::ProviderConfig;
-
 use crate::aws::credentials::AwsCredentials;
-use crate::aws::link::{evidence, Description};
+use crate::aws::link::{evidence, Description, Link, LinkContext, LoadFuture, Loaded, Plan, Role};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
@@ -43,25 +41,47 @@ use crate::http::Deadline;
 pub use file::paths;
 use file::{profile_name, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
 pub use plan::LINK;
-use plan::{Base, Walk, WebIdentityProfile, CREDENTIAL_SOURCES};
+use plan::{Base, Walk, WebIdentityProfile};
 use sso::aws_config_profile;
 use walk::walk_selected;
+
+/// The link: the walk, planned once per load.
+pub struct Profile;
+
+impl Link for Profile {
+  /// The walk of the selected profile (an error: files that exist but cannot be read).
+  type Todo = Result<Walk>;
+
+  fn plan(&self, lc: &LinkContext<'_>, _: Role) -> Plan<Self::Todo> {
+    let walk = walk_selected(&lc.ctx);
+    Plan::new(describe(&lc.ctx, &walk), || walk).https(true)
+  }
+
+  fn load<'a>(&'a self, todo: &'a Self::Todo, lc: &'a LinkContext<'a>, deadline: Deadline) -> LoadFuture<'a> {
+    Box::pin(async move {
+      Ok(match load(lc, todo, deadline).await? {
+        Some(c) => Loaded::Found(c),
+        None => Loaded::Passed(format!("profile {}: no credentials", profile_name(&lc.ctx))),
+      })
+    })
+  }
+}
 
 /// Configured when the selected profile gives credentials by the JavaScript SDK's walk
 /// ([`walk`], the one [`load`] follows), with what they are; skipped when it gives
 /// none (the next link answers, as in both AWS SDKs).
-pub fn describe(ctx: &Context) -> Description {
+fn describe(ctx: &Context, walk: &Result<Walk>) -> Description {
   let name = profile_name(ctx).to_string();
   let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
-  let what = match walk_selected(ctx) {
+  let what = match walk {
     Err(e) => {
       return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
     }
     Ok(Walk::NoCredentials) => None,
     Ok(Walk::Ours(plan)) if plan.roles.is_empty() => Some(plan.base.what()),
     Ok(Walk::Ours(plan)) => Some(format!("assume role{}", via(&plan.via, &plan.base.what()))),
-    Ok(Walk::AwsConfig { via: None, what }) => Some(what),
-    Ok(Walk::AwsConfig { via: Some(profiles), what }) => Some(format!("assume role{}", via(&profiles, &what))),
+    Ok(Walk::AwsConfig { via: None, what }) => Some(what.clone()),
+    Ok(Walk::AwsConfig { via: Some(profiles), what }) => Some(format!("assume role{}", via(profiles, what))),
   };
   match (what, ctx.env.get(ENV_PROFILE).is_some()) {
     (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
@@ -85,42 +105,36 @@ fn via(profiles: &[String], base: &str) -> String {
   }
 }
 
-/// `sdk` gives aws-config's configuration; it is only asked for when aws-config loads a profile.
-/// `sts_region` is the chain's AWS STS region (web identity); `region_option` its `region`
-/// option, which comes first for a role chain's ([`crate::aws::region::role_chain_sts_region`]).
-pub async fn load<'a>(
-  ctx: &Context,
-  sdk: impl FnOnce() -> &'a ProviderConfig,
-  sts_region: &str,
-  region_option: Option<&str>,
-  imds: Option<&crate::aws::imds::Imds>,
-  deadline: Deadline,
-) -> Result<Option<AwsCredentials>> {
+/// Load what the walk found. aws-config's configuration ([`LinkContext::sdk`]) is only built when
+/// aws-config loads a profile; a role chain's AWS STS region puts the `region` option first
+/// ([`crate::aws::region::role_chain_sts_region`]).
+async fn load(lc: &LinkContext<'_>, walk: &Result<Walk>, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+  let ctx = &lc.ctx;
   let selected = profile_name(ctx);
   let label = format!("profile {selected}");
   // aws-config loads SSO and `aws login` profiles, and reports what is wrong with a chain; this
   // crate everything else (src/aws/profile/walk.rs).
-  let plan = match walk_selected(ctx)? {
+  let plan = match walk.as_ref().map_err(Clone::clone)? {
     Walk::Ours(plan) => plan,
     // Nothing the JavaScript SDK would use: its chain passes to the next provider, and so do we.
     Walk::NoCredentials => return Ok(None),
-    Walk::AwsConfig { .. } => return aws_config_profile(ctx, sdk(), selected, &label, deadline).await,
+    Walk::AwsConfig { .. } => return aws_config_profile(ctx, lc.sdk(), selected, &label, deadline).await,
   };
   crate::aws::sts::check_mfa(&plan.roles)?;
   let base = match &plan.base {
     Base::Process { profile, command } => process::load(ctx, profile, command, deadline).await?,
     Base::StaticKeys { credentials, .. } => credentials.clone(),
-    Base::WebIdentity(w) => found(web_identity(ctx, sts_region, w, deadline).await?, &label)?,
-    Base::CredentialSource { profile, source } => credential_source(ctx, profile, source, imds, deadline).await?,
+    Base::WebIdentity(w) => found(web_identity(ctx, lc.sts_region(), w, deadline).await?, &label)?,
+    Base::CredentialSource { profile, source } => credential_source(lc, profile, source, deadline).await?,
     Base::Profile { profile, .. } => {
       let base_label = format!("{label} (its source profile {profile})");
-      found(aws_config_profile(ctx, sdk(), profile, &base_label, deadline).await?, &base_label)?
+      found(aws_config_profile(ctx, lc.sdk(), profile, &base_label, deadline).await?, &base_label)?
     }
   };
   if plan.roles.is_empty() {
     return Ok(Some(base));
   }
-  let region = crate::aws::region::role_chain_sts_region(ctx, region_option, plan.region.as_deref());
+  let region = crate::aws::region::role_chain_sts_region(ctx, lc.region_option, plan.region.as_deref());
   crate::aws::sts::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
 }
 
@@ -137,34 +151,20 @@ async fn web_identity(ctx: &Context, sts_region: &str, profile: &WebIdentityProf
 }
 
 /// The credentials of `profile`'s `credential_source`, from the chain's own link for it (the
-/// JavaScript SDK's `fromEnv`, container and instance-metadata providers).
-async fn credential_source(
-  ctx: &Context,
-  profile: &str,
-  source: &str,
-  imds: Option<&crate::aws::imds::Imds>,
-  deadline: Deadline,
-) -> Result<AwsCredentials> {
-  let label = format!("profile {profile}: credential_source {source}");
-  let missing = |why: &str| Error::new(ErrorKind::CredentialsNotFound, format!("{label}: {why}"));
-  match source {
-    "Environment" => {
-      crate::aws::env_keys::keys(ctx)?.ok_or_else(|| missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"))
-    }
-    "EcsContainer" => crate::aws::container::load(ctx, deadline)
-      .await?
-      .ok_or_else(|| missing("neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")),
-    "Ec2InstanceMetadata" => {
-      let Some(imds) = imds else { return Err(missing("instance metadata is disabled (AWS_EC2_METADATA_DISABLED)")) };
-      match imds.credentials(ctx, deadline).await? {
-        crate::aws::imds::Lookup::Found(c) => Ok(c),
-        crate::aws::imds::Lookup::Unavailable(why) => Err(missing(&why)),
+/// JavaScript SDK's `fromEnv`, container and instance-metadata providers; see
+/// [`LinkContext::credential_source`]).
+async fn credential_source(lc: &LinkContext<'_>, profile: &str, source: &str, deadline: Deadline) -> Result<AwsCredentials> {
+  match lc.credential_source(source, deadline).await {
+    Some(loaded) => match loaded? {
+      Loaded::Found(c) => Ok(c),
+      Loaded::Passed(why) => {
+        Err(Error::new(ErrorKind::CredentialsNotFound, format!("profile {profile}: credential_source {source}: {why}")))
       }
-    }
-    other => Err(
+    },
+    None => Err(
       Error::new(
         ErrorKind::ConfigInvalid,
-        format!("profile {profile}: credential_source {other:?} is not one of {}", CREDENTIAL_SOURCES.join(", ")),
+        format!("profile {profile}: credential_source {source:?} is not one of {}", lc.credential_sources().join(", ")),
       )
       .not_retryable(),
     ),
@@ -218,7 +218,7 @@ mod tests {
         ("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()),
         ("AWS_PROFILE", profile),
       ]);
-      let d = describe(&c);
+      let d = describe(&c, &walk_selected(&c));
       assert!(d.configured);
       assert_eq!(d.detail, detail);
       assert!(!d.detail.contains("MARKER"));
@@ -234,17 +234,16 @@ mod tests {
     std::fs::write(&file, "[default]\naws_access_key_id = AKIDPROFILEEXAMPLE\naws_secret_access_key = MARKER-PROFILE-SECRET\n").unwrap();
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds =
-      load(&c, || &sdk, "us-east-1", None, None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let chain = crate::aws::chain::Chain::new(c, None);
+    let creds = chain.load_only(LINK, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    assert!(!chain.sdk_built(), "static keys need no aws-config");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", None, None, Deadline::after(Duration::from_secs(5)))
-      .await
-      .unwrap()
-      .is_none());
+    let chain = crate::aws::chain::Chain::new(none, None);
+    assert!(chain.load_only(LINK, Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
+    assert!(!chain.sdk_built(), "aws-config must not be built");
     std::fs::remove_dir_all(&dir).unwrap();
   }
 }

@@ -12,9 +12,6 @@ pub const PROCESS_KEY: &str = "credential_process";
 /// [`AwsCredentials::source`] of credentials from a `credential_process` command.
 pub const PROCESS_SOURCE: &str = "credential_process";
 
-/// The `credential_source` values (the JavaScript SDK's and aws-config's): the chain's environment
-/// keys, container endpoint or IMDS link.
-pub const CREDENTIAL_SOURCES: [&str; 3] = ["Environment", "EcsContainer", "Ec2InstanceMetadata"];
 /// [`AwsCredentials::source`] of a profile's static keys.
 pub const STATIC_SOURCE: &str = "profile";
 
@@ -27,8 +24,9 @@ pub enum Base {
   StaticKeys { profile: String, credentials: AwsCredentials },
   /// A web-identity profile ([`super::load`] sends it through [`crate::aws::sts`]).
   WebIdentity(WebIdentityProfile),
-  /// A profile's `credential_source`, which the chain's own links load ([`CREDENTIAL_SOURCES`];
-  /// anything else is `CONFIG_INVALID` when loaded).
+  /// A profile's `credential_source`, which the chain's own link of that name loads
+  /// (`Environment`, `EcsContainer`, `Ec2InstanceMetadata`: each link's
+  /// `Link::CREDENTIAL_SOURCE`; anything else is `CONFIG_INVALID` when loaded).
   CredentialSource { profile: String, source: String },
   /// An SSO or `aws login` profile, which aws-config's profile provider loads; `what` it is.
   Profile { profile: String, what: &'static str },

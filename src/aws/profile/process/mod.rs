@@ -199,8 +199,8 @@ mod tests {
   }
 
   async fn load_profile(c: &Context, secs: u64) -> Result<Option<AwsCredentials>> {
-    let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    crate::aws::profile::load(c, || &sdk, "us-east-1", None, None, Deadline::after(Duration::from_secs(secs))).await
+    let chain = crate::aws::chain::Chain::new(c.clone(), None);
+    chain.load_only(crate::aws::profile::LINK, Deadline::after(Duration::from_secs(secs))).await
   }
 
   fn assert_clean(e: &Error) {
