@@ -193,9 +193,13 @@ impl ProvideCredentials for Chain {
 /// The session name prefix of `AssumeRoleWithWebIdentity` when none is configured (the
 /// JavaScript SDK's `fromWebToken`).
 pub const WEB_IDENTITY_SESSION_PREFIX: &str = "aws-sdk-js-session";
+/// The session name of `AssumeRoleWithWebIdentity` when the caller gives none.
+pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 
 /// One `AssumeRoleWithWebIdentity` call for `role_arn` with `token`, in `sts_region`, within
-/// `deadline`; the session name is `session_name`, else [`WEB_IDENTITY_SESSION_PREFIX`]`-<millis>`.
+/// `deadline`; the session name is `session_name` (a profile's `role_session_name`), else
+/// `AWS_ROLE_SESSION_NAME` ([`ENV_SESSION_NAME`], as the JavaScript SDK's `fromTokenFile`), else
+/// [`WEB_IDENTITY_SESSION_PREFIX`]`-<millis>`.
 /// `source` names where the credentials came from, `label` the caller in messages.
 #[allow(clippy::too_many_arguments)]
 pub async fn assume_role_with_web_identity(
@@ -213,6 +217,7 @@ pub async fn assume_role_with_web_identity(
     token: crate::redact::Secret::new(token),
     role_arn: role_arn.to_string(),
     session_name: session_name
+      .or_else(|| ctx.env.get(ENV_SESSION_NAME))
       .map(str::to_string)
       .unwrap_or_else(|| format!("{WEB_IDENTITY_SESSION_PREFIX}-{}", epoch_millis(ctx.clock.now()) as u64)),
   };

@@ -69,7 +69,7 @@ pub fn ignored(ctx: &Context) -> Option<String> {
 
 pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
-pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+pub use super::sts::ENV_SESSION_NAME;
 /// The session name prefix when none is configured (the JavaScript SDK's `fromWebToken`).
 pub use super::sts::WEB_IDENTITY_SESSION_PREFIX as DEFAULT_SESSION_PREFIX;
 
@@ -78,5 +78,5 @@ pub use super::sts::WEB_IDENTITY_SESSION_PREFIX as DEFAULT_SESSION_PREFIX;
 async fn load(ctx: &Context, sts_region: &str, file: &str, role: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None, deadline).await?;
   let source = "web identity (IRSA)";
-  super::sts::assume_role_with_web_identity(ctx, sts_region, token, role, ctx.env.get(ENV_SESSION_NAME), source, source, deadline).await
+  super::sts::assume_role_with_web_identity(ctx, sts_region, token, role, None, source, source, deadline).await
 }

@@ -146,7 +146,7 @@ async fn web_identity(ctx: &Context, sts_region: &str, profile: &WebIdentityProf
     crate::aws::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None, deadline)
       .await?;
   // The JavaScript SDK's `fromTokenFile`: the profile's `role_session_name`, else AWS_ROLE_SESSION_NAME.
-  let session_name = profile.session_name.as_deref().or_else(|| ctx.env.get(crate::aws::web_identity::ENV_SESSION_NAME));
+  let session_name = profile.session_name.as_deref();
   crate::aws::sts::assume_role_with_web_identity(ctx, sts_region, token, &profile.role_arn, session_name, LINK, &label, deadline).await
 }
 

@@ -111,8 +111,8 @@ pub struct RoleHop {
   pub role_arn: String,
   pub external_id: Option<String>,
   pub session_name: Option<String>,
-  /// The profile's `duration_seconds`, as written (checked by [`duration_seconds`]).
+  /// The profile's `duration_seconds`, as written (checked by [`crate::aws::sts::duration_seconds`]).
   pub duration_seconds: Option<String>,
-  /// The profile's `mfa_serial` (refused by [`check_mfa`]).
+  /// The profile's `mfa_serial` (refused by [`crate::aws::sts::check_mfa`]).
   pub mfa_serial: Option<String>,
 }

@@ -160,7 +160,8 @@ impl Drop for CancelOnDrop {
   }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(unix)]
+#[cfg(test)]
 mod tests {
   use super::*;
   use crate::env::{EnvSnapshot, ManualClock, OsFs};
