@@ -27,7 +27,6 @@
 //! request of the crate (the proxy rules of [`crate::http::proxy`], no redirects, 2 s connect, 64 KiB
 //! body cap, the caller's deadline around the whole call). One HTTP stack instead of two: no second hyper client, no HTTP/2. aws-config's providers do not cache (its identity
 //! cache lives in service clients), so our [`crate::cache`] does.
-
 //!
 //! The folder: this file builds the configurations ([`provider_config`], [`sdk_config`]);
 //! [`connector`] is the HTTP adapter; [`provide`] runs a provider within a deadline and catches its
