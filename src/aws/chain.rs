@@ -6,9 +6,9 @@
 //! 4. container endpoint: ECS, Fargate, App Runner, EKS Pod Identity ([`super::container`]);
 //! 5. EC2 IMDSv2 ([`super::imds`]).
 //!
-//! The chain is the list [`LINKS`]; each link is a file with `describe` and `load` (see
-//! [`super::link`]), and `doctor` prints [`Chain::describe`], so there is one answer to "which
-//! source". One difference from aws-config, on purpose: `AWS_PROFILE` set beside environment keys
+//! The chain is the list [`LINKS`]; each link is a file with a type implementing
+//! [`super::link::Link`] (`plan`, then `load`), and `doctor` prints [`Chain::describe`] (the
+//! plans' descriptions), so there is one answer to "which source". One difference from aws-config, on purpose: `AWS_PROFILE` set beside environment keys
 //! selects the profile, as the JavaScript SDK's chain does (see [`super::env_keys`]).
 //!
 //! Semantics as aws-config's chain: a link that is not configured passes to the next; a link that
@@ -23,9 +23,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
-use super::imds::{Imds, Lookup};
-use super::link::Description;
+use super::imds::client::Imds;
+use super::link::{AnyPlan, Description, DynLink, LinkContext, Loaded, Role};
 use super::{container, env_keys, imds, profile, web_identity};
+
+/// The chain, in order: the JavaScript SDK's `fromNodeProviderChain()` and aws-config's default
+/// chain agree on it (environment, shared profile, web identity, container, IMDS). A new source is
+/// a file with a type implementing [`super::link::Link`], and one line here.
+pub static LINKS: [&dyn DynLink; 5] =
+  [&env_keys::Environment, &profile::Profile, &web_identity::WebIdentity, &container::Container, &imds::InstanceMetadata];
 
 /// The chain, bound to one environment.
 #[derive(Debug)]
@@ -75,21 +81,24 @@ impl Chain {
     &self.ctx
   }
 
-  /// Built from `ctx`: this chain's context with the profile files read ([`Self::load`]).
-  fn sdk(&self, ctx: &Context) -> &aws_config::provider_config::ProviderConfig {
-    self.sdk.get_or_init(|| super::sdk::provider_config(ctx, self.sts_region(ctx)))
-  }
-
-  fn sts_region(&self, ctx: &Context) -> &str {
-    self.sts_region.get_or_init(|| super::region::sts_region(ctx, self.region_option.as_deref()))
+  /// What the links work with: `ctx` (this chain's context with the profile files read) and
+  /// what the chain keeps.
+  fn link_context(&self, ctx: Context) -> LinkContext<'_> {
+    LinkContext::new(ctx, self.imds.as_ref(), self.region_option.as_deref(), &self.sts_region, &self.sdk, &LINKS)
   }
 
   /// This chain's context with the profile files read on the calling thread within the chain's
   /// timeout ([`crate::file_read::preload_blocking`]): for the synchronous answers below, which
   /// run on the JavaScript thread. A file that does not answer in time reads as unreadable.
   fn view(&self) -> Context {
-    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    let (config, credentials) = super::profile::file::paths(&self.ctx);
     crate::file_read::preload_blocking(&self.ctx, config.into_iter().chain(credentials), self.timeout)
+  }
+
+  /// Each link's plan, in chain order, on the profile files as [`Self::view`] reads them.
+  fn plans(&self) -> Vec<AnyPlan> {
+    let lc = self.link_context(self.view());
+    LINKS.iter().map(|l| l.plan(&lc, Role::Chain)).collect()
   }
 
   pub fn imds(&self) -> Option<&Imds> {
@@ -98,8 +107,7 @@ impl Chain {
 
   /// What each link sees, in chain order (what `doctor` prints).
   pub fn describe(&self) -> Vec<Description> {
-    let view = self.view();
-    LINKS.iter().map(|l| l.describe(&view)).collect()
+    self.plans().into_iter().map(|p| p.description).collect()
   }
 
   /// The link `load` will try first: the first configured one (or, when none is, IMDS's
@@ -120,47 +128,32 @@ impl Chain {
     }
   }
 
-  /// Whether loading may use HTTPS (and so the trust store): every link but environment keys,
-  /// plain-http container endpoints and IMDS may call AWS STS or an https endpoint.
+  /// Whether loading may use HTTPS (and so the trust store): what the first configured link's
+  /// plan says (environment keys, plain-http container endpoints and IMDS do not).
   pub fn may_use_https(&self) -> bool {
-    *self.may_use_https.get_or_init(|| self.decide_https())
-  }
-
-  fn decide_https(&self) -> bool {
-    let s = self.selected();
-    match (s.configured, s.link) {
-      (false, _) | (true, env_keys::LINK) | (true, imds::LINK) => false,
-      (true, container::LINK) => {
-        self.ctx.env.get(container::ENV_FULL_URI).is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https:"))
-      }
-      _ => true,
-    }
+    *self.may_use_https.get_or_init(|| self.plans().into_iter().find(|p| p.description.configured).is_some_and(|p| p.may_use_https))
   }
 
   /// Settings of this chain's environment that are set but ignored (half of a pair), each with
-  /// why; the package's JavaScript warns once per message.
+  /// why, from every link's plan; the package's JavaScript warns once per message.
   pub fn ignored_settings(&self) -> Vec<String> {
-    self
-      .ignored
-      .get_or_init(|| {
-        let view = self.view();
-        [env_keys::ignored(&view), web_identity::ignored(&view)].into_iter().flatten().collect()
-      })
-      .clone()
+    self.ignored.get_or_init(|| self.plans().into_iter().filter_map(|p| p.ignored).collect()).clone()
   }
 
   /// Try the links in order: the first that is configured answers (credentials or its error).
   /// The shared profile files are read first, once, within `deadline` and off the async workers
   /// ([`crate::file_read::preload`]); the links read them from memory.
   pub async fn load(&self, deadline: Deadline) -> Result<AwsCredentials> {
-    let ctx = self.with_profile_files(deadline).await?;
+    let lc = self.link_context(self.with_profile_files(deadline).await?);
     let mut tried: Vec<String> = Vec::new();
-    for link in LINKS {
-      match self.load_link(&ctx, link, deadline).await {
-        Ok(Some(c)) => return Ok(c),
-        Ok(None) => tried.push(link.describe(&ctx).detail),
-        Err(e) => return Err(e),
+    for link in &LINKS {
+      let plan = link.plan(&lc, Role::Chain);
+      if plan.description.configured {
+        if let Loaded::Found(c) = link.load(&plan, &lc, deadline).await? {
+          return Ok(c);
+        }
       }
+      tried.push(plan.description.detail);
     }
     Err(Error::new(ErrorKind::CredentialsNotFound, format!("no AWS credentials found; tried: {}", tried.join("; "))).with_hint(
       "in ECS/Fargate (Express Mode too)/App Runner give the task or service an IAM role; in EKS set up Pod Identity or IRSA; \
@@ -170,52 +163,26 @@ impl Chain {
 
   /// This chain's context with the shared config and credentials files read within `deadline`.
   pub async fn with_profile_files(&self, deadline: Deadline) -> Result<Context> {
-    let (config, credentials) = super::profile_file::paths(&self.ctx);
+    let (config, credentials) = super::profile::file::paths(&self.ctx);
     crate::file_read::preload(&self.ctx, config.into_iter().chain(credentials), deadline).await
   }
 
-  async fn load_link(&self, ctx: &Context, link: Link, deadline: Deadline) -> Result<Option<AwsCredentials>> {
-    match link {
-      Link::Environment => env_keys::load(ctx).map_err(|e| e.context("environment")),
-      Link::Profile => {
-        profile::load(ctx, || self.sdk(ctx), self.sts_region(ctx), self.region_option.as_deref(), self.imds.as_ref(), deadline).await
-      }
-      Link::WebIdentity => web_identity::load(ctx, self.sts_region(ctx), deadline).await,
-      Link::Container => container::load(ctx, deadline).await,
-      Link::Imds => match &self.imds {
-        None => Ok(None),
-        Some(imds) => match imds.credentials(ctx, deadline).await? {
-          Lookup::Found(c) => Ok(Some(c)),
-          Lookup::Unavailable(_) => Ok(None),
-        },
-      },
-    }
+  /// One link alone, by name (tests of a link that must not fall through to the next ones).
+  #[cfg(test)]
+  pub async fn load_only(&self, name: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+    let lc = self.link_context(self.with_profile_files(deadline).await?);
+    let Some(link) = LINKS.iter().find(|l| l.plan(&lc, Role::Chain).description.link == name) else { return Ok(None) };
+    let plan = link.plan(&lc, Role::Chain);
+    Ok(match link.load(&plan, &lc, deadline).await? {
+      Loaded::Found(c) => Some(c),
+      Loaded::Passed(_) => None,
+    })
   }
-}
 
-/// The links, one file each (see [`super::link`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-  Environment,
-  Profile,
-  WebIdentity,
-  Container,
-  Imds,
-}
-
-/// The chain, in order: the JavaScript SDK's `fromNodeProviderChain()` and aws-config's default
-/// chain agree on it (environment, shared profile, web identity, container, IMDS).
-pub const LINKS: [Link; 5] = [Link::Environment, Link::Profile, Link::WebIdentity, Link::Container, Link::Imds];
-
-impl Link {
-  pub fn describe(self, ctx: &Context) -> Description {
-    match self {
-      Link::Environment => env_keys::describe(ctx),
-      Link::Profile => profile::describe(ctx),
-      Link::WebIdentity => web_identity::describe(ctx),
-      Link::Container => container::describe(ctx),
-      Link::Imds => imds::describe(ctx),
-    }
+  /// Whether aws-config's configuration was built (tests: only loads that need it build it).
+  #[cfg(test)]
+  pub fn sdk_built(&self) -> bool {
+    self.sdk.get().is_some()
   }
 }
 
@@ -326,5 +293,40 @@ mod tests {
       let s = Chain::new(ctx(vars), None).selected();
       assert_eq!((s.link, s.runtime.as_str(), s.evidence.as_slice()), (link, runtime, evidence), "{vars:?}");
     }
+  }
+
+  /// A profile's `credential_source` is the chain's own link of that name, planned as a source
+  /// (what it lacks is in the profile's error, before anything is sent); the names come from the
+  /// list.
+  #[tokio::test]
+  async fn credential_source_comes_from_the_chains_links() {
+    let dir = std::env::temp_dir().join(format!("aws-wif-chain-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    let config = config.to_str().unwrap();
+    for (source, code, message) in [
+      ("Environment", "CREDENTIALS_NOT_FOUND", "profile app: credential_source Environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"),
+      (
+        "EcsContainer",
+        "CREDENTIALS_NOT_FOUND",
+        "profile app: credential_source EcsContainer: neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set",
+      ),
+      (
+        "Ec2InstanceMetadata",
+        "CREDENTIALS_NOT_FOUND",
+        "profile app: credential_source Ec2InstanceMetadata: instance metadata is disabled (AWS_EC2_METADATA_DISABLED)",
+      ),
+      (
+        "Imds",
+        "CONFIG_INVALID",
+        "profile app: credential_source \"Imds\" is not one of Environment, EcsContainer, Ec2InstanceMetadata",
+      ),
+    ] {
+      std::fs::write(config, format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = {source}\n")).unwrap();
+      let c = ctx(&[("AWS_CONFIG_FILE", config), ("AWS_PROFILE", "app"), ("AWS_ACCESS_KEY_ID", "AKIDHALF")]);
+      let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2))).await.unwrap_err();
+      assert_eq!((e.code(), e.message()), (code, message), "{source}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
   }
 }

@@ -26,11 +26,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Deadline, Method, Request, Route, TransportError};
+use crate::http::{Deadline, Method, Request, Route};
 use crate::redact::Secret;
 
-use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
-use super::link::{evidence, Description};
+use super::credentials::{ensure_not_expired, parse_credentials_json, status_error, transport_error, AwsCredentials};
+use super::link::{evidence, Description, Link, LinkContext, LoadFuture, Loaded, Plan, Role};
 
 pub const ENV_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
 pub const ENV_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
@@ -168,41 +168,34 @@ pub async fn auth_token(ctx: &Context, deadline: Deadline) -> Result<Option<Secr
   Ok(Some(Secret::new(token)))
 }
 
-/// Map a transport failure of a credential endpoint to our error.
-pub fn transport_error(origin: &str, e: TransportError, deadline_ms: u128) -> Error {
-  match e {
-    TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {deadline_ms} ms)")),
-    TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin}: {e}")),
-    TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
-    TransportError::ProxyAuth => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("the proxy in HTTPS_PROXY / HTTP_PROXY refused its credentials: check the user and password in its URL, or list this host in NO_PROXY"),
-    TransportError::NoTrust(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("native HTTPS trusts Node's root certificates (handed over when the package is loaded through its main entry), NODE_EXTRA_CA_CERTS and the system store; install ca-certificates or set NODE_EXTRA_CA_CERTS"),
-    TransportError::Connect(_) => Error::new(ErrorKind::CredentialsEndpointError, format!("{origin}: {e}")),
+pub const LINK: &str = "container";
+
+/// The link: the endpoint the variables name.
+pub struct Container;
+
+impl Link for Container {
+  type Todo = Endpoint;
+  const CREDENTIAL_SOURCE: Option<&'static str> = Some("EcsContainer");
+
+  /// Configured when either variable is set; HTTPS only for an `https` FULL_URI.
+  fn plan(&self, lc: &LinkContext<'_>, role: Role) -> Plan<Self::Todo> {
+    let ctx = &lc.ctx;
+    let https = ctx.env.get(ENV_FULL_URI).is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https:"));
+    let plan = match (Endpoint::from_env(ctx), role) {
+      (Some(endpoint), _) => Plan::configured(describe(ctx), endpoint),
+      (None, Role::Chain) => Plan::skipped(describe(ctx)),
+      (None, Role::CredentialSource) => Plan::skipped(Description::skipped(
+        LINK,
+        "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set",
+      )),
+    };
+    plan.https(https)
+  }
+
+  fn load<'a>(&'a self, endpoint: &'a Endpoint, lc: &'a LinkContext<'a>, deadline: Deadline) -> LoadFuture<'a> {
+    Box::pin(async move { load(&lc.ctx, endpoint, deadline).await.map(Loaded::Found) })
   }
 }
-
-/// A non-2xx answer from a credential endpoint: keep its `Code`/`Message` (scrubbed), drop the rest.
-pub fn status_error(origin: &str, resp: &http::Response, secrets: &[&Secret]) -> Error {
-  let detail = serde_json::from_slice::<serde_json::Value>(&resp.body)
-    .ok()
-    .and_then(|v| {
-      let obj = v.as_object()?;
-      let get = |k: &str| obj.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).and_then(|(_, v)| v.as_str()).map(str::to_string);
-      Some(format!("{}: {}", get("code").unwrap_or_default(), get("message").unwrap_or_default()))
-    })
-    .map(|d| format!(" ({})", crate::redact::scrub_body(&d, secrets)))
-    .unwrap_or_default();
-  let hint = match resp.status {
-    400 | 401 | 403 => {
-      "the endpoint refused the request: on EKS Pod Identity check the token file and the pod's service account association"
-    }
-    404 => "the credentials path is unknown to the agent: is the task role (or pod association) configured?",
-    _ => "the credential agent may be starting or overloaded; the supplier retries on the next call",
-  };
-  Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status))
-    .with_hint(hint)
-}
-
-pub const LINK: &str = "container";
 
 /// Which runtime the container variables point at (App Runner, ECS, EKS Pod Identity).
 pub fn describe(ctx: &Context) -> Description {
@@ -239,13 +232,10 @@ pub fn describe(ctx: &Context) -> Description {
   }
 }
 
-/// Fetch credentials from the container endpoint. `Ok(None)`: not configured.
-pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredentials>> {
-  let Some(endpoint) = Endpoint::from_env(ctx) else {
-    return Ok(None);
-  };
+/// Fetch credentials from the container endpoint.
+async fn load(ctx: &Context, endpoint: &Endpoint, deadline: Deadline) -> Result<AwsCredentials> {
   let url = endpoint.url();
-  let route = match &endpoint {
+  let route = match endpoint {
     Endpoint::Full(full) => validate_full_uri(full, resolve_with_tokio, deadline).await?,
     Endpoint::Relative(_) => Route::DIRECT,
   };
@@ -262,7 +252,7 @@ pub async fn load(ctx: &Context, deadline: Deadline) -> Result<Option<AwsCredent
     return Err(status_error(&origin, &resp, &secrets));
   }
   let creds = parse_credentials_json(&resp.body, &origin, "container", &secrets)?;
-  ensure_not_expired(creds, ctx.clock.now(), &origin).map(Some)
+  ensure_not_expired(creds, ctx.clock.now(), &origin)
 }
 
 #[cfg(test)]

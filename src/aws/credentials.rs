@@ -1,5 +1,5 @@
-//! AWS credentials as the crate holds them, and the JSON document that container endpoints and
-//! IMDS return.
+//! AWS credentials as the crate holds them, the JSON document that container endpoints and IMDS
+//! return, and those endpoints' errors ([`transport_error`], [`status_error`]).
 //!
 //! JSON shape (aws-config `json_credentials.rs`; ECS agent; EKS Pod Identity agent; IMDS):
 //! `{"Code"?: "Success", "AccessKeyId", "SecretAccessKey", "Token" | "SessionToken",
@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, TransportError};
 use crate::redact::Secret;
 
 /// A set of AWS credentials. `Debug` shows a masked access key id and nothing secret.
@@ -154,6 +155,40 @@ pub fn ensure_not_expired(creds: AwsCredentials, now: SystemTime, origin: &str) 
     ),
     _ => Ok(creds),
   }
+}
+
+/// Map a transport failure of a credential endpoint to our error.
+pub fn transport_error(origin: &str, e: TransportError, deadline_ms: u128) -> Error {
+  match e {
+    TransportError::Timeout => Error::new(ErrorKind::Timeout, format!("{origin} did not answer in time (bound {deadline_ms} ms)")),
+    TransportError::BodyTooLarge => Error::new(ErrorKind::InvalidCredentialsResponse, format!("{origin}: {e}")),
+    TransportError::InvalidRequest(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")),
+    TransportError::ProxyAuth => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("the proxy in HTTPS_PROXY / HTTP_PROXY refused its credentials: check the user and password in its URL, or list this host in NO_PROXY"),
+    TransportError::NoTrust(_) => Error::new(ErrorKind::ConfigInvalid, format!("{origin}: {e}")).with_hint("native HTTPS trusts Node's root certificates (handed over when the package is loaded through its main entry), NODE_EXTRA_CA_CERTS and the system store; install ca-certificates or set NODE_EXTRA_CA_CERTS"),
+    TransportError::Connect(_) => Error::new(ErrorKind::CredentialsEndpointError, format!("{origin}: {e}")),
+  }
+}
+
+/// A non-2xx answer from a credential endpoint: keep its `Code`/`Message` (scrubbed), drop the rest.
+pub fn status_error(origin: &str, resp: &http::Response, secrets: &[&Secret]) -> Error {
+  let detail = serde_json::from_slice::<serde_json::Value>(&resp.body)
+    .ok()
+    .and_then(|v| {
+      let obj = v.as_object()?;
+      let get = |k: &str| obj.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).and_then(|(_, v)| v.as_str()).map(str::to_string);
+      Some(format!("{}: {}", get("code").unwrap_or_default(), get("message").unwrap_or_default()))
+    })
+    .map(|d| format!(" ({})", crate::redact::scrub_body(&d, secrets)))
+    .unwrap_or_default();
+  let hint = match resp.status {
+    400 | 401 | 403 => {
+      "the endpoint refused the request: on EKS Pod Identity check the token file and the pod's service account association"
+    }
+    404 => "the credentials path is unknown to the agent: is the task role (or pod association) configured?",
+    _ => "the credential agent may be starting or overloaded; the supplier retries on the next call",
+  };
+  Error::http_status(ErrorKind::CredentialsEndpointError, resp.status, format!("{origin} answered HTTP {}{detail}", resp.status))
+    .with_hint(hint)
 }
 
 #[cfg(test)]

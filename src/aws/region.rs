@@ -26,7 +26,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Deadline, Http, Method, Request, Route};
 
-use super::imds::{Imds, Lookup};
+use super::imds::client::{Imds, Lookup};
 
 pub const ENV_REGION: &str = "AWS_REGION";
 pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
@@ -77,7 +77,7 @@ pub fn sts_region(ctx: &Context, option: Option<&str>) -> String {
   option
     .and_then(normalise)
     .or_else(|| ctx.env.get(ENV_REGION).and_then(normalise))
-    .or_else(|| super::profile_file::property(ctx, "region").ok().flatten().as_deref().and_then(normalise))
+    .or_else(|| super::profile::file::property(ctx, "region").ok().flatten().as_deref().and_then(normalise))
     .unwrap_or_else(|| DEFAULT_STS_REGION.to_string())
 }
 
@@ -144,8 +144,8 @@ pub async fn resolve(ctx: &Context, option: Option<&str>, imds: Option<&Imds>, d
       None => tried.push(format!("{var} is not set")),
     }
   }
-  let profile = super::profile_file::profile_name(ctx).to_string();
-  match super::profile_file::property(ctx, "region") {
+  let profile = super::profile::file::profile_name(ctx).to_string();
+  match super::profile::file::property(ctx, "region") {
     Ok(Some(v)) => {
       if let Some(r) = clean(&v, &format!("the region of profile {profile}"), &mut tried) {
         return found(r, "profile");

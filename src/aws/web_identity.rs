@@ -5,29 +5,42 @@
 //! (default `aws-sdk-js-session-<epoch millis>`, [`DEFAULT_SESSION_PREFIX`], the JavaScript SDK's).
 //! The token file is read on every fetch (Kubernetes rotates it); one that cannot be read, or is
 //! not UTF-8, is `CONFIG_INVALID` and nothing is sent. A profile with `web_identity_token_file` and
-//! `role_arn` (and `role_session_name`, else `AWS_ROLE_SESSION_NAME`) is sent the same way ([`load_profile`], for the profile
-//! link), as the JavaScript SDK's ini provider hands such a profile to the same `fromTokenFile`.
+//! `role_arn` (and `role_session_name`, else `AWS_ROLE_SESSION_NAME`) is sent the same way (by the
+//! profile link, [`super::profile`]), as the JavaScript SDK's ini provider hands such a profile to
+//! the same `fromTokenFile`.
 //!
-//! Spec: AWS STS `AssumeRoleWithWebIdentity` (`Action=AssumeRoleWithWebIdentity`,
-//! `Version=2011-06-15`, `RoleArn`, `RoleSessionName`, `WebIdentityToken`; unsigned, HTTPS), sent
-//! by the AWS STS client aws-config's own web-identity provider uses, called the same way, on our
-//! HTTP client with aws-config's standard retry. The endpoint comes from the context
-//! ([`super::sdk::sts_endpoint_override`]: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the profile's
-//! `endpoint_url`), else the regional endpoint of the chain's AWS STS region. Unlike aws-config's
-//! provider (which reads the endpoint variables from the OS environment), a worker thread started
-//! with its own `env` gets its own endpoint, as it does with the JavaScript SDK.
-
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::future::ProvideCredentials as ProvideFuture;
-use aws_credential_types::provider::ProvideCredentials;
+//! Spec: AWS STS `AssumeRoleWithWebIdentity`, sent by [`super::sts::assume_role_with_web_identity`]
+//! (the request, the endpoint and the retry are described there).
 
 use crate::context::Context;
-use crate::env::epoch_millis;
 use crate::error::Result;
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
-use super::link::{evidence, Description};
+use super::link::{evidence, Description, Link, LinkContext, LoadFuture, Loaded, Plan, Role};
+
+/// The link: the token file and the role, sent to AWS STS.
+pub struct WebIdentity;
+
+impl Link for WebIdentity {
+  /// The token file and the role ARN.
+  type Todo = (String, String);
+
+  fn plan(&self, lc: &LinkContext<'_>, _: Role) -> Plan<Self::Todo> {
+    let ctx = &lc.ctx;
+    let todo = ctx.env.get(ENV_TOKEN_FILE).zip(ctx.env.get(ENV_ROLE_ARN)).map(|(f, r)| (f.to_string(), r.to_string()));
+    Plan::new(describe(ctx), || todo.unwrap_or_default()).ignoring(ignored(ctx)).https(true)
+  }
+
+  fn load<'a>(&'a self, (file, role): &'a Self::Todo, lc: &'a LinkContext<'a>, deadline: Deadline) -> LoadFuture<'a> {
+    Box::pin(async move {
+      Ok(match load(&lc.ctx, lc.sts_region(), file, role, deadline).await? {
+        Some(c) => Loaded::Found(c),
+        None => Loaded::Passed("web identity: AWS STS gave no credentials".to_string()),
+      })
+    })
+  }
+}
 
 pub const LINK: &str = "web identity";
 
@@ -56,80 +69,14 @@ pub fn ignored(ctx: &Context) -> Option<String> {
 
 pub const ENV_TOKEN_FILE: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const ENV_ROLE_ARN: &str = "AWS_ROLE_ARN";
-pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+pub use super::sts::ENV_SESSION_NAME;
 /// The session name prefix when none is configured (the JavaScript SDK's `fromWebToken`).
-pub const DEFAULT_SESSION_PREFIX: &str = "aws-sdk-js-session";
+pub use super::sts::WEB_IDENTITY_SESSION_PREFIX as DEFAULT_SESSION_PREFIX;
 
-/// `sts_region`: where AWS STS is called (the chain's region).
-pub async fn load(ctx: &Context, sts_region: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
-  let (file, role) = match (ctx.env.get(ENV_TOKEN_FILE), ctx.env.get(ENV_ROLE_ARN)) {
-    (None, None) => return Ok(None),
-    (Some(f), Some(r)) => (f, r),
-    (Some(_), None) => return Ok(None), // skipped, as the AWS SDKs do ([`ignored`] says why)
-    (None, Some(_)) => return Ok(None), // AWS_ROLE_ARN alone is used by other tools; not ours to reject
-  };
+/// `AssumeRoleWithWebIdentity` for `role` with the token in `file` (read now: Kubernetes rotates
+/// it); `sts_region`: where AWS STS is called (the chain's region).
+async fn load(ctx: &Context, sts_region: &str, file: &str, role: &str, deadline: Deadline) -> Result<Option<AwsCredentials>> {
   let token = super::credentials::read_token_file(ctx, ENV_TOKEN_FILE, file, None, deadline).await?;
-  let provider = WebIdentity::new(ctx, sts_region, token, role, ctx.env.get(ENV_SESSION_NAME));
-  super::sdk::provide(&provider, "web identity (IRSA)", deadline).await
-}
-
-/// A web-identity profile: `profile`'s `role_arn`, `web_identity_token_file` and
-/// `role_session_name`, sent as from the environment; errors name the profile.
-pub async fn load_profile(
-  ctx: &Context,
-  sts_region: &str,
-  profile: &super::profile_walk::WebIdentityProfile,
-  deadline: Deadline,
-) -> Result<Option<AwsCredentials>> {
-  let label = format!("profile {}", profile.profile);
-  let token =
-    super::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None, deadline).await?;
-  // The JavaScript SDK's `fromTokenFile`: the profile's `role_session_name`, else AWS_ROLE_SESSION_NAME.
-  let session_name = profile.session_name.as_deref().or_else(|| ctx.env.get(ENV_SESSION_NAME));
-  let provider = WebIdentity::new(ctx, sts_region, token, &profile.role_arn, session_name);
-  super::sdk::provide_named(&provider, super::profile::LINK, &label, deadline).await
-}
-
-/// One `AssumeRoleWithWebIdentity` call as an aws-config provider, so that
-/// [`super::sdk::provide`] bounds it and maps AWS STS errors as for aws-config's providers.
-#[derive(Debug)]
-struct WebIdentity {
-  conf: aws_config::SdkConfig,
-  token: crate::redact::Secret,
-  role_arn: String,
-  session_name: String,
-}
-
-impl WebIdentity {
-  fn new(ctx: &Context, sts_region: &str, token: String, role_arn: &str, session_name: Option<&str>) -> Self {
-    WebIdentity {
-      conf: super::sdk::sdk_config(ctx, sts_region),
-      token: crate::redact::Secret::new(token),
-      role_arn: role_arn.to_string(),
-      session_name: session_name
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{DEFAULT_SESSION_PREFIX}-{}", epoch_millis(ctx.clock.now()) as u64)),
-    }
-  }
-
-  async fn assume(&self) -> std::result::Result<aws_credential_types::Credentials, CredentialsError> {
-    let out = aws_sdk_sts::Client::new(&self.conf)
-      .assume_role_with_web_identity()
-      .role_arn(&self.role_arn)
-      .role_session_name(&self.session_name)
-      .web_identity_token(self.token.expose())
-      .send()
-      .await
-      .map_err(CredentialsError::provider_error)?;
-    super::assume_role::into_credentials(out.credentials, out.assumed_role_user, "WebIdentityToken")
-  }
-}
-
-impl ProvideCredentials for WebIdentity {
-  fn provide_credentials<'a>(&'a self) -> ProvideFuture<'a>
-  where
-    Self: 'a,
-  {
-    ProvideFuture::new(self.assume())
-  }
+  let source = "web identity (IRSA)";
+  super::sts::assume_role_with_web_identity(ctx, sts_region, token, role, None, source, source, deadline).await
 }

@@ -1,23 +1,5 @@
-//! EC2 Instance Metadata Service: IMDSv2, with the JavaScript SDK's IMDSv1 fallback.
-//!
-//! Spec (AWS "Use IMDSv2"; aws-config `imds/client.rs`):
-//! * Endpoint: `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`
-//!   → `http://[fd00:ec2::254]`, else `http://169.254.169.254`.
-//! * `AWS_EC2_METADATA_DISABLED=true` turns the whole service off (credentials and region).
-//! * Session: `PUT /latest/api/token` with `x-aws-ec2-metadata-token-ttl-seconds: 21600`; every
-//!   `GET` sends `x-aws-ec2-metadata-token`. The token is reused until 120 s before its TTL ends.
-//! * Credentials: `GET /latest/meta-data/iam/security-credentials/` → role name (first line), then
-//!   `GET …/security-credentials/<role>` → JSON (see [`super::credentials`]).
-//! * Region: `GET /latest/meta-data/placement/region`.
-//! * IMDSv1 fallback, as the AWS SDK for JavaScript does: when the token request is answered 403,
-//!   404 or 405 (an IMDSv1-only endpoint, or a proxy that forbids PUT), metadata is read without
-//!   a session token, unless `AWS_EC2_METADATA_V1_DISABLED=true`.
-//! * Off EC2 nothing answers: the token request's first attempt gets at most [`PROBE_TIMEOUT`],
-//!   and a connect error or timeout there means "no IMDS here" (the chain moves on) rather than
-//!   an error, so chains off EC2 do not get slower. A token request that *is* answered with a
-//!   transient status (5xx, 429, 408) is retried, as aws-config retries it, up to
-//!   [`crate::http::MAX_ATTEMPTS`] attempts in all, with backoff, within the caller's deadline.
-//!   Once the token is obtained, failures are real errors.
+//! The IMDSv2 client (session token, credentials, region) that the IMDS link ([`super`]) and the
+//! region ([`crate::aws::region`]) share; the spec is in [`super`]'s module docs.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,9 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Deadline, Http, Method, Request, Route, TransportError};
 use crate::redact::Secret;
 
-use super::container::{status_error, transport_error};
-use super::credentials::{ensure_not_expired, parse_credentials_json, AwsCredentials};
-use super::link::Description;
+use crate::aws::credentials::{ensure_not_expired, parse_credentials_json, status_error, transport_error, AwsCredentials};
 
 pub const ENV_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
 pub const ENV_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
@@ -43,24 +23,6 @@ pub const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(120);
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 const REGION_PATH: &str = "/latest/meta-data/placement/region";
-
-pub const LINK: &str = "imds";
-
-/// IMDS is tried whenever it is not disabled: only a request tells whether this is EC2.
-pub fn describe(ctx: &Context) -> Description {
-  if ctx.env.is_true(ENV_DISABLED) {
-    let mut d = Description::skipped(LINK, "IMDS: disabled by AWS_EC2_METADATA_DISABLED");
-    d.runtime = "none found (IMDS disabled)".into();
-    d.evidence = vec![ENV_DISABLED];
-    return d;
-  }
-  Description::configured(
-    LINK,
-    "EC2 instance metadata (IMDSv2), if this is an EC2 instance",
-    super::link::evidence(ctx, &[ENV_ENDPOINT, ENV_ENDPOINT_MODE]),
-    "IMDS: tried last (answers only on EC2)",
-  )
-}
 
 /// An IMDSv2 client bound to one endpoint, caching its session token.
 pub struct Imds {

@@ -1,61 +1,87 @@
 //! Shared config and credentials files (second link): the JavaScript SDK's walk over them
-//! ([`super::profile_walk`]), and aws-config's `ProfileFileCredentialsProvider` for SSO and
+//! ([`walk`]), and aws-config's `ProfileFileCredentialsProvider` for SSO and
 //! `aws login` profiles.
 //!
 //! Files: `AWS_CONFIG_FILE` (default `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (default
 //! `~/.aws/credentials`); profile `AWS_PROFILE` (default `default`). When neither file exists and
 //! `AWS_PROFILE` is unset the link is skipped without touching aws-config. Which credentials the
-//! selected profile gives is [`super::profile_walk`]'s answer: static keys are used as they are,
-//! `web_identity_token_file` profiles are sent by [`super::web_identity::load_profile`], a
+//! selected profile gives is [`walk`]'s answer: static keys are used as they are,
+//! `web_identity_token_file` profiles are sent by [`crate::aws::sts`], a
 //! `credential_source` comes from the chain's own environment, container or IMDS link.
 //! A profile whose credentials come from `credential_process` (by the JavaScript SDK's order) is
-//! run by [`super::process`] instead (aws-config's own process provider is not compiled in).
-//! `role_arn` + `source_profile` chains are ours whatever their base ([`super::assume_role`]:
+//! run by [`process`] instead (aws-config's own process provider is not compiled in).
+//! `role_arn` + `source_profile` chains are ours whatever their base ([`crate::aws::sts`]:
 //! the JavaScript SDK's requests, region and `mfa_serial` refusal); an SSO or login base is loaded
 //! by aws-config as a profile of its own. SSO
 //! profiles (`sso_session` and the legacy `sso_start_url` form) go through aws-config's SSO
 //! provider (its `sso` feature) on our HTTP client; it reads the cached token from
-//! `~/.aws/sso/cache` under the process environment's `HOME` (see [`super::sdk`]). Errors name the
+//! `~/.aws/sso/cache` under the process environment's `HOME` (see [`crate::aws::sdk`]). Errors name the
 //! profile; an SSO token that expired and cannot be refreshed is `CREDENTIALS_EXPIRED`.
 //! `login_session` profiles (`aws login`) go through aws-config's login provider (its
 //! `credentials-login` feature), also on our HTTP client; a session that is over, or whose refresh
 //! AWS Sign-In refuses, is `CREDENTIALS_EXPIRED`.
 
-#![allow(deprecated)] // aws-config still re-exports EnvConfigFiles only under its old name
+//!
+//! The folder: [`plan`] (the walk's outcome as data, a leaf), [`walk`] (the walk), [`file`] (paths,
+//! the selected profile, single properties), [`process`] (`credential_process`), [`sso`] (SSO and
+//! `aws login` through aws-config); the AWS STS calls are [`crate::aws::sts`].
 
-use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
-use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::provider_config::ProviderConfig;
+pub mod file;
+pub mod plan;
+pub mod process;
+mod sso;
+pub mod walk;
 
-use super::profile_walk::{walk_selected, Base, Walk};
-
+use crate::aws::credentials::AwsCredentials;
+use crate::aws::link::{evidence, Description, Link, LinkContext, LoadFuture, Loaded, Plan, Role};
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
-use super::credentials::AwsCredentials;
+pub use file::paths;
+use file::{profile_name, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
+pub use plan::LINK;
+use plan::{Base, Walk, WebIdentityProfile};
+use sso::aws_config_profile;
+use walk::walk_selected;
 
-use super::link::{evidence, Description};
-pub use super::profile_file::paths;
-use super::profile_file::{profile_name, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE, ENV_PROFILE};
+/// The link: the walk, planned once per load.
+pub struct Profile;
 
-pub const LINK: &str = "profile";
+impl Link for Profile {
+  /// The walk of the selected profile (an error: files that exist but cannot be read).
+  type Todo = Result<Walk>;
+
+  fn plan(&self, lc: &LinkContext<'_>, _: Role) -> Plan<Self::Todo> {
+    let walk = walk_selected(&lc.ctx);
+    Plan::new(describe(&lc.ctx, &walk), || walk).https(true)
+  }
+
+  fn load<'a>(&'a self, todo: &'a Self::Todo, lc: &'a LinkContext<'a>, deadline: Deadline) -> LoadFuture<'a> {
+    Box::pin(async move {
+      Ok(match load(lc, todo, deadline).await? {
+        Some(c) => Loaded::Found(c),
+        None => Loaded::Passed(format!("profile {}: no credentials", profile_name(&lc.ctx))),
+      })
+    })
+  }
+}
 
 /// Configured when the selected profile gives credentials by the JavaScript SDK's walk
-/// ([`super::profile_walk`], the one [`load`] follows), with what they are; skipped when it gives
+/// ([`walk`], the one [`load`] follows), with what they are; skipped when it gives
 /// none (the next link answers, as in both AWS SDKs).
-pub fn describe(ctx: &Context) -> Description {
+fn describe(ctx: &Context, walk: &Result<Walk>) -> Description {
   let name = profile_name(ctx).to_string();
   let names = [ENV_PROFILE, ENV_CONFIG_FILE, ENV_CREDENTIALS_FILE];
-  let what = match walk_selected(ctx) {
+  let what = match walk {
     Err(e) => {
       return Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {}", e.message()))
     }
     Ok(Walk::NoCredentials) => None,
     Ok(Walk::Ours(plan)) if plan.roles.is_empty() => Some(plan.base.what()),
     Ok(Walk::Ours(plan)) => Some(format!("assume role{}", via(&plan.via, &plan.base.what()))),
-    Ok(Walk::AwsConfig { via: None, what }) => Some(what),
-    Ok(Walk::AwsConfig { via: Some(profiles), what }) => Some(format!("assume role{}", via(&profiles, &what))),
+    Ok(Walk::AwsConfig { via: None, what }) => Some(what.clone()),
+    Ok(Walk::AwsConfig { via: Some(profiles), what }) => Some(format!("assume role{}", via(profiles, what))),
   };
   match (what, ctx.env.get(ENV_PROFILE).is_some()) {
     (Some(what), _) => Description::configured(LINK, "shared AWS profile", evidence(ctx, &names), format!("profile {name}: {what}")),
@@ -79,95 +105,66 @@ fn via(profiles: &[String], base: &str) -> String {
   }
 }
 
-/// `sdk` gives aws-config's configuration; it is only asked for when aws-config loads a profile.
-/// `sts_region` is the chain's AWS STS region (web identity); `region_option` its `region`
-/// option, which comes first for a role chain's ([`super::region::role_chain_sts_region`]).
-pub async fn load<'a>(
-  ctx: &Context,
-  sdk: impl FnOnce() -> &'a ProviderConfig,
-  sts_region: &str,
-  region_option: Option<&str>,
-  imds: Option<&super::imds::Imds>,
-  deadline: Deadline,
-) -> Result<Option<AwsCredentials>> {
+/// Load what the walk found. aws-config's configuration ([`LinkContext::sdk`]) is only built when
+/// aws-config loads a profile; a role chain's AWS STS region puts the `region` option first
+/// ([`crate::aws::region::role_chain_sts_region`]).
+async fn load(lc: &LinkContext<'_>, walk: &Result<Walk>, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+  let ctx = &lc.ctx;
   let selected = profile_name(ctx);
   let label = format!("profile {selected}");
   // aws-config loads SSO and `aws login` profiles, and reports what is wrong with a chain; this
-  // crate everything else (src/aws/profile_walk.rs).
-  let plan = match walk_selected(ctx)? {
+  // crate everything else (src/aws/profile/walk.rs).
+  let plan = match walk.as_ref().map_err(Clone::clone)? {
     Walk::Ours(plan) => plan,
     // Nothing the JavaScript SDK would use: its chain passes to the next provider, and so do we.
     Walk::NoCredentials => return Ok(None),
-    Walk::AwsConfig { .. } => return aws_config_profile(ctx, sdk(), selected, &label, deadline).await,
+    Walk::AwsConfig { .. } => return aws_config_profile(ctx, lc.sdk(), selected, &label, deadline).await,
   };
-  super::assume_role::check_mfa(&plan.roles)?;
+  crate::aws::sts::check_mfa(&plan.roles)?;
   let base = match &plan.base {
-    Base::Process { profile, command } => super::process::load(ctx, profile, command, deadline).await?,
+    Base::Process { profile, command } => process::load(ctx, profile, command, deadline).await?,
     Base::StaticKeys { credentials, .. } => credentials.clone(),
-    Base::WebIdentity(w) => found(super::web_identity::load_profile(ctx, sts_region, w, deadline).await?, &label)?,
-    Base::CredentialSource { profile, source } => credential_source(ctx, profile, source, imds, deadline).await?,
+    Base::WebIdentity(w) => found(web_identity(ctx, lc.sts_region(), w, deadline).await?, &label)?,
+    Base::CredentialSource { profile, source } => credential_source(lc, profile, source, deadline).await?,
     Base::Profile { profile, .. } => {
       let base_label = format!("{label} (its source profile {profile})");
-      found(aws_config_profile(ctx, sdk(), profile, &base_label, deadline).await?, &base_label)?
+      found(aws_config_profile(ctx, lc.sdk(), profile, &base_label, deadline).await?, &base_label)?
     }
   };
   if plan.roles.is_empty() {
     return Ok(Some(base));
   }
-  let region = super::region::role_chain_sts_region(ctx, region_option, plan.region.as_deref());
-  super::assume_role::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
+  let region = crate::aws::region::role_chain_sts_region(ctx, lc.region_option, plan.region.as_deref());
+  crate::aws::sts::assume_chain(ctx, &region, selected, base, &plan.roles, deadline).await.map(Some)
 }
 
-/// aws-config's profile provider for `profile`, on the files that exist (it treats every file it
-/// is given as required, so a missing ~/.aws/config beside an existing ~/.aws/credentials would
-/// fail it).
-async fn aws_config_profile(
-  ctx: &Context,
-  sdk: &ProviderConfig,
-  profile: &str,
-  label: &str,
-  deadline: Deadline,
-) -> Result<Option<AwsCredentials>> {
-  let (config, credentials) = paths(ctx);
-  let mut files = ProfileFiles::builder().include_default_config_file(false).include_default_credentials_file(false);
-  for (kind, path) in [(ProfileFileKind::Config, config), (ProfileFileKind::Credentials, credentials)] {
-    if let Some(p) = path {
-      if super::profile_file::read(ctx, &p)?.is_some() {
-        files = files.with_file(kind, p);
-      }
-    }
-  }
-  let provider = ProfileFileCredentialsProvider::builder().configure(sdk).profile_files(files.build()).profile_name(profile).build();
-  super::sdk::provide_named(&provider, LINK, label, deadline).await
+/// A web-identity profile: `profile`'s `role_arn`, `web_identity_token_file` and
+/// `role_session_name`, sent as from the environment ([`crate::aws::sts`]); errors name the profile.
+async fn web_identity(ctx: &Context, sts_region: &str, profile: &WebIdentityProfile, deadline: Deadline) -> Result<Option<AwsCredentials>> {
+  let label = format!("profile {}", profile.profile);
+  let token =
+    crate::aws::credentials::read_token_file(ctx, &format!("{label}: web_identity_token_file"), &profile.token_file, None, deadline)
+      .await?;
+  // The JavaScript SDK's `fromTokenFile`: the profile's `role_session_name`, else AWS_ROLE_SESSION_NAME.
+  let session_name = profile.session_name.as_deref();
+  crate::aws::sts::assume_role_with_web_identity(ctx, sts_region, token, &profile.role_arn, session_name, LINK, &label, deadline).await
 }
 
 /// The credentials of `profile`'s `credential_source`, from the chain's own link for it (the
-/// JavaScript SDK's `fromEnv`, container and instance-metadata providers).
-async fn credential_source(
-  ctx: &Context,
-  profile: &str,
-  source: &str,
-  imds: Option<&super::imds::Imds>,
-  deadline: Deadline,
-) -> Result<AwsCredentials> {
-  let label = format!("profile {profile}: credential_source {source}");
-  let missing = |why: &str| Error::new(ErrorKind::CredentialsNotFound, format!("{label}: {why}"));
-  match source {
-    "Environment" => super::env_keys::keys(ctx)?.ok_or_else(|| missing("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set")),
-    "EcsContainer" => super::container::load(ctx, deadline)
-      .await?
-      .ok_or_else(|| missing("neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set")),
-    "Ec2InstanceMetadata" => {
-      let Some(imds) = imds else { return Err(missing("instance metadata is disabled (AWS_EC2_METADATA_DISABLED)")) };
-      match imds.credentials(ctx, deadline).await? {
-        super::imds::Lookup::Found(c) => Ok(c),
-        super::imds::Lookup::Unavailable(why) => Err(missing(&why)),
+/// JavaScript SDK's `fromEnv`, container and instance-metadata providers; see
+/// [`LinkContext::credential_source`]).
+async fn credential_source(lc: &LinkContext<'_>, profile: &str, source: &str, deadline: Deadline) -> Result<AwsCredentials> {
+  match lc.credential_source(source, deadline).await {
+    Some(loaded) => match loaded? {
+      Loaded::Found(c) => Ok(c),
+      Loaded::Passed(why) => {
+        Err(Error::new(ErrorKind::CredentialsNotFound, format!("profile {profile}: credential_source {source}: {why}")))
       }
-    }
-    other => Err(
+    },
+    None => Err(
       Error::new(
         ErrorKind::ConfigInvalid,
-        format!("profile {profile}: credential_source {other:?} is not one of {}", super::profile_walk::CREDENTIAL_SOURCES.join(", ")),
+        format!("profile {profile}: credential_source {source:?} is not one of {}", lc.credential_sources().join(", ")),
       )
       .not_retryable(),
     ),
@@ -221,7 +218,7 @@ mod tests {
         ("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()),
         ("AWS_PROFILE", profile),
       ]);
-      let d = describe(&c);
+      let d = describe(&c, &walk_selected(&c));
       assert!(d.configured);
       assert_eq!(d.detail, detail);
       assert!(!d.detail.contains("MARKER"));
@@ -237,17 +234,16 @@ mod tests {
     std::fs::write(&file, "[default]\naws_access_key_id = AKIDPROFILEEXAMPLE\naws_secret_access_key = MARKER-PROFILE-SECRET\n").unwrap();
     let missing = dir.join("no-config");
     let c = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    let sdk = crate::aws::sdk::provider_config(&c, "us-east-1");
-    let creds =
-      load(&c, || &sdk, "us-east-1", None, None, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    let chain = crate::aws::chain::Chain::new(c, None);
+    let creds = chain.load_only(LINK, Deadline::after(Duration::from_secs(5))).await.unwrap().expect("profile credentials");
+    assert!(!chain.sdk_built(), "static keys need no aws-config");
     assert_eq!(creds.access_key_id, "AKIDPROFILEEXAMPLE");
     assert_eq!(creds.source, "profile");
     assert!(!format!("{creds:?}").contains("MARKER-PROFILE-SECRET"));
     let none = ctx(&[("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()), ("AWS_CONFIG_FILE", missing.to_str().unwrap())]);
-    assert!(load(&none, || panic!("aws-config must not be built"), "us-east-1", None, None, Deadline::after(Duration::from_secs(5)))
-      .await
-      .unwrap()
-      .is_none());
+    let chain = crate::aws::chain::Chain::new(none, None);
+    assert!(chain.load_only(LINK, Deadline::after(Duration::from_secs(5))).await.unwrap().is_none());
+    assert!(!chain.sdk_built(), "aws-config must not be built");
     std::fs::remove_dir_all(&dir).unwrap();
   }
 }

@@ -1,6 +1,13 @@
-//! AWS STS `AssumeRole` for profile role chains (part of the profile link):
-//! [`super::profile_walk`] finds the roles and the base, whose credentials [`assume_chain`] uses
-//! to assume each role in turn.
+//! Every AWS STS call the chain makes itself: `AssumeRole` for profile role chains
+//! ([`assume_chain`]) and `AssumeRoleWithWebIdentity` for web identity from the environment or a
+//! profile ([`assume_role_with_web_identity`]). Both go through the AWS STS client aws-config's own
+//! providers use (`aws-sdk-sts`, called the same way) on our HTTP client ([`super::sdk`]), wrapped
+//! as aws-config providers so that [`super::sdk::provide_named`] bounds them and maps their errors.
+//!
+//! ## `AssumeRole` (profile role chains)
+//!
+//! [`crate::aws::profile::walk`] finds the roles and the base, whose credentials [`assume_chain`]
+//! uses to assume each role in turn.
 //!
 //! Spec: the JavaScript SDK's ini provider (`@aws-sdk/credential-provider-ini`
 //! `resolveAssumeRoleCredentials`, which `fromNodeProviderChain()` users replace): AWS STS
@@ -32,6 +39,15 @@
 //!   `fromNodeProviderChain()`); aws-config would send the request without the code.
 //! * **Errors** name the selected profile; AWS STS refusals map as for aws-config's chains
 //!   ([`super::sdk::provide_named`]).
+//!
+//! ## `AssumeRoleWithWebIdentity`
+//!
+//! Spec: `Action=AssumeRoleWithWebIdentity`, `Version=2011-06-15`, `RoleArn`, `RoleSessionName`,
+//! `WebIdentityToken`; unsigned, HTTPS, with aws-config's standard retry. The endpoint comes from
+//! the context ([`super::sdk::sts_endpoint_override`]: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`,
+//! the profile's `endpoint_url`), else the regional endpoint of the chain's AWS STS region. Unlike
+//! aws-config's provider (which reads the endpoint variables from the OS environment), a worker
+//! thread started with its own `env` gets its own endpoint, as it does with the JavaScript SDK.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,26 +57,15 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_credential_types::Credentials;
 
 use crate::context::Context;
+use crate::env::epoch_millis;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
 
 use super::credentials::AwsCredentials;
+use super::profile::plan::{RoleHop, LINK as PROFILE_LINK, PROCESS_SOURCE};
 
 /// The session name prefix when a profile has no `role_session_name` (the JavaScript SDK's).
 pub const DEFAULT_SESSION_PREFIX: &str = "aws-sdk-js";
-
-/// One role of a profile chain: the profile that has `role_arn`, and what it asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleHop {
-  pub profile: String,
-  pub role_arn: String,
-  pub external_id: Option<String>,
-  pub session_name: Option<String>,
-  /// The profile's `duration_seconds`, as written (checked by [`duration_seconds`]).
-  pub duration_seconds: Option<String>,
-  /// The profile's `mfa_serial` (refused by [`check_mfa`]).
-  pub mfa_serial: Option<String>,
-}
 
 /// `CONFIG_INVALID` when a hop has `mfa_serial` (see the module docs); nothing has been sent.
 pub fn check_mfa(roles: &[RoleHop]) -> Result<()> {
@@ -136,11 +141,11 @@ pub async fn assume_chain(
       base.secret_access_key.expose(),
       base.session_token.as_ref().map(|t| t.expose().to_string()),
       base.expiration,
-      super::process::SOURCE,
+      PROCESS_SOURCE,
     ),
     roles: roles.iter().map(|hop| Ok((hop.clone(), session_name(hop, ctx.clock.now()), duration_seconds(hop)?))).collect::<Result<_>>()?,
   };
-  match super::sdk::provide_named(&chain, super::profile::LINK, &label, deadline).await? {
+  match super::sdk::provide_named(&chain, PROFILE_LINK, &label, deadline).await? {
     Some(creds) => Ok(creds),
     None => Err(Error::new(ErrorKind::CredentialsNotFound, format!("{label}: AWS STS AssumeRole returned no credentials"))),
   }
@@ -185,9 +190,76 @@ impl ProvideCredentials for Chain {
   }
 }
 
+/// The session name prefix of `AssumeRoleWithWebIdentity` when none is configured (the
+/// JavaScript SDK's `fromWebToken`).
+pub const WEB_IDENTITY_SESSION_PREFIX: &str = "aws-sdk-js-session";
+/// The session name of `AssumeRoleWithWebIdentity` when the caller gives none.
+pub const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
+
+/// One `AssumeRoleWithWebIdentity` call for `role_arn` with `token`, in `sts_region`, within
+/// `deadline`; the session name is `session_name` (a profile's `role_session_name`), else
+/// `AWS_ROLE_SESSION_NAME` ([`ENV_SESSION_NAME`], as the JavaScript SDK's `fromTokenFile`), else
+/// [`WEB_IDENTITY_SESSION_PREFIX`]`-<millis>`.
+/// `source` names where the credentials came from, `label` the caller in messages.
+#[allow(clippy::too_many_arguments)]
+pub async fn assume_role_with_web_identity(
+  ctx: &Context,
+  sts_region: &str,
+  token: String,
+  role_arn: &str,
+  session_name: Option<&str>,
+  source: &'static str,
+  label: &str,
+  deadline: Deadline,
+) -> Result<Option<AwsCredentials>> {
+  let provider = WebIdentity {
+    conf: super::sdk::sdk_config(ctx, sts_region),
+    token: crate::redact::Secret::new(token),
+    role_arn: role_arn.to_string(),
+    session_name: session_name
+      .or_else(|| ctx.env.get(ENV_SESSION_NAME))
+      .map(str::to_string)
+      .unwrap_or_else(|| format!("{WEB_IDENTITY_SESSION_PREFIX}-{}", epoch_millis(ctx.clock.now()) as u64)),
+  };
+  super::sdk::provide_named(&provider, source, label, deadline).await
+}
+
+/// One `AssumeRoleWithWebIdentity` call as an aws-config provider, so that
+/// [`super::sdk::provide_named`] bounds it and maps AWS STS errors as for aws-config's providers.
+#[derive(Debug)]
+struct WebIdentity {
+  conf: aws_config::SdkConfig,
+  token: crate::redact::Secret,
+  role_arn: String,
+  session_name: String,
+}
+
+impl WebIdentity {
+  async fn assume(&self) -> std::result::Result<Credentials, CredentialsError> {
+    let out = aws_sdk_sts::Client::new(&self.conf)
+      .assume_role_with_web_identity()
+      .role_arn(&self.role_arn)
+      .role_session_name(&self.session_name)
+      .web_identity_token(self.token.expose())
+      .send()
+      .await
+      .map_err(CredentialsError::provider_error)?;
+    into_credentials(out.credentials, out.assumed_role_user, "WebIdentityToken")
+  }
+}
+
+impl ProvideCredentials for WebIdentity {
+  fn provide_credentials<'a>(&'a self) -> ProvideFuture<'a>
+  where
+    Self: 'a,
+  {
+    ProvideFuture::new(self.assume())
+  }
+}
+
 /// The credentials of an AWS STS answer, with the account of the assumed role's ARN
 /// (`arn:aws:sts::<account>:assumed-role/...`), as aws-config's `sts::util::into_credentials`.
-pub fn into_credentials(
+fn into_credentials(
   credentials: Option<aws_sdk_sts::types::Credentials>,
   user: Option<aws_sdk_sts::types::AssumedRoleUser>,
   provider: &'static str,

@@ -1,6 +1,6 @@
 //! Which credentials the selected profile gives, and how: the walk of the JavaScript SDK's ini
 //! provider over the shared config and credentials files (part of the profile link). One walk for
-//! loading ([`super::profile::load`]) and for `doctor` ([`super::profile::describe`]).
+//! loading ([`super::load`]) and for `doctor` ([`super::describe`]).
 //!
 //! Spec: `@aws-sdk/credential-provider-ini` `resolveProfileData` / `resolveAssumeRoleCredentials`
 //! (what `fromNodeProviderChain()` users replace), over the files as aws-config's parser reads them
@@ -25,7 +25,7 @@
 //!    `sso_start_url`, any `sso_*` key) and `login_session` (`aws login`), which aws-config's
 //!    providers load.
 //!
-//! The outcome ([`Walk`]): a [`Plan`] this crate runs (its [`Base`] and the roles to assume,
+//! The outcome ([`Walk`], in [`super::plan`]): a [`Plan`] this crate runs (its [`Base`] and the roles to assume,
 //! innermost first); aws-config's, for a selected profile that is SSO or `aws login` and for a
 //! chain it should report (a loop, a missing or empty source profile, unparsable files); or no
 //! credentials at all (a profile with only a `region`, a key without its secret, or no such
@@ -45,112 +45,20 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::redact::Secret;
 
-use super::assume_role::RoleHop;
-use super::credentials::AwsCredentials;
+use crate::aws::credentials::AwsCredentials;
 
-/// The `credential_source` values (the JavaScript SDK's and aws-config's): the chain's environment
-/// keys, container endpoint or IMDS link.
-pub const CREDENTIAL_SOURCES: [&str; 3] = ["Environment", "EcsContainer", "Ec2InstanceMetadata"];
-/// [`AwsCredentials::source`] of a profile's static keys.
-pub const STATIC_SOURCE: &str = "profile";
+use super::plan::{Base, Plan, RoleHop, Walk, WebIdentityProfile, PROCESS_KEY, STATIC_SOURCE};
+
 /// The keys that make a profile an SSO profile (the JavaScript SDK's `isSsoProfile`).
 const SSO_KEYS: [&str; 5] = ["sso_session", "sso_start_url", "sso_account_id", "sso_region", "sso_role_name"];
-
-/// Where a role chain gets its first credentials, or what the selected profile itself gives.
-#[derive(Clone)]
-pub enum Base {
-  /// A `credential_process` profile, and its command ([`super::process`] runs it).
-  Process { profile: String, command: String },
-  /// A profile's static keys.
-  StaticKeys { profile: String, credentials: AwsCredentials },
-  /// A web-identity profile ([`super::web_identity::load_profile`] sends it).
-  WebIdentity(WebIdentityProfile),
-  /// A profile's `credential_source`, which the chain's own links load ([`CREDENTIAL_SOURCES`];
-  /// anything else is `CONFIG_INVALID` when loaded).
-  CredentialSource { profile: String, source: String },
-  /// An SSO or `aws login` profile, which aws-config's profile provider loads; `what` it is.
-  Profile { profile: String, what: &'static str },
-}
-
-impl Base {
-  /// The profile the base comes from.
-  pub fn profile(&self) -> &str {
-    match self {
-      Base::Process { profile, .. }
-      | Base::StaticKeys { profile, .. }
-      | Base::CredentialSource { profile, .. }
-      | Base::Profile { profile, .. } => profile,
-      Base::WebIdentity(w) => &w.profile,
-    }
-  }
-
-  /// What it is, for `doctor`: `static keys`, `credential_process`, `credential_source EcsContainer`…
-  pub fn what(&self) -> String {
-    match self {
-      Base::Process { .. } => "credential_process".to_string(),
-      Base::StaticKeys { .. } => "static keys".to_string(),
-      Base::WebIdentity(_) => "web identity".to_string(),
-      Base::CredentialSource { source, .. } => format!("credential_source {source}"),
-      Base::Profile { what, .. } => what.to_string(),
-    }
-  }
-}
-
-/// `Debug` names the profile and the kind, never the command or the keys.
-impl std::fmt::Debug for Base {
-  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    let kind = match self {
-      Base::Process { .. } => "Process",
-      Base::StaticKeys { .. } => "StaticKeys",
-      Base::WebIdentity(_) => "WebIdentity",
-      Base::CredentialSource { .. } => "CredentialSource",
-      Base::Profile { .. } => "Profile",
-    };
-    f.debug_struct(kind).field("profile", &self.profile()).finish_non_exhaustive()
-  }
-}
-
-/// A profile with `role_arn` and `web_identity_token_file`.
-#[derive(Debug, Clone)]
-pub struct WebIdentityProfile {
-  pub profile: String,
-  pub role_arn: String,
-  pub token_file: String,
-  pub session_name: Option<String>,
-}
-
-/// What this crate does for the selected profile: the base, and the roles to assume with its
-/// credentials, innermost (assumed first) first. No roles: the base is the selected profile's own.
-#[derive(Debug, Clone)]
-pub struct Plan {
-  pub base: Base,
-  pub roles: Vec<RoleHop>,
-  /// The source profiles followed, in order (for `doctor`).
-  pub via: Vec<String>,
-  /// The selected profile's `region` (a role chain's AWS STS region may come from it).
-  pub region: Option<String>,
-}
-
-/// The outcome of the walk (see the module docs).
-#[derive(Debug)]
-pub enum Walk {
-  /// This crate loads the profile, by the plan.
-  Ours(Plan),
-  /// aws-config's profile provider loads the selected profile, or reports what is wrong with it.
-  /// `via`: the source profiles followed when it is a role chain (`None`: a single profile);
-  /// `what`: what the profile is, or what is wrong (for `doctor`).
-  AwsConfig { via: Option<Vec<String>>, what: String },
-  /// Nothing the JavaScript SDK would use: the chain passes to its next link.
-  NoCredentials,
-}
 
 /// The walk for the selected profile of the context's files. Files that do not exist are skipped;
 /// one that exists but cannot be read is an error (`CONFIG_INVALID` naming it).
 pub fn walk_selected(ctx: &Context) -> Result<Walk> {
-  let (config, credentials) = super::profile_file::paths(ctx);
+  let (config, credentials) = super::file::paths(ctx);
   let existing = |p: Option<PathBuf>| -> Result<Option<(PathBuf, String)>> {
     match p {
-      Some(p) => Ok(super::profile_file::read(ctx, &p)?.map(|text| (p, text))),
+      Some(p) => Ok(super::file::read(ctx, &p)?.map(|text| (p, text))),
       None => Ok(None),
     }
   };
@@ -158,7 +66,7 @@ pub fn walk_selected(ctx: &Context) -> Result<Walk> {
   if config.is_none() && credentials.is_none() {
     return Ok(Walk::NoCredentials);
   }
-  let selected = super::profile_file::profile_name(ctx);
+  let selected = super::file::profile_name(ctx);
   Ok(match parse(ctx, config, credentials, selected) {
     Ok(set) => walk(&set, selected),
     Err(why) => Walk::AwsConfig { via: None, what: format!("the shared files cannot be parsed ({why})") },
@@ -266,7 +174,7 @@ pub fn walk(set: &ProfileSet, selected: &str) -> Walk {
         session_name: get("role_session_name").map(str::to_string),
       });
     }
-    if let Some(command) = get(super::process::KEY) {
+    if let Some(command) = get(PROCESS_KEY) {
       break Base::Process { profile: name.clone(), command: command.to_string() };
     }
     let what = if get("sso_session").is_some() {
@@ -512,10 +420,10 @@ mod tests {
       None,
     );
     let Walk::Ours(p) = w else { panic!() };
-    let e = super::super::assume_role::check_mfa(&p.roles).unwrap_err();
+    let e = crate::aws::sts::check_mfa(&p.roles).unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
     assert!(e.message().starts_with("profile mid requires multi-factor authentication (mfa_serial)"), "{e}");
-    assert!(super::super::assume_role::check_mfa(&p.roles[..0]).is_ok());
+    assert!(crate::aws::sts::check_mfa(&p.roles[..0]).is_ok());
   }
 
   #[test]
