@@ -141,8 +141,8 @@ async fn within<T>(deadline: Deadline, what: &str, fut: impl std::future::Future
   }
 }
 
-#[cfg(test)]
 /// Through the fetcher: one fetch's steps, their requests and their one time bound.
+#[cfg(test)]
 mod tests {
   use crate::cache::Policy;
   use crate::env::Clock;
