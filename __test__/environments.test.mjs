@@ -164,7 +164,7 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
       assert.deepEqual([em.count('awsSts'), em.count('container'), em.count('sts')], [0, 0, 0])
     })
 
-    // The AWS STS client (aws-sdk-sts) is given the crate's own HTTP layer (src/aws/sdk.rs): the same body
+    // The AWS STS client (aws-sdk-sts) is given the crate's own HTTP layer (src/aws/sdk/): the same body
     // cap and timeouts as every other request, with aws-config's retries on top.
     test('an AWS STS answer over 64 KiB is refused, not parsed', TEST_TIMEOUT, async () => {
       em.config.webIdentityToken = 'projected-sa-jwt-EXAMPLE'
@@ -207,7 +207,7 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
     })
 
     // aws-config signs the AssumeRole call; it goes out through the crate's HTTP layer
-    // (src/aws/sdk.rs), and the emulator checks the signature with @smithy/signature-v4.
+    // (src/aws/sdk/), and the emulator checks the signature with @smithy/signature-v4.
     test('the source profile signs AssumeRole, the signature verifies, the role credentials complete the flow', TEST_TIMEOUT, async () => {
       em.registerAwsKey({ ...base, arn: 'arn:aws:iam::123456789012:user/profile-base' })
       const result = await runScenario(profileVars(base.secretAccessKey), { emulatorUrl: em.url })
@@ -241,7 +241,7 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
   })
 
   // A laptop profile whose role chain starts from a credential_process helper (aws-vault, granted,
-  // saml2aws...): the command's credentials sign the first AssumeRole (src/aws/assume_role.rs),
+  // saml2aws...): the command's credentials sign the first AssumeRole (src/aws/sts.rs),
   // as the JavaScript SDK's ini provider does; aws-config alone refuses such a chain.
   describe('role_arn + source_profile chain ending in credential_process (each AssumeRole SigV4-signed)', () => {
     const OUTER = 'arn:aws:iam::123456789012:role/outer-role'
@@ -338,7 +338,7 @@ describe('loopback environments (emulator on 127.0.0.1)', () => {
     })
   })
 
-  // Profile role chains (role_arn + source_profile) are the package's own (src/aws/assume_role.rs)
+  // Profile role chains (role_arn + source_profile) are the package's own (src/aws/sts.rs)
   // whatever their base. Their spec is the stack this package replaces: each case runs the JavaScript
   // reference supplier (fromNodeProviderChain()) and ours in the same environment against the same
   // emulator, which verifies every AssumeRole signature, and compares what each sent to AWS STS:

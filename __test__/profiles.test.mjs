@@ -3,7 +3,7 @@
 // provider on the crate's HTTP layer) against an SSO portal on loopback reached through
 // AWS_ENDPOINT_URL_SSO; login_session (`aws login`, aws-config's credentials-login provider: the
 // cached session in ~/.aws/login/cache, refreshed against an AWS Sign-In mock on loopback reached
-// through AWS_ENDPOINT_URL_SIGNIN); and credential_process (the crate's own link, src/aws/process.rs).
+// through AWS_ENDPOINT_URL_SIGNIN); and credential_process (the crate's own link, src/aws/profile/process/).
 //
 // Each scenario runs in its own child process (the supplier caches process-wide, and aws-config
 // reads HOME and AWS_ENDPOINT_URL_SSO from the process environment), with a hermetic env, a temp
@@ -444,7 +444,7 @@ describe('credential_process profiles (our own link)', () => {
 })
 
 // A role chain whose base is an SSO or `aws login` profile: aws-config loads the base profile, and
-// its credentials sign our AWS STS AssumeRole (src/aws/assume_role.rs), which the emulator verifies.
+// its credentials sign our AWS STS AssumeRole (src/aws/sts.rs), which the emulator verifies.
 describe('role chains on an SSO or aws login base', () => {
   let em
   before(async () => {

@@ -9,7 +9,7 @@
 //! Still read from the process environment, by dependencies: `SSL_CERT_FILE` / `SSL_CERT_DIR` (the
 //! system trust store), and what aws-config's providers read themselves (`AWS_ENDPOINT_URL_STS`,
 //! `AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL`, and `HOME` for the SSO token cache): see
-//! `src/aws/sdk.rs`. Web identity and role chains on a `credential_process` are not aws-config's
+//! `src/aws/sdk/`. Web identity and role chains on a `credential_process` are not aws-config's
 //! providers: their AWS STS endpoint comes from the snapshot. `NODE_EXTRA_CA_CERTS` is Node's own, read once at start-up.
 
 use std::sync::Arc;

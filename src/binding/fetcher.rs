@@ -16,7 +16,7 @@ use crate::google::doctor::{self, StepOutcome, StepStatus};
 use crate::google::fetcher::FetcherCore;
 use crate::google::flow::AccessToken;
 use crate::google::id_token::IdToken;
-use crate::google::token_store::{self, Refresh, DEFAULT_JITTER};
+use crate::google::token_store::{self, Refresh};
 use crate::supplier::{SupplierCore, SupplierOptions};
 
 /// `service_account_impersonation` of the options.
@@ -248,16 +248,7 @@ fn camel_case(env: &Env, object: Unknown, table: &[(&'static str, &'static str)]
 fn build(env: &Env, ctx: Context, config: crate::error::Result<FetcherConfig>, rt: FetcherRuntimeOptions) -> Result<GoogleTokenFetcher> {
   let config = config.map_err(|e| to_napi(env, &e))?;
   let opts = SupplierOptions::from_raw(rt.region, rt.refresh_margin_seconds, rt.timeout_ms).map_err(|e| to_napi(env, &e))?;
-  let jitter = match rt.refresh_jitter_seconds {
-    None => DEFAULT_JITTER,
-    Some(j) if j.is_finite() && (0.0..=3600.0).contains(&j) => Duration::from_secs_f64(j),
-    Some(_) => {
-      return Err(to_napi(
-        env,
-        &crate::error::Error::new(crate::error::ErrorKind::ConfigInvalid, "refreshJitterSeconds must be between 0 and 3600"),
-      ))
-    }
-  };
+  let jitter = crate::google::options::refresh_jitter(rt.refresh_jitter_seconds).map_err(|e| to_napi(env, &e))?;
   // The refresh mode is the object's, not the cache's: one configuration is one cache whichever
   // way its callers refresh.
   let background = rt.background_refresh.unwrap_or(token_store::FETCHER_BACKGROUND_REFRESH);

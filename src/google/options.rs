@@ -1,8 +1,13 @@
-//! The option names of `new GoogleTokenFetcher(options)`: google-auth-library's `AwsClient` options,
-//! in either spelling, as `AwsClient` takes them (google-auth-library 10+ reads the camelCase and
-//! the snake_case name of each option alike).
+//! The option rules of `new GoogleTokenFetcher(options)`: its names (google-auth-library's
+//! `AwsClient` options, in either spelling, as `AwsClient` takes them: google-auth-library 10+ reads
+//! the camelCase and the snake_case name of each option alike) and the values of its own options
+//! (the ones shared with the supplier, `region`, `refreshMarginSeconds` and `timeoutMs`, are
+//! [`crate::supplier::SupplierOptions::from_raw`]'s; the credential configuration's are
+//! [`super::config_file`]'s).
 //!
 //! Rules, decided here for the binding:
+//! * `refreshJitterSeconds`: 0 to [`MAX_JITTER`] seconds, default
+//!   [`super::token_store::DEFAULT_JITTER`] ([`refresh_jitter`]);
 //! * Each option of [`FETCHER_OPTIONS`] (and of [`IMPERSONATION_OPTIONS`] inside
 //!   `serviceAccountImpersonation`) may be given as its camelCase or its snake_case name; giving
 //!   both is `CONFIG_INVALID` (which one would win is a guess).
@@ -13,7 +18,21 @@
 //!   silently change what the fetcher does (without `serviceAccountImpersonationUrl` it hands out
 //!   the federated token).
 
+use std::time::Duration;
+
 use crate::error::{Error, ErrorKind, Result};
+
+/// The largest `refreshJitterSeconds`.
+pub const MAX_JITTER: Duration = Duration::from_secs(3600);
+
+/// `refreshJitterSeconds`, checked, as a duration (the default when unset).
+pub fn refresh_jitter(option: Option<f64>) -> Result<Duration> {
+  match option {
+    None => Ok(super::token_store::DEFAULT_JITTER),
+    Some(j) if j.is_finite() && (0.0..=MAX_JITTER.as_secs_f64()).contains(&j) => Ok(Duration::from_secs_f64(j)),
+    Some(_) => Err(Error::new(ErrorKind::ConfigInvalid, format!("refreshJitterSeconds must be between 0 and {}", MAX_JITTER.as_secs()))),
+  }
+}
 
 /// (camelCase, snake_case) names of the fetcher's options.
 pub const FETCHER_OPTIONS: &[(&str, &str)] = &[
@@ -84,6 +103,17 @@ mod tests {
 
   fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
+  }
+
+  #[test]
+  fn refresh_jitter_is_0_to_3600_seconds() {
+    assert_eq!(refresh_jitter(None).unwrap(), crate::google::token_store::DEFAULT_JITTER);
+    assert_eq!(refresh_jitter(Some(0.0)).unwrap(), Duration::ZERO);
+    assert_eq!(refresh_jitter(Some(3600.0)).unwrap(), Duration::from_secs(3600));
+    for bad in [-1.0, 3600.5, f64::NAN, f64::INFINITY] {
+      let e = refresh_jitter(Some(bad)).unwrap_err();
+      assert_eq!((e.code(), e.message()), ("CONFIG_INVALID", "refreshJitterSeconds must be between 0 and 3600"));
+    }
   }
 
   #[test]
