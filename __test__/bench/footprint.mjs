@@ -1,6 +1,6 @@
 // Sizes: the .node binary (as built and stripped) and the installed footprint of each side.
 //
-//   ours  the files of this package a user installs: index.js, binding.js, index.d.ts and the .node
+//   ours  the files of this package a user installs: index.js, index.mjs, lib/, binding.js, the typings and the .node
 //         (stripped, as the release profile ships it); it has no runtime dependencies
 //   js    node_modules/@aws-sdk/credential-providers and the closure of its dependencies, resolved
 //         from package-lock.json with Node's lookup rules (nested node_modules first, then upwards);

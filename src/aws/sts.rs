@@ -134,7 +134,7 @@ pub async fn assume_chain(
   deadline: Deadline,
 ) -> Result<AwsCredentials> {
   let label = format!("profile {selected}");
-  let chain = Chain {
+  let chain = RoleChain {
     conf: super::sdk::sdk_config(ctx, sts_region),
     base: Credentials::new(
       base.access_key_id,
@@ -151,17 +151,17 @@ pub async fn assume_chain(
   }
 }
 
-/// The chain as one aws-config provider, so that [`super::sdk::provide_named`] bounds it and maps
+/// The role chain as one aws-config provider, so that [`super::sdk::provide_named`] bounds it and maps
 /// its errors as for aws-config's own chains.
 #[derive(Debug)]
-struct Chain {
+struct RoleChain {
   conf: aws_config::SdkConfig,
   base: Credentials,
   /// Each hop with its session name and session length.
   roles: Vec<(RoleHop, String, i32)>,
 }
 
-impl Chain {
+impl RoleChain {
   async fn assume(&self) -> std::result::Result<Credentials, CredentialsError> {
     let mut creds = self.base.clone();
     for (hop, session, duration) in &self.roles {
@@ -181,7 +181,7 @@ impl Chain {
   }
 }
 
-impl ProvideCredentials for Chain {
+impl ProvideCredentials for RoleChain {
   fn provide_credentials<'a>(&'a self) -> ProvideFuture<'a>
   where
     Self: 'a,
