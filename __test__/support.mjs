@@ -16,7 +16,7 @@ import { collectChild } from './netns.mjs'
 export const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 
 /** Every `code` of the package's errors: the binding's one list (ErrorKind in src/error.rs). */
-export const ERROR_CODES = createRequire(import.meta.url)('../lib/loader.js').__errorCodes()
+export const ERROR_CODES = createRequire(import.meta.url)('../lib/native.js').binding.__errorCodes()
 const codes = (...names) => {
   for (const name of names) assert.ok(ERROR_CODES.includes(name), `${name} is not one of the binding's codes`)
   return names

@@ -28,7 +28,7 @@
 const { GoogleTokenFetcher, describeAwsChain, describeProxy, diagnoseAws } = require('..')
 const { googleAuthLibraryCopies } = require('./gal-copies.js')
 /** The package's binding, for what Rust decides and the CLI needs (its internal `__` helpers). */
-const binding = require('../lib/loader.js')
+const { binding } = require('../lib/native.js')
 /** The file GOOGLE_APPLICATION_CREDENTIALS names, as GoogleTokenFetcher.fromEnv() reads it (null when unset or blank). */
 const credentialsPath = () => binding.__credentialsPath()
 

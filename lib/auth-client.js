@@ -7,7 +7,7 @@
 // required the package (null for an ES module importer, whose module is out of sight).
 
 const { inspect } = require('node:util')
-const { configInvalid } = require('./errors.js')
+const { binding, configInvalid } = require('./native.js')
 
 module.exports = function authClients({ requiredBy }) {
   // google-auth-library clients on the native fetcher (authClient(), idTokenClient())
@@ -83,7 +83,7 @@ module.exports = function authClients({ requiredBy }) {
 
   const classCache = new WeakMap()
   /** The subject token type of the native flow (the binding's). */
-  const SUBJECT_TOKEN_TYPE = require('./loader.js').__subjectTokenType()
+  const SUBJECT_TOKEN_TYPE = binding.__subjectTokenType()
 
   // Node loads `Headers` (undici) lazily: 10-15 ms of synchronous work, which the first request of
   // a process needs. It is paid when the event loop is next idle after the first client is built,

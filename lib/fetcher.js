@@ -5,11 +5,8 @@
 // check comes from the binding.
 
 const { inspect } = require('node:util')
-const binding = require('./loader.js')
-const { construct } = require('./errors.js')
+const { binding, construct, handOverTrust, warnIgnored } = require('./native.js')
 const { memosFor } = require('./memo.js')
-const { handOverTrust } = require('./trust.js')
-const { warnIgnored } = require('./warnings.js')
 
 /** Set while a static factory wraps a native fetcher it already built (`{ native, origin }`). */
 let adopting = null

@@ -5,7 +5,7 @@
 // serve-while-valid, background refresh) lives in Rust; a memo only remembers the last answer and
 // its deadline.
 
-const binding = require('./loader.js')
+const { binding } = require('./native.js')
 
 /**
  * Remembers one promise until a deadline. `start()` must resolve to `{ value, until }` (epoch ms);

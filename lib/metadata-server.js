@@ -127,7 +127,7 @@ class Tokens {
   /** A fetcher of the same configuration with other scopes (its own process-wide cache: one exchange for all clients). */
   async #build(scopes) {
     const { options, config } = this.#source.origin
-    const binding = require('./loader.js')
+    const { binding } = require('./native.js')
     const runtime = { ...options, backgroundRefresh: binding.__metadataServerBackgroundRefresh() }
     if (config === undefined) return new this.#Fetcher({ ...runtime, scopes })
     let object = config

@@ -3,11 +3,8 @@
 // diagnoseAws(): the native ones (src/binding/supplier.rs), with this thread's memos in front.
 
 const { inspect } = require('node:util')
-const binding = require('./loader.js')
-const { construct } = require('./errors.js')
+const { binding, construct, handOverTrust, warnIgnored, warnProfileOverEnvKeys } = require('./native.js')
 const { Memo } = require('./memo.js')
-const { handOverTrust } = require('./trust.js')
-const { warnIgnored, warnProfileOverEnvKeys } = require('./warnings.js')
 
 /**
  * A drop-in `AwsSecurityCredentialsSupplier` for google-auth-library's `AwsClient`.
