@@ -139,15 +139,8 @@ impl SupplierCore {
     let timeout = self.options.timeout;
     let log = self.log;
     let load = self.credentials.get(move || async move {
-      log.debug(|| {
-        format!(
-          "loading AWS credentials (likely source: {}; variables set: {})",
-          chain.configured_source(),
-          chain.context().env.names().join(", ")
-        )
-      });
       let deadline = Deadline::after(timeout);
-      match chain.load(deadline).await {
+      match chain.load(deadline, log).await {
         Ok(creds) => {
           log.info(|| {
             format!(

@@ -21,6 +21,7 @@
 use crate::context::Context;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Deadline;
+use crate::log::Logger;
 
 use super::credentials::AwsCredentials;
 use super::imds::client::Imds;
@@ -32,6 +33,12 @@ use super::{container, env_keys, imds, profile, web_identity};
 /// a file with a type implementing [`super::link::Link`], and one line here.
 pub static LINKS: [&dyn DynLink; 5] =
   [&env_keys::Environment, &profile::Profile, &web_identity::WebIdentity, &container::Container, &imds::InstanceMetadata];
+
+/// The link a chain with these descriptions (in chain order) tries first: the first configured
+/// one, or, when none is, the last one's description of why not.
+pub fn selected(all: &[Description]) -> Description {
+  all.iter().find(|d| d.configured).or(all.last()).cloned().unwrap_or_else(|| Description::skipped("none", "no link"))
+}
 
 /// The chain, bound to one environment.
 #[derive(Debug)]
@@ -49,11 +56,10 @@ pub struct Chain {
   /// aws-config's configuration for those links (its HTTPS client loads the trust store), built on
   /// first use and kept for the life of the chain.
   sdk: once_cell::sync::OnceCell<aws_config::provider_config::ProviderConfig>,
-  /// [`Self::may_use_https`], decided once per chain (it reads the profile files): suppliers of
-  /// one configuration share the chain, and each construction asks.
-  may_use_https: once_cell::sync::OnceCell<bool>,
-  /// [`Self::ignored_settings`], decided once per chain, for the same reason.
-  ignored: once_cell::sync::OnceCell<Vec<String>>,
+  /// [`Self::may_use_https`] and [`Self::ignored_settings`], decided together once per chain from
+  /// one planning (it reads the profile files): suppliers of one configuration share the chain,
+  /// and each construction asks both.
+  construction: once_cell::sync::OnceCell<(bool, Vec<String>)>,
 }
 
 impl Chain {
@@ -72,8 +78,7 @@ impl Chain {
       timeout,
       region_option: region_hint.map(str::to_string),
       sdk: once_cell::sync::OnceCell::new(),
-      may_use_https: once_cell::sync::OnceCell::new(),
-      ignored: once_cell::sync::OnceCell::new(),
+      construction: once_cell::sync::OnceCell::new(),
     }
   }
 
@@ -113,41 +118,44 @@ impl Chain {
   /// The link `load` will try first: the first configured one (or, when none is, IMDS's
   /// description of why not).
   pub fn selected(&self) -> Description {
-    let all = self.describe();
-    let last = all.last().cloned();
-    all.into_iter().find(|d| d.configured).or(last).unwrap_or_else(|| Description::skipped("none", "no link"))
-  }
-
-  /// The name of [`Self::selected`] (for messages and logs).
-  pub fn configured_source(&self) -> &'static str {
-    let s = self.selected();
-    if s.configured {
-      s.link
-    } else {
-      "none"
-    }
+    selected(&self.describe())
   }
 
   /// Whether loading may use HTTPS (and so the trust store): what the first configured link's
   /// plan says (environment keys, plain-http container endpoints and IMDS do not).
   pub fn may_use_https(&self) -> bool {
-    *self.may_use_https.get_or_init(|| self.plans().into_iter().find(|p| p.description.configured).is_some_and(|p| p.may_use_https))
+    self.construction().0
   }
 
   /// Settings of this chain's environment that are set but ignored (half of a pair), each with
   /// why, from every link's plan; the package's JavaScript warns once per message.
   pub fn ignored_settings(&self) -> Vec<String> {
-    self.ignored.get_or_init(|| self.plans().into_iter().filter_map(|p| p.ignored).collect()).clone()
+    self.construction().1.clone()
+  }
+
+  /// What a construction asks ([`Self::may_use_https`], [`Self::ignored_settings`]), from one
+  /// planning, once per chain.
+  fn construction(&self) -> &(bool, Vec<String>) {
+    self.construction.get_or_init(|| {
+      let plans = self.plans();
+      let https = plans.iter().find(|p| p.description.configured).is_some_and(|p| p.may_use_https);
+      (https, plans.into_iter().filter_map(|p| p.ignored).collect())
+    })
   }
 
   /// Try the links in order: the first that is configured answers (credentials or its error).
   /// The shared profile files are read first, once, within `deadline` and off the async workers
   /// ([`crate::file_read::preload`]); the links read them from memory.
-  pub async fn load(&self, deadline: Deadline) -> Result<AwsCredentials> {
+  /// `log` says, at debug level, which link the plans select before it loads.
+  pub async fn load(&self, deadline: Deadline, log: Logger) -> Result<AwsCredentials> {
     let lc = self.link_context(self.with_profile_files(deadline).await?);
+    let plans: Vec<AnyPlan> = LINKS.iter().map(|l| l.plan(&lc, Role::Chain)).collect();
+    log.debug(|| {
+      let source = plans.iter().find(|p| p.description.configured).map_or("none", |p| p.description.link);
+      format!("loading AWS credentials (likely source: {source}; variables set: {})", self.ctx.env.names().join(", "))
+    });
     let mut tried: Vec<String> = Vec::new();
-    for link in &LINKS {
-      let plan = link.plan(&lc, Role::Chain);
+    for (link, plan) in LINKS.iter().zip(plans) {
       if plan.description.configured {
         if let Loaded::Found(c) = link.load(&plan, &lc, deadline).await? {
           return Ok(c);
@@ -202,7 +210,7 @@ mod tests {
 
   #[tokio::test]
   async fn nothing_configured_explains_every_link() {
-    let e = Chain::new(ctx(&[]), None).load(Deadline::after(Duration::from_secs(2))).await.unwrap_err();
+    let e = Chain::new(ctx(&[]), None).load(Deadline::after(Duration::from_secs(2)), Logger::default()).await.unwrap_err();
     assert_eq!(e.code(), "CREDENTIALS_NOT_FOUND");
     for part in ["environment:", "profile:", "web identity:", "container:", "IMDS: disabled"] {
       assert!(e.message().contains(part), "{e}");
@@ -217,14 +225,14 @@ mod tests {
       ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/x"),
     ]);
     let chain = Chain::new(c, None);
-    assert_eq!(chain.configured_source(), "environment");
-    assert_eq!(chain.load(Deadline::after(Duration::from_secs(2))).await.unwrap().source, "environment");
+    assert_eq!(chain.selected().link, "environment");
+    assert_eq!(chain.load(Deadline::after(Duration::from_secs(2)), Logger::default()).await.unwrap().source, "environment");
   }
 
   #[tokio::test]
   async fn a_configured_link_that_fails_stops_the_chain() {
     let c = ctx(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.0.0.1/creds")]);
-    let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2))).await.unwrap_err();
+    let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2)), Logger::default()).await.unwrap_err();
     assert_eq!(e.code(), "CONFIG_INVALID", "{e}");
   }
 
@@ -251,7 +259,7 @@ mod tests {
     assert!(!d[0].configured && d[0].detail.contains("AWS_PROFILE is set"), "{:?}", d[0]);
     assert_eq!(chain.selected().link, "profile");
     assert_eq!(chain.selected().detail, "profile dev: static keys");
-    let got = chain.load(Deadline::after(Duration::from_secs(5))).await.unwrap();
+    let got = chain.load(Deadline::after(Duration::from_secs(5)), Logger::default()).await.unwrap();
     assert_eq!(got.access_key_id, "AKIDPROFILEDEV");
     std::fs::remove_dir_all(&dir).unwrap();
   }
@@ -324,7 +332,7 @@ mod tests {
     ] {
       std::fs::write(config, format!("[profile app]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = {source}\n")).unwrap();
       let c = ctx(&[("AWS_CONFIG_FILE", config), ("AWS_PROFILE", "app"), ("AWS_ACCESS_KEY_ID", "AKIDHALF")]);
-      let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2))).await.unwrap_err();
+      let e = Chain::new(c, None).load(Deadline::after(Duration::from_secs(2)), Logger::default()).await.unwrap_err();
       assert_eq!((e.code(), e.message()), (code, message), "{source}");
     }
     std::fs::remove_dir_all(&dir).unwrap();

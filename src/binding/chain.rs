@@ -30,10 +30,10 @@ pub struct AwsChainLink {
 #[napi]
 pub fn describe_aws_chain(env: Env) -> Result<Vec<AwsChainLink>> {
   let chain = Chain::new(super::context::thread_context(&env)?, None);
-  let selected = chain.selected();
+  let all = chain.describe();
+  let selected = crate::aws::chain::selected(&all);
   Ok(
-    chain
-      .describe()
+    all
       .into_iter()
       .map(|d| AwsChainLink {
         selected: d.link == selected.link,
